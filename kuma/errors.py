@@ -1,0 +1,105 @@
+"""The one error hierarchy of the product.
+
+Every layer raises these; each shell (HTTP, gRPC, CLI) maps them to its own codes in one place.
+`http_status` is the mapping the API uses, kept here so that it cannot drift between services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One `{field, message}` pair of a validation error (spec §3.14)."""
+
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class KumaError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    http_status = 500
+    details = "Internal Server Error"
+
+
+class ValidationError(KumaError):
+    """Bad input: undecodable text, wrong field types, unknown type, or a rule of spec §3 broken.
+
+    `violations` carries Kuma's field paths; `str()` is Kuma's `f1: m1; f2: m2` form.
+    """
+
+    http_status = 400
+    details = "Resource is not valid"
+
+    def __init__(self, violations: list[Violation] | None = None, details: str | None = None):
+        self.violations = list(violations or [])
+        if details is not None:
+            self.details = details
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.violations:
+            return self.details
+        return "; ".join(f"{v.field}: {v.message}" for v in self.violations)
+
+
+class NotFoundError(KumaError):
+    http_status = 404
+    details = "Not found"
+
+    def __init__(self, type_: str, mesh: str, name: str):
+        self.type, self.mesh, self.name = type_, mesh, name
+        super().__init__(f"{type_} {name!r} not found in mesh {mesh!r}")
+
+
+class MeshNotFoundError(KumaError):
+    """Creating a resource in a Mesh that does not exist (spec §3.15)."""
+
+    http_status = 400
+    details = "Mesh is not found"
+
+    def __init__(self, mesh: str):
+        self.mesh = mesh
+        self.violations = [Violation("mesh", f"mesh of name {mesh} is not found")]
+        super().__init__(f"mesh of name {mesh} is not found")
+
+
+class AlreadyExistsError(KumaError):
+    http_status = 409
+    details = "Resource already exists"
+
+    def __init__(self, type_: str, mesh: str, name: str):
+        self.type, self.mesh, self.name = type_, mesh, name
+        super().__init__(f"{type_} {name!r} already exists in mesh {mesh!r}")
+
+
+class ConflictError(KumaError):
+    """An update carried a version that is no longer current: someone else wrote first."""
+
+    http_status = 409
+    details = "Resource conflict"
+
+    def __init__(self, type_: str, mesh: str, name: str):
+        self.type, self.mesh, self.name = type_, mesh, name
+        super().__init__(f"{type_} {name!r} in mesh {mesh!r} was changed concurrently")
+
+
+class PreconditionFailedError(KumaError):
+    http_status = 412
+    details = "Precondition Failed"
+
+
+class StoreUnavailableError(KumaError):
+    """The store cannot be reached (database down, pool exhausted)."""
+
+    http_status = 503
+    details = "Store unavailable"
+
+
+class ConfigError(KumaError):
+    """Invalid kuma-cp configuration; the message names the key (spec §2.2)."""

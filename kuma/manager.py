@@ -1,0 +1,101 @@
+"""Resource manager semantics shared by every writer (spec §3.15): the API, `kuma-cp` start-up,
+the worker. Validation and defaults happen here, before the store sees anything, so bad input
+changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kuma.errors import (
+    AlreadyExistsError,
+    MeshNotFoundError,
+    NotFoundError,
+    ValidationError,
+    Violation,
+)
+from kuma.resources import mesh as mesh_rules
+from kuma.resources.base import Resource
+from kuma.resources.registry import MESH, get_type, validate_spec
+from kuma.store.base import Page, ResourceStore
+
+CA_CHANGE_FORBIDDEN = (
+    "Changing CA when mTLS is enabled is forbidden. Disable mTLS first and then change the CA"
+)
+
+
+class ResourceManager:
+    def __init__(self, store: ResourceStore):
+        self.store = store
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get(self, type_: str, mesh: str, name: str) -> Resource:
+        return self.store.get(type_, mesh, name)
+
+    def list(
+        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> Page:
+        return self.store.list(type_, mesh, offset=offset, limit=limit)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def _prepared(self, resource: Resource) -> Resource:
+        rtype = get_type(resource.type)
+        spec = resource.spec
+        if rtype.is_mesh:
+            spec = mesh_rules.apply_defaults(spec)
+            resource = replace(resource, mesh=resource.name, spec=spec)
+        validate_spec(rtype.name, spec)
+        return resource
+
+    def create(self, resource: Resource) -> Resource:
+        resource = self._prepared(resource)
+        if resource.type != MESH:
+            try:
+                self.store.get(MESH, resource.mesh, resource.mesh)
+            except NotFoundError:
+                raise MeshNotFoundError(resource.mesh) from None
+        return self.store.create(resource)
+
+    def update(self, resource: Resource) -> Resource:
+        """Replace the spec; `resource.version` must be the version the caller read."""
+        resource = self._prepared(resource)
+        if resource.type == MESH:
+            current = self.store.get(MESH, resource.mesh, resource.name)
+            _check_ca_change(current.spec, resource.spec)
+        return self.store.update(resource)
+
+    def upsert(self, resource: Resource) -> tuple[Resource, bool]:
+        """Create, or update what is there now. Returns (stored, created)."""
+        try:
+            current = self.store.get(resource.type, resource.mesh, resource.name)
+        except NotFoundError:
+            try:
+                return self.create(resource), True
+            except AlreadyExistsError:
+                # Lost a race with another creator: update what it wrote instead.
+                current = self.store.get(resource.type, resource.mesh, resource.name)
+        return self.update(replace(resource, version=current.version)), False
+
+    def delete(self, type_: str, mesh: str, name: str) -> int:
+        """Delete; a Mesh takes everything in it along (in the store's one transaction)."""
+        return self.store.delete(type_, mesh, name)
+
+
+def _check_ca_change(before: mesh_rules.MeshSpec, after: mesh_rules.MeshSpec) -> None:
+    if before.mtls_enabled and after.mtls_enabled and before.ca_kind != after.ca_kind:
+        raise ValidationError([Violation("mtls.ca", CA_CHANGE_FORBIDDEN)])
+
+
+def ensure_mesh(manager: ResourceManager, name: str, spec: mesh_rules.MeshSpec) -> bool:
+    """Create Mesh `name` unless it exists; safe when several processes race. True if created."""
+    try:
+        manager.get(MESH, name, name)
+        return False
+    except NotFoundError:
+        pass
+    try:
+        manager.create(Resource(type=MESH, mesh=name, name=name, spec=spec))
+        return True
+    except AlreadyExistsError:
+        return False

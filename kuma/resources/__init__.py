@@ -1,0 +1,1 @@
+"""Resource types, their protobuf-JSON mapping and validation (spec §3)."""

@@ -1,0 +1,48 @@
+"""DataplaneInsight (spec §3.11): xDS subscriptions of one Dataplane, written by the control plane."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kuma.resources.base import Spec, Timestamp, UInt64
+
+
+class DiscoveryServiceStats(Spec):
+    responses_sent: UInt64 = 0
+    responses_acknowledged: UInt64 = 0
+    responses_rejected: UInt64 = 0
+
+
+class SubscriptionStatus(Spec):
+    last_update_time: Timestamp | None = None
+    total: DiscoveryServiceStats = DiscoveryServiceStats()
+    cds: DiscoveryServiceStats = DiscoveryServiceStats()
+    eds: DiscoveryServiceStats = DiscoveryServiceStats()
+    lds: DiscoveryServiceStats = DiscoveryServiceStats()
+    rds: DiscoveryServiceStats = DiscoveryServiceStats()
+
+
+class Subscription(Spec):
+    id: str = ""
+    control_plane_instance_id: str = ""
+    connect_time: Timestamp | None = None
+    disconnect_time: Timestamp | None = None
+    status: SubscriptionStatus = SubscriptionStatus()
+
+    @property
+    def connected(self) -> bool:
+        return self.connect_time is not None and self.disconnect_time is None
+
+
+class DataplaneInsightSpec(Spec):
+    subscriptions: list[Subscription] = []
+
+    def is_online(self) -> bool:
+        return any(s.connected for s in self.subscriptions)
+
+    def latest(self) -> Subscription | None:
+        """The subscription with the latest connect time; the first one when none connected."""
+        connected = [s for s in self.subscriptions if s.connect_time is not None]
+        if connected:
+            return max(connected, key=lambda s: s.connect_time or datetime.min)
+        return self.subscriptions[0] if self.subscriptions else None

@@ -1,0 +1,176 @@
+"""The one table of resource types (spec §3.2). The API's routes, kumactl's commands and the
+stores all read it instead of repeating type names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kuma.errors import ValidationError, Violation
+from kuma.resources import dataplane, mesh, policies, proxytemplate
+from kuma.resources.base import Spec, decode
+from kuma.resources.insight import DataplaneInsightSpec
+from kuma.resources.secret import SecretSpec
+
+
+def _no_rules(spec: Any) -> list[Violation]:
+    return []
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str  # the `type` field: "TrafficRoute"
+    spec: type[Spec]
+    validate: Callable[[Any], list[Violation]]
+    plural: str | None  # REST collection under /meshes/{m}/ ("" for Mesh itself); None: hidden
+    kumactl_get: str | None = None  # `kumactl get <this>`
+    kumactl_delete: str | None = None  # `kumactl delete <this> NAME`
+    k8s_kind: str | None = None
+    k8s_plural: str | None = None
+    k8s_cluster_scoped: bool = False
+    # Label used in kumactl's "failed to list <X>" message (Kuma's own, spec §6.3).
+    list_label: str = ""
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.name == MESH
+
+    @property
+    def exposed(self) -> bool:
+        """Served by the API (Secret is internal)."""
+        return self.plural is not None
+
+
+MESH = "Mesh"
+DATAPLANE = "Dataplane"
+DATAPLANE_INSIGHT = "DataplaneInsight"
+HEALTH_CHECK = "HealthCheck"
+PROXY_TEMPLATE = "ProxyTemplate"
+TRAFFIC_PERMISSION = "TrafficPermission"
+TRAFFIC_LOG = "TrafficLog"
+TRAFFIC_ROUTE = "TrafficRoute"
+SECRET = "Secret"
+
+TYPES: tuple[ResourceType, ...] = (
+    ResourceType(
+        MESH, mesh.MeshSpec, mesh.validate, "", "meshes", "mesh", "Mesh", "meshes", True, "Meshes"
+    ),
+    ResourceType(
+        DATAPLANE,
+        dataplane.DataplaneSpec,
+        dataplane.validate,
+        "dataplanes",
+        "dataplanes",
+        "dataplane",
+        "Dataplane",
+        "dataplanes",
+        list_label="Dataplanes",
+    ),
+    ResourceType(
+        DATAPLANE_INSIGHT,
+        DataplaneInsightSpec,
+        _no_rules,
+        "dataplane-insights",
+        k8s_kind="DataplaneInsight",
+        k8s_plural="dataplaneinsights",
+    ),
+    ResourceType(
+        HEALTH_CHECK,
+        policies.HealthCheckSpec,
+        policies.validate_health_check,
+        "health-checks",
+        "healthchecks",
+        "healthcheck",
+        "HealthCheck",
+        "healthchecks",
+        list_label="HealthChecks",
+    ),
+    ResourceType(
+        PROXY_TEMPLATE,
+        proxytemplate.ProxyTemplateSpec,
+        proxytemplate.validate,
+        "proxytemplates",
+        "proxytemplates",
+        "proxytemplate",
+        "ProxyTemplate",
+        "proxytemplates",
+        list_label="ProxyTemplates",
+    ),
+    ResourceType(
+        TRAFFIC_PERMISSION,
+        policies.TrafficPermissionSpec,
+        policies.validate_traffic_permission,
+        "traffic-permissions",
+        "traffic-permissions",
+        "traffic-permission",
+        "TrafficPermission",
+        "trafficpermissions",
+        list_label="TrafficPermissions",
+    ),
+    ResourceType(
+        TRAFFIC_LOG,
+        policies.TrafficLogSpec,
+        policies.validate_traffic_log,
+        "traffic-logs",
+        "traffic-logs",
+        "traffic-log",
+        "TrafficLog",
+        "trafficlogs",
+        list_label="TrafficLog",
+    ),
+    ResourceType(
+        TRAFFIC_ROUTE,
+        policies.TrafficRouteSpec,
+        policies.validate_traffic_route,
+        "traffic-routes",
+        "traffic-routes",
+        "traffic-route",
+        "TrafficRoute",
+        "trafficroutes",
+        list_label="TrafficRoutes",
+    ),
+    ResourceType(SECRET, SecretSpec, _no_rules, None, k8s_kind="Secret"),
+)
+
+_BY_NAME = {t.name: t for t in TYPES}
+_BY_PLURAL = {t.plural: t for t in TYPES if t.plural}
+
+
+def get_type(name: str) -> ResourceType:
+    """The type named `name`; ValidationError for anything else (bad input, not a crash)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValidationError(
+            [Violation("type", f"unknown resource type {name!r}")], "Unknown resource type"
+        ) from None
+
+
+def by_plural(plural: str) -> ResourceType | None:
+    return _BY_PLURAL.get(plural)
+
+
+def by_kumactl_get(word: str) -> ResourceType | None:
+    return next((t for t in TYPES if t.kumactl_get == word), None)
+
+
+def by_kumactl_delete(word: str) -> ResourceType | None:
+    return next((t for t in TYPES if t.kumactl_delete == word), None)
+
+
+def decode_spec(type_name: str, data: Any) -> Any:
+    """protobuf-JSON (already parsed) -> the type's spec; ValidationError on wrong shapes."""
+    return decode(get_type(type_name).spec, {} if data is None else data)
+
+
+def encode_spec(spec: Spec) -> Any:
+    """The spec's protobuf-JSON: camelCase keys, default values omitted."""
+    return spec.to_json()
+
+
+def validate_spec(type_name: str, spec: Any) -> None:
+    """Raise ValidationError with every violation of the type's rules (spec §3.4-§3.10)."""
+    violations = get_type(type_name).validate(spec)
+    if violations:
+        raise ValidationError(violations)
