@@ -1,4 +1,4 @@
-"""DataplaneInsight (spec §3.11): xDS subscriptions of one Dataplane, written by the control plane."""
+"""DataplaneInsight (spec §3.11): the xDS subscriptions of one Dataplane, written by kuma-cp."""
 
 from __future__ import annotations
 

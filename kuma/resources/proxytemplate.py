@@ -29,7 +29,9 @@ _ENVOY_TYPES = {
     "envoy.config.cluster.v3.Cluster": "envoy.config.cluster.v3.cluster_pb2",
     "envoy.config.endpoint.v3.ClusterLoadAssignment": "envoy.config.endpoint.v3.endpoint_pb2",
     "envoy.config.route.v3.RouteConfiguration": "envoy.config.route.v3.route_pb2",
-    "envoy.extensions.transport_sockets.tls.v3.Secret": "envoy.extensions.transport_sockets.tls.v3.secret_pb2",
+    "envoy.extensions.transport_sockets.tls.v3.Secret": (
+        "envoy.extensions.transport_sockets.tls.v3.secret_pb2"
+    ),
 }
 _V2_TO_V3 = {
     "envoy.api.v2.Listener": "envoy.config.listener.v3.Listener",

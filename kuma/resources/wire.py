@@ -15,7 +15,10 @@ from kuma.resources.registry import decode_spec, encode_spec, get_type
 
 META_FIELDS = ("type", "mesh", "name")
 _NAME_CHARS = re.compile(r"^[0-9a-z\-_]*$")
-NAME_CHARS_MESSAGE = "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_' symbols."
+NAME_CHARS_MESSAGE = (
+    "invalid characters. Valid characters are numbers, lowercase latin letters "
+    "and '-', '_' symbols."
+)
 
 
 def name_violations(field_name: str, value: str) -> list[Violation]:

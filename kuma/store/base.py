@@ -6,8 +6,8 @@ resource manager's job) but they do guarantee:
 - `update` succeeds only when the caller's `version` is the stored one, and returns the record
   with the next version; otherwise ConflictError (or NotFoundError when it is gone);
 - deleting a Mesh removes every resource and secret of that mesh in the same transaction;
-- every committed write bumps `revision()` (and the written record carries that revision), a store-wide counter that never goes back; the
-  change feed and the xDS resync poll read it;
+- every committed write bumps `revision()`, a store-wide counter that never goes back, and
+  the written record carries that revision; the change feed and the xDS resync poll read it;
 - `list` is ordered by (mesh, name) so that pages are stable.
 """
 

@@ -378,7 +378,8 @@ def test_proxy_template_imports_and_resources():
                 {
                     "name": "d",
                     "version": "v1",
-                    "resource": "'@type': type.googleapis.com/envoy.api.v2.Cluster\nnoSuchField: 1\n",
+                    "resource": "'@type': type.googleapis.com/envoy.api.v2.Cluster\n"
+                    "noSuchField: 1\n",
                 },
             ],
         }
