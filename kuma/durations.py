@@ -26,6 +26,8 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 def parse_duration(text: str) -> timedelta:
     """Parse a Go or protobuf duration string; raise ValueError with the text otherwise."""
     s = text.strip()
+    if not s:
+        raise ValueError("invalid duration ''")
     sign = 1
     if s[:1] in "+-":
         sign = -1 if s[0] == "-" else 1

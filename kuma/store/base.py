@@ -38,7 +38,9 @@ class ResourceStore(Protocol):
 
     def list(
         self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
-    ) -> Page: ...
+    ) -> Page:
+        """Resources of `type_` in `mesh` (every mesh when None), see `check_page`."""
+        ...
 
     def revision(self) -> int: ...
 
@@ -47,3 +49,16 @@ class ResourceStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_page(offset: int, limit: int | None) -> None:
+    """The paging rules every store follows, in one place.
+
+    Items are ordered by (mesh, name), compared as code points (Postgres: COLLATE "C"), so
+    pages are stable and both stores agree. `offset` rows are skipped, then at most `limit`
+    are returned (None: all the rest). `Page.total` counts every match, whatever the window;
+    an offset past the end gives no items and the true total. Negative values are a bug of
+    the caller: ValueError.
+    """
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError(f"offset and limit must not be negative (got {offset}, {limit})")

@@ -1,0 +1,21 @@
+# Sourced by scripts/run and scripts/test: make .venv (Python >= 3.11) and install the project.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python >= 3.11 is needed ($("$PYTHON" --version 2>&1) found); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+# Re-install only when the project's dependencies changed since the last install.
+stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${1:-run}
+if [ ! -f "$stamp" ]; then
+  extra=""
+  [ "${1:-run}" = test ] && extra="[dev]"
+  .venv/bin/python -m pip install --quiet -e ".$extra"
+  touch "$stamp"
+fi

@@ -1,0 +1,48 @@
+"""The `store` fixture: every contract test runs once on MemoryStore and once on PostgresStore
+(on the session's fresh database, migrated once, tables emptied before each test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kuma.store import MemoryStore, ResourceStore
+
+
+@pytest.fixture(scope="session")
+def migrated_dsn(pg_dsn: str) -> str:
+    from kuma.store.migrate import migrate
+
+    migrate(pg_dsn)
+    return pg_dsn
+
+
+@pytest.fixture(scope="session")
+def pg_store(migrated_dsn: str) -> Iterator[Any]:
+    from kuma.store import PostgresStore
+
+    store = PostgresStore(migrated_dsn, min_size=2, max_size=20)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def empty_pg_store(pg_store: Any, migrated_dsn: str) -> Any:
+    """The session's PostgresStore with its tables emptied (the revision counter goes on)."""
+    import psycopg
+
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE resources, secrets")
+    return pg_store
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Iterator[ResourceStore]:
+    if request.param == "memory":
+        memory = MemoryStore()
+        yield memory
+        memory.close()
+    else:
+        yield request.getfixturevalue("empty_pg_store")
