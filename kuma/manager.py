@@ -18,6 +18,9 @@ from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, get_type, validate_spec
 from kuma.store.base import Page, ResourceStore
 
+# The Postgres schema's column width (spec §13.1); every store enforces it the same way.
+MAX_NAME_LENGTH = 100
+
 CA_CHANGE_FORBIDDEN = (
     "Changing CA when mTLS is enabled is forbidden. Disable mTLS first and then change the CA"
 )
@@ -41,6 +44,15 @@ class ResourceManager:
 
     def _prepared(self, resource: Resource) -> Resource:
         rtype = get_type(resource.type)
+        too_long = [
+            Violation(f, f"must be at most {MAX_NAME_LENGTH} characters long")
+            for f, value in (("name", resource.name), ("mesh", resource.mesh))
+            if len(value) > MAX_NAME_LENGTH
+        ]
+        if not resource.name:
+            too_long.insert(0, Violation("name", "cannot be empty"))
+        if too_long:
+            raise ValidationError(too_long)
         spec = resource.spec
         if rtype.is_mesh:
             spec = mesh_rules.apply_defaults(spec)

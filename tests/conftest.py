@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -29,12 +30,11 @@ def run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-@pytest.fixture(scope="session")
-def pg_database(run_id: str) -> Iterator[dict[str, str]]:
-    """A fresh database for this test session: yields libpq keywords (host, port, user, dbname)."""
+@contextmanager
+def fresh_database(name: str) -> Iterator[dict[str, str]]:
+    """Create database `name`, yield its libpq keywords (host, port, user, dbname), drop it."""
     import psycopg
 
-    name = f"kuma_test_{run_id}"
     try:
         admin = psycopg.connect(
             PG_ADMIN_DSN + " dbname=postgres", autocommit=True, connect_timeout=5
@@ -50,6 +50,20 @@ def pg_database(run_id: str) -> Iterator[dict[str, str]]:
     finally:
         with psycopg.connect(PG_ADMIN_DSN + " dbname=postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database(run_id: str) -> Iterator[dict[str, str]]:
+    """A fresh database shared by this test session."""
+    with fresh_database(f"kuma_test_{run_id}") as params:
+        yield params
+
+
+@pytest.fixture()
+def own_pg_database(run_id: str) -> Iterator[dict[str, str]]:
+    """A fresh database for one test only, for tests that need to see an untouched store."""
+    with fresh_database(f"kuma_test_{run_id}_{uuid.uuid4().hex[:6]}") as params:
+        yield params
 
 
 @pytest.fixture(scope="session")

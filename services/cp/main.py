@@ -1,0 +1,129 @@
+"""kuma-cp: the control plane's command line (spec §2.1). `kuma-cp run` is the all-in-one:
+every service in one process on the configured store (memory by default)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from kuma import config as kconfig
+from kuma.clitools import CONTEXT, version_command
+from kuma.errors import ConfigError, KumaError
+from services.cp.components import build_components
+
+log = logging.getLogger("kuma-cp")
+LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": logging.DEBUG}
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=LOG_LEVELS[level],
+        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(config_file: str | None) -> kconfig.KumaCpConfig:
+    try:
+        return kconfig.load_config(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(list(LOG_LEVELS)),
+    default="info",
+    show_default=True,
+    help="log level",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
+    """Universal Control Plane for Envoy-based Service Mesh."""
+    _setup_logging(log_level)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+def run(config_file: str | None) -> None:
+    """Launch the Control Plane: every service in this one process."""
+    cfg = _load(config_file)
+    # Logged before autoconfiguration, as Kuma does (spec §16.13); passwords masked.
+    log.info("Current config %s", json.dumps(kconfig.to_json(cfg), sort_keys=True))
+    cfg = kconfig.autoconfigure(cfg)
+    with _stop_on_signals() as stop:
+        try:
+            components = build_components(cfg)
+        except KumaError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            for component in components:
+                component.start()
+                log.info("started %s", component.name)
+            stop.wait()
+        finally:
+            for component in reversed(components):
+                component.stop()
+                log.info("stopped %s", component.name)
+    log.info("stopped Control Plane")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+@click.pass_context
+def migrate(ctx: click.Context, config_file: str | None) -> None:
+    """Apply the Postgres store's schema migrations (`kuma-cp migrate [up]`)."""
+    ctx.obj = config_file
+    if ctx.invoked_subcommand is None:
+        _migrate(config_file)
+
+
+@migrate.command(name="up")
+@click.pass_obj
+def migrate_up(config_file: str | None) -> None:
+    """Apply every pending migration."""
+    _migrate(config_file)
+
+
+def _migrate(config_file: str | None) -> None:
+    from kuma.store import migrate as migrations
+
+    cfg = _load(config_file)
+    if cfg.store.type != "postgres":
+        raise click.ClickException(
+            f'migrations apply to the postgres store only (store.type is "{cfg.store.type}")'
+        )
+    try:
+        applied = migrations.migrate(kconfig.postgres_conninfo(cfg.store.postgres))
+    except KumaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+
+
+cli.add_command(version_command())
