@@ -48,13 +48,20 @@ class ValidationError(KumaError):
         return "; ".join(f"{v.field}: {v.message}" for v in self.violations)
 
 
-class NotFoundError(KumaError):
-    http_status = 404
-    details = "Not found"
+class ResourceKeyError(KumaError):
+    """An error about one resource, named by (type, mesh, name)."""
+
+    problem = "failed"
 
     def __init__(self, type_: str, mesh: str, name: str):
         self.type, self.mesh, self.name = type_, mesh, name
-        super().__init__(f"{type_} {name!r} not found in mesh {mesh!r}")
+        super().__init__(f"{type_} {name!r} in mesh {mesh!r} {self.problem}")
+
+
+class NotFoundError(ResourceKeyError):
+    http_status = 404
+    details = "Not found"
+    problem = "not found"
 
 
 class MeshNotFoundError(KumaError):
@@ -69,24 +76,18 @@ class MeshNotFoundError(KumaError):
         super().__init__(f"mesh of name {mesh} is not found")
 
 
-class AlreadyExistsError(KumaError):
+class AlreadyExistsError(ResourceKeyError):
     http_status = 409
     details = "Resource already exists"
-
-    def __init__(self, type_: str, mesh: str, name: str):
-        self.type, self.mesh, self.name = type_, mesh, name
-        super().__init__(f"{type_} {name!r} already exists in mesh {mesh!r}")
+    problem = "already exists"
 
 
-class ConflictError(KumaError):
+class ConflictError(ResourceKeyError):
     """An update carried a version that is no longer current: someone else wrote first."""
 
     http_status = 409
     details = "Resource conflict"
-
-    def __init__(self, type_: str, mesh: str, name: str):
-        self.type, self.mesh, self.name = type_, mesh, name
-        super().__init__(f"{type_} {name!r} in mesh {mesh!r} was changed concurrently")
+    problem = "was changed concurrently"
 
 
 class PreconditionFailedError(KumaError):

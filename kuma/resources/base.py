@@ -106,44 +106,32 @@ Timestamp = Annotated[
 ]
 
 
-def _uint64(value: Any) -> int:
-    if isinstance(value, bool):
-        raise PydanticCustomError("uint64", "must be an unsigned integer")
-    if isinstance(value, int | str):
-        try:
-            number = int(value)
-        except ValueError:
-            number = -1
-        if 0 <= number < 2**64:
-            return number
-    raise PydanticCustomError("uint64", "must be an unsigned integer")
+def _unsigned(bits: int) -> Any:
+    def check(value: Any) -> int:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            try:
+                number = int(value)
+            except ValueError:
+                number = -1
+            if 0 <= number < 2**bits:
+                return number
+        raise PydanticCustomError("unsigned", "must be an unsigned integer")
+
+    return check
 
 
 # uint64 counters are JSON strings in protobuf-JSON (spec §0).
 UInt64 = Annotated[
     int,
-    BeforeValidator(_uint64),
+    BeforeValidator(_unsigned(64)),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+$"}),
 ]
 
 
-def _uint32(value: Any) -> int:
-    if isinstance(value, bool):
-        raise PydanticCustomError("uint32", "must be an unsigned integer")
-    if isinstance(value, int | str):
-        try:
-            number = int(value)
-        except ValueError:
-            number = -1
-        if 0 <= number < 2**32:
-            return number
-    raise PydanticCustomError("uint32", "must be an unsigned integer")
-
-
 UInt32 = Annotated[
     int,
-    BeforeValidator(_uint32),
+    BeforeValidator(_unsigned(32)),
     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**32 - 1}),
 ]
 
