@@ -1,0 +1,123 @@
+"""What each node (`{mesh}.{name}`) should have, packed once, with content-derived versions.
+
+Versions are hashes of the serialized bytes, not random: two xDS replicas holding the same
+content give the same version, so an Envoy that fails over to another replica is not sent a
+config it already has, and "nothing changed" costs a string compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.blake2b(digest_size=10)
+    for part in parts:
+        h.update(part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """One resource packed into `Any` once, with the version of its bytes."""
+
+    name: str
+    any: any_pb2.Any
+    version: str
+
+    @classmethod
+    def of(cls, name: str, message: Message) -> Packed:
+        packed = any_pb2.Any()
+        packed.Pack(message, deterministic=True)
+        return cls(name, packed, _digest([packed.value]))
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSnapshot:
+    resources: Mapping[str, Packed] = field(default_factory=dict)
+
+    def select(self, names: Iterable[str] | None) -> list[Packed]:
+        """Every resource (names None), or the named ones that exist, in name order."""
+        if names is None:
+            return [self.resources[n] for n in sorted(self.resources)]
+        return [self.resources[n] for n in sorted(set(names)) if n in self.resources]
+
+
+def version_of(items: Iterable[Packed]) -> str:
+    return _digest(f"{p.name}={p.version}".encode() for p in items)
+
+
+EMPTY = TypeSnapshot()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSnapshot:
+    types: Mapping[str, TypeSnapshot] = field(default_factory=dict)
+
+    def of(self, type_url: str) -> TypeSnapshot:
+        return self.types.get(type_url, EMPTY)
+
+    @classmethod
+    def build(cls, resources: Mapping[str, Mapping[str, Message | Packed]]) -> NodeSnapshot:
+        """Pack `{type_url: {name: message}}`; already-packed resources are reused as they are."""
+        types = {}
+        for type_url, by_name in resources.items():
+            packed = {
+                name: m if isinstance(m, Packed) else Packed.of(name, m)
+                for name, m in by_name.items()
+            }
+            types[type_url] = TypeSnapshot(packed)
+        return cls(types)
+
+
+class SnapshotCache:
+    """Snapshots by node id, and the streams waiting for them to change. Loop-bound: call from
+    the xDS process's asyncio loop."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, NodeSnapshot] = {}
+        self._watchers: dict[str, set[asyncio.Queue[object]]] = {}
+
+    def get(self, node_id: str) -> NodeSnapshot | None:
+        return self._snapshots.get(node_id)
+
+    def set(self, node_id: str, snapshot: NodeSnapshot) -> None:
+        if self._snapshots.get(node_id) == snapshot:
+            return
+        self._snapshots[node_id] = snapshot
+        self._notify(node_id)
+
+    def clear(self, node_id: str) -> None:
+        if self._snapshots.pop(node_id, None) is not None:
+            self._notify(node_id)
+
+    def node_ids(self) -> list[str]:
+        return list(self._snapshots)
+
+    def watch(self, node_id: str, queue: asyncio.Queue[object]) -> None:
+        self._watchers.setdefault(node_id, set()).add(queue)
+
+    def unwatch(self, node_id: str, queue: asyncio.Queue[object]) -> None:
+        watchers = self._watchers.get(node_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[node_id]
+
+    def watched(self) -> list[str]:
+        """Node ids with an open stream: the dataplanes this replica must keep current."""
+        return list(self._watchers)
+
+    def _notify(self, node_id: str) -> None:
+        for queue in self._watchers.get(node_id, ()):
+            queue.put_nowait(CHANGED)
+
+
+CHANGED = object()

@@ -1,0 +1,107 @@
+"""Incremental ADS: the server sends only resources whose version the client does not have,
+and names of those that went away."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3 import discovery_pb2
+
+from services.xds.ads.cache import version_of
+from services.xds.ads.stream import Stream, is_change, sorted_types
+from services.xds.ads.types import WILDCARD_TYPES
+
+WILDCARD = "*"
+
+
+@dataclass
+class _TypeState:
+    wildcard: bool = False
+    names: set[str] = field(default_factory=set)
+    known: dict[str, str] = field(default_factory=dict)  # what the client holds: name -> version
+    sent_nonce: str | None = None
+    sent_version: str = ""
+
+
+class DeltaStream(Stream):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.types: dict[str, _TypeState] = {}
+
+    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for item in self.events(requests):
+            if is_change(item):
+                for type_url in sorted_types(self.types):
+                    response = self._respond(type_url)
+                    if response is not None:
+                        yield response
+                continue
+            response = await self._on_request(item)
+            if response is not None:
+                yield response
+
+    async def _on_request(self, request: Any) -> Any:
+        await self.remember_node(request)
+        type_url = request.type_url
+        if not type_url:
+            await self.context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
+            )
+        state = self.types.get(type_url)
+        subscribe = set(request.resource_names_subscribe)
+        if state is None:
+            # First request of a type: no names on LDS/CDS means wildcard (legacy form).
+            state = self.types[type_url] = _TypeState(
+                wildcard=WILDCARD in subscribe or (type_url in WILDCARD_TYPES and not subscribe),
+                known=dict(request.initial_resource_versions),
+            )
+        elif WILDCARD in subscribe:
+            state.wildcard = True
+        unsubscribe = set(request.resource_names_unsubscribe)
+        if WILDCARD in unsubscribe:
+            state.wildcard = False
+        state.names |= subscribe - {WILDCARD}
+        state.names -= unsubscribe
+        for name in unsubscribe:
+            state.known.pop(name, None)  # the client dropped it; send again if re-subscribed
+        if request.response_nonce and request.response_nonce == state.sent_nonce:
+            if request.HasField("error_detail"):
+                self.callbacks.on_nack(
+                    self.id, type_url, state.sent_version, request.error_detail.message
+                )
+            else:
+                self.callbacks.on_ack(self.id, type_url)
+        return self._respond(type_url)
+
+    def _respond(self, type_url: str) -> Any:
+        state = self.types[type_url]
+        snapshot = self.snapshot()
+        if snapshot is None:
+            return None
+        current = snapshot.of(type_url)
+        in_scope = current.select(None if state.wildcard else state.names)
+        changed = [p for p in in_scope if state.known.get(p.name) != p.version]
+        scope_names = {p.name for p in in_scope}
+        removed = sorted(n for n in state.known if n not in scope_names)
+        if not changed and not removed:
+            return None
+        for name in removed:
+            del state.known[name]
+        for packed in changed:
+            state.known[packed.name] = packed.version
+        state.sent_nonce = self.next_nonce()
+        state.sent_version = version_of(in_scope)
+        self.callbacks.on_response(self.id, type_url, state.sent_version, len(changed))
+        return discovery_pb2.DeltaDiscoveryResponse(
+            system_version_info=state.sent_version,
+            type_url=type_url,
+            nonce=state.sent_nonce,
+            removed_resources=removed,
+            resources=[
+                discovery_pb2.Resource(name=p.name, version=p.version, resource=p.any)
+                for p in changed
+            ],
+        )

@@ -1,0 +1,95 @@
+"""State-of-the-world ADS: each response carries every resource of its type the client asked
+for; a response answers a request, and the client's next request ACKs or NACKs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3 import discovery_pb2
+
+from services.xds.ads.cache import version_of
+from services.xds.ads.stream import Stream, is_change, sorted_types
+from services.xds.ads.types import WILDCARD_TYPES
+
+
+@dataclass
+class _TypeState:
+    names: frozenset[str] = frozenset()
+    outstanding: bool = True  # the client waits for a response of this type
+    sent_version: str | None = None
+    sent_nonce: str | None = None
+    acked_nonce: str | None = None
+    sent_names: frozenset[str] | None = field(default=None)
+
+
+class SotwStream(Stream):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.types: dict[str, _TypeState] = {}
+
+    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for item in self.events(requests):
+            if is_change(item):
+                for type_url in sorted_types(self.types):
+                    response = self._respond(type_url, only_if_changed=True)
+                    if response is not None:
+                        yield response
+                continue
+            response = await self._on_request(item)
+            if response is not None:
+                yield response
+
+    async def _on_request(self, request: Any) -> Any:
+        await self.remember_node(request)
+        type_url = request.type_url
+        if not type_url:
+            await self.context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
+            )
+        state = self.types.setdefault(type_url, _TypeState())
+        names = frozenset(request.resource_names)
+        nonce = request.response_nonce
+        if nonce and nonce != state.sent_nonce:
+            return None  # answers a response that has since been superseded: ignore
+        names_changed = names != state.names
+        state.names = names
+        state.outstanding = True
+        if nonce and request.HasField("error_detail"):
+            # NACK: keep serving the old config; send again only when the content changes.
+            self.callbacks.on_nack(
+                self.id, type_url, state.sent_version or "", request.error_detail.message
+            )
+            return self._respond(type_url, only_if_changed=not names_changed)
+        if nonce:
+            repeated = state.acked_nonce == nonce
+            state.acked_nonce = nonce
+            if not repeated:
+                self.callbacks.on_ack(self.id, type_url)
+            # Envoy repeats an ACKed EDS request while a changed cluster warms up: answer it
+            # with the current endpoints, or the cluster change stalls (spec §8.1).
+            return self._respond(type_url, only_if_changed=not (repeated or names_changed))
+        return self._respond(type_url, only_if_changed=False)
+
+    def _respond(self, type_url: str, only_if_changed: bool) -> Any:
+        state = self.types[type_url]
+        snapshot = self.snapshot()
+        if not state.outstanding or snapshot is None:
+            return None  # nothing asked, or the Dataplane is not known yet: wait for it
+        wildcard = type_url in WILDCARD_TYPES and not state.names
+        items = snapshot.of(type_url).select(None if wildcard else state.names)
+        version = version_of(items)
+        if only_if_changed and version == state.sent_version:
+            return None
+        state.outstanding = False
+        state.sent_version = version
+        state.sent_nonce = self.next_nonce()
+        self.callbacks.on_response(self.id, type_url, version, len(items))
+        return discovery_pb2.DiscoveryResponse(
+            version_info=version,
+            resources=[p.any for p in items],
+            type_url=type_url,
+            nonce=state.sent_nonce,
+        )

@@ -1,0 +1,80 @@
+"""What both protocols share: one queue per stream fed by the request reader and by the cache's
+change notices, the node remembered from the first request, and nonces."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+
+from services.xds.ads.cache import CHANGED, NodeSnapshot, SnapshotCache
+from services.xds.ads.callbacks import StreamCallbacks
+
+_END = object()
+
+
+class Stream:
+    def __init__(self, cache: SnapshotCache, callbacks: StreamCallbacks, context: Any):
+        self.cache = cache
+        self.callbacks = callbacks
+        self.context = context
+        self.id = uuid.uuid4().hex
+        self.node_id: str | None = None
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self._nonces = itertools.count(1)
+
+    def next_nonce(self) -> str:
+        return str(next(self._nonces))
+
+    def snapshot(self) -> NodeSnapshot | None:
+        return self.cache.get(self.node_id) if self.node_id else None
+
+    async def remember_node(self, request: Any) -> None:
+        """gRPC clients send `node` only on the first request: keep it for the whole stream."""
+        if self.node_id is not None:
+            return
+        node_id = request.node.id if request.HasField("node") else ""
+        if not node_id:
+            await self.context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
+            )
+        self.node_id = node_id
+        self.cache.watch(node_id, self.queue)
+        self.callbacks.on_open(self.id, node_id)
+
+    async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
+        """Requests and CHANGED notices, in arrival order, until the client closes."""
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    self.queue.put_nowait(request)
+            finally:
+                self.queue.put_nowait(_END)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                item = await self.queue.get()
+                if item is _END:
+                    return
+                yield item
+        finally:
+            reader.cancel()
+            if self.node_id is not None:
+                self.cache.unwatch(self.node_id, self.queue)
+            self.callbacks.on_close(self.id)
+
+
+def is_change(item: object) -> bool:
+    return item is CHANGED
+
+
+def sorted_types(type_urls: Iterable[str]) -> list[str]:
+    from services.xds.ads.types import order
+
+    return sorted(type_urls, key=order)

@@ -1,0 +1,67 @@
+"""ProxyConfig: the generated resources of one dataplane, keyed by Envoy name within each type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from google.protobuf.message import Message
+
+TYPE_PREFIX = "type.googleapis.com/"
+LISTENER = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
+CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
+ENDPOINT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+ROUTE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
+SECRET = TYPE_PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+
+# message type -> (ProxyConfig field, type URL)
+_KINDS: dict[type[Message], tuple[str, str]] = {
+    listener_pb2.Listener: ("listeners", LISTENER),
+    cluster_pb2.Cluster: ("clusters", CLUSTER),
+    endpoint_pb2.ClusterLoadAssignment: ("endpoints", ENDPOINT),
+    route_pb2.RouteConfiguration: ("routes", ROUTE),
+    secret_pb2.Secret: ("secrets", SECRET),
+}
+
+
+def resource_name(resource: Message) -> str:
+    """The name xDS keys a resource by: `cluster_name` for a ClusterLoadAssignment."""
+    if isinstance(resource, endpoint_pb2.ClusterLoadAssignment):
+        return resource.cluster_name
+    return resource.name  # type: ignore[attr-defined,no-any-return]
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Messages may be shared with other dataplanes of the same snapshot: treat as read-only."""
+
+    listeners: dict[str, listener_pb2.Listener] = field(default_factory=dict)
+    clusters: dict[str, cluster_pb2.Cluster] = field(default_factory=dict)
+    endpoints: dict[str, endpoint_pb2.ClusterLoadAssignment] = field(default_factory=dict)
+    routes: dict[str, route_pb2.RouteConfiguration] = field(default_factory=dict)
+    secrets: dict[str, secret_pb2.Secret] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, resources: Iterable[Message]) -> ProxyConfig:
+        """Collect resources in order; a later resource replaces an earlier one of the same type
+        and name, which is how ProxyTemplate raw resources override generated ones (§8.3)."""
+        config = cls()
+        for resource in resources:
+            try:
+                kind, _ = _KINDS[type(resource)]
+            except KeyError:
+                raise TypeError(f"not an xDS resource: {type(resource).__name__}") from None
+            getattr(config, kind)[resource_name(resource)] = resource
+        return config
+
+    def by_type_url(self) -> dict[str, dict[str, Message]]:
+        return {url: dict(getattr(self, kind)) for kind, url in _KINDS.values()}
+
+    def __iter__(self) -> Iterator[Message]:
+        for kind, _ in _KINDS.values():
+            yield from getattr(self, kind).values()

@@ -1,0 +1,103 @@
+"""The per-dataplane inputs of one generation (spec §8.2): the chosen route, log backend and
+health check of each service, computed once and read by every generator module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kuma.resources.base import Resource
+from kuma.resources.dataplane import DataplaneSpec
+from kuma.resources.mesh import LoggingBackend, MeshSpec
+from kuma.resources.policies import WeightedDestination
+from kuma.resources.selectors import SERVICE_TAG
+from services.xds.generator.policy_match import most_specific
+from services.xds.generator.security import MtlsHook
+from services.xds.generator.snapshot import MeshSnapshot
+
+
+@dataclass(frozen=True)
+class ProxyMetadata:
+    """What Envoy's node metadata tells about the dataplane (spec §8.1)."""
+
+    admin_port: int = 0
+    dataplane_token_path: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A TrafficRoute's splits; `name` is "" for the implicit route to the service itself."""
+
+    name: str
+    splits: tuple[WeightedDestination, ...]
+
+    @classmethod
+    def implicit(cls, service: str) -> Route:
+        return cls("", (WeightedDestination(weight=100, destination={SERVICE_TAG: service}),))
+
+
+@dataclass(frozen=True)
+class Proxy:
+    snapshot: MeshSnapshot
+    dataplane: Resource
+    metadata: ProxyMetadata = ProxyMetadata()
+    routes: Mapping[str, Route] = field(default_factory=dict)  # by outbound service
+    logs: Mapping[str, LoggingBackend] = field(default_factory=dict)  # by outbound service
+    health_checks: Mapping[str, Resource] = field(default_factory=dict)  # by destination service
+    mtls: MtlsHook | None = None
+
+    @property
+    def spec(self) -> DataplaneSpec:
+        return self.dataplane.spec  # type: ignore[no-any-return]
+
+    @property
+    def mesh(self) -> MeshSpec:
+        return self.snapshot.mesh.spec  # type: ignore[no-any-return]
+
+    @property
+    def transparent_port(self) -> int:
+        tp = self.spec.networking.transparent_proxying
+        return tp.redirect_port if tp is not None else 0
+
+    @property
+    def virtual(self) -> bool:
+        """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
+        return self.transparent_port != 0
+
+
+def build_proxy(
+    snapshot: MeshSnapshot,
+    dataplane: Resource,
+    metadata: ProxyMetadata,
+    mtls: MtlsHook | None = None,
+) -> Proxy:
+    spec: DataplaneSpec = dataplane.spec
+    outbound_services = list(dict.fromkeys(o.service for o in spec.networking.outbound))
+    chosen_routes = most_specific(spec, outbound_services, snapshot.traffic_routes)
+    routes = {
+        s: Route(chosen_routes[s].name, tuple(chosen_routes[s].spec.conf))
+        if s in chosen_routes
+        else Route.implicit(s)
+        for s in outbound_services
+    }
+    destinations = dict.fromkeys(
+        split.destination[SERVICE_TAG]
+        for route in routes.values()
+        for split in route.splits
+        if SERVICE_TAG in split.destination
+    )
+    mesh: MeshSpec = snapshot.mesh.spec
+    logs = {}
+    for service, policy in most_specific(spec, outbound_services, snapshot.traffic_logs).items():
+        backend = mesh.backend(policy.spec.conf.backend if policy.spec.conf else "")
+        if backend is not None:  # an unknown backend means no logging (§8.2.7)
+            logs[service] = backend
+    return Proxy(
+        snapshot=snapshot,
+        dataplane=dataplane,
+        metadata=metadata,
+        routes=routes,
+        logs=logs,
+        health_checks=most_specific(spec, destinations, snapshot.health_checks),
+        mtls=mtls,
+    )

@@ -1,0 +1,84 @@
+"""The Prometheus scrape endpoint: a listener that proxies `<path>` to Envoy's admin
+`/stats/prometheus` (spec §8.8)."""
+
+from __future__ import annotations
+
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf.message import Message
+
+from kuma.resources.dataplane import parse_inbound, parse_outbound
+from kuma.resources.mesh import DEFAULT_PROMETHEUS_PATH, DEFAULT_PROMETHEUS_PORT
+from services.xds.generator import builders
+from services.xds.generator.context import Proxy
+
+LISTENER = "kuma:metrics:prometheus"
+ADMIN_CLUSTER = "kuma:envoy:admin"
+ANY_IP = "0.0.0.0"
+HCM = "envoy.filters.network.http_connection_manager"
+ROUTER = "envoy.filters.http.router"
+
+
+def endpoint(proxy: Proxy) -> tuple[int, str] | None:
+    """(port, path) when the mesh enables Prometheus; Dataplane fields override field by field."""
+    metrics = proxy.mesh.metrics
+    if metrics is None or metrics.prometheus is None:
+        return None
+    port, path = metrics.prometheus.port, metrics.prometheus.path
+    own = proxy.spec.metrics.prometheus if proxy.spec.metrics is not None else None
+    if own is not None:
+        port, path = own.port or port, own.path or path
+    return port or DEFAULT_PROMETHEUS_PORT, path or DEFAULT_PROMETHEUS_PATH
+
+
+def _collides(port: int, proxy: Proxy) -> bool:
+    """Whether an interface of the dataplane uses `port`: the listener binds 0.0.0.0, which
+    overlaps every IP (inbound, its workload on 127.0.0.1, outbound)."""
+    used: set[int] = set()
+    for inbound in proxy.spec.networking.inbound:
+        iface = parse_inbound(inbound.interface)
+        if iface is not None:
+            used |= {iface.dataplane_port, iface.workload_port}
+    for outbound in proxy.spec.networking.outbound:
+        oface = parse_outbound(outbound.interface)
+        if oface is not None:
+            used.add(oface.port)
+    return port in used
+
+
+def generate(proxy: Proxy) -> list[Message]:
+    settings = endpoint(proxy)
+    admin_port = proxy.metadata.admin_port
+    if settings is None or admin_port == 0 or _collides(settings[0], proxy):
+        return []
+    port, path = settings
+    route = route_components_pb2.Route(
+        match=route_components_pb2.RouteMatch(prefix=path),
+        route=route_components_pb2.RouteAction(
+            cluster=ADMIN_CLUSTER, prefix_rewrite="/stats/prometheus"
+        ),
+    )
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=LISTENER,
+        http_filters=[
+            hcm_pb2.HttpFilter(name=ROUTER, typed_config=builders.pack(router_pb2.Router()))
+        ],
+        route_config=route_pb2.RouteConfiguration(
+            virtual_hosts=[
+                route_components_pb2.VirtualHost(name="envoy_admin", domains=["*"], routes=[route])
+            ]
+        ),
+    )
+    return [
+        builders.static_cluster(ADMIN_CLUSTER, "127.0.0.1", admin_port),
+        builders.listener(
+            LISTENER,
+            ANY_IP,
+            port,
+            [builders.network_filter(HCM, manager)],
+            virtual=proxy.virtual,
+        ),
+    ]

@@ -1,0 +1,75 @@
+"""ProxyTemplate selection and application (spec §8.3) and the `default-proxy` profile (§8.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from google.protobuf.message import Message
+
+from kuma.resources.base import Resource
+from kuma.resources.proxytemplate import (
+    DEFAULT_PROFILE,
+    ProxyTemplateConf,
+    ProxyTemplateSpec,
+    parse_envoy_resource,
+)
+from services.xds.generator import inbound, outbound, prometheus, transparent
+from services.xds.generator.context import Proxy
+from services.xds.generator.errors import GenerationError
+
+Profile = Callable[[Proxy], list[Message]]
+
+
+def default_proxy(proxy: Proxy) -> list[Message]:
+    return [
+        *prometheus.generate(proxy),
+        *transparent.generate(proxy),
+        *inbound.generate(proxy),
+        *outbound.generate(proxy),
+    ]
+
+
+PROFILES: dict[str, Profile] = {DEFAULT_PROFILE: default_proxy}
+DEFAULT_TEMPLATE = ProxyTemplateSpec(conf=ProxyTemplateConf(imports=[DEFAULT_PROFILE]))
+
+
+def select(proxy: Proxy, templates: Sequence[Resource]) -> ProxyTemplateSpec:
+    """The best-scoring template, by exact tag equality with an inbound (no `*`, §16.10).
+
+    An unconditional template scores 0 and wins only if nothing else matches; the first template
+    by name keeps a tie.
+    """
+    best: ProxyTemplateSpec | None = None
+    best_score = 0
+    tag_sets = [i.tags for i in proxy.spec.networking.inbound]
+    for template in sorted(templates, key=lambda t: t.name):
+        spec: ProxyTemplateSpec = template.spec
+        selectors = [s.match for s in spec.selectors]
+        if (not selectors or any(not s for s in selectors)) and best is None:
+            best = spec
+        for selector in selectors:
+            for tags in tag_sets:
+                exact = selector and all(tags.get(k) == v for k, v in selector.items())
+                if exact and len(selector) > best_score:
+                    best, best_score = spec, len(selector)
+    return best or DEFAULT_TEMPLATE
+
+
+def apply(template: ProxyTemplateSpec, proxy: Proxy) -> list[Message]:
+    """The imported profiles' resources, then the raw ones: later resources override earlier ones
+    of the same type and name when collected into a ProxyConfig."""
+    conf = template.conf or ProxyTemplateConf()
+    out: list[Message] = []
+    for i, name in enumerate(conf.imports):
+        profile = PROFILES.get(name)
+        if profile is None:
+            raise GenerationError(
+                f'imports[{i}]{{name="{name}"}}: profile{{name="{name}"}}: unknown profile'
+            )
+        out.extend(profile(proxy))
+    for j, raw in enumerate(conf.resources):
+        try:
+            out.append(parse_envoy_resource(raw.resource))
+        except ValueError as exc:
+            raise GenerationError(f'resources[{j}]{{name="{raw.name}"}}: {exc}') from None
+    return out

