@@ -188,6 +188,7 @@ class XdsServerConfig:
     diagnostics_port: int = _opt(5680)
     dataplane_configuration_refresh_interval: timedelta = _opt(timedelta(seconds=1))
     dataplane_status_flush_interval: timedelta = _opt(timedelta(seconds=1))
+    address: str = _opt("0.0.0.0")  # several replicas on one host bind 127.0.0.x each
 
 
 @dataclass(frozen=True, slots=True)

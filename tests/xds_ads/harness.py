@@ -52,7 +52,7 @@ class RecordingCallbacks(StreamCallbacks):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
-    def on_open(self, stream_id: str, node_id: str) -> None:
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         self.events.append(("open", node_id))
 
     def on_ack(self, stream_id: str, type_url: str) -> None:

@@ -65,16 +65,34 @@ class NodeSnapshot:
         return self.types.get(type_url, EMPTY)
 
     @classmethod
-    def build(cls, resources: Mapping[str, Mapping[str, Message | Packed]]) -> NodeSnapshot:
-        """Pack `{type_url: {name: message}}`; already-packed resources are reused as they are."""
-        types = {}
-        for type_url, by_name in resources.items():
-            packed = {
-                name: m if isinstance(m, Packed) else Packed.of(name, m)
-                for name, m in by_name.items()
+    def build(
+        cls, resources: Mapping[str, Mapping[str, Message]], packer: Packer | None = None
+    ) -> NodeSnapshot:
+        """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes."""
+        pack = (packer or Packer()).pack
+        return cls(
+            {
+                type_url: TypeSnapshot({name: pack(name, m) for name, m in by_name.items()})
+                for type_url, by_name in resources.items()
             }
-            types[type_url] = TypeSnapshot(packed)
-        return cls(types)
+        )
+
+
+class Packer:
+    """Packs each message object once: the generator hands every dataplane of a mesh the same
+    Cluster and ClusterLoadAssignment objects, so they are serialized once per mesh revision.
+    Keeps the messages alive so that an id is never reused while the packer lives."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[Message, Packed]] = {}
+
+    def pack(self, name: str, message: Message) -> Packed:
+        hit = self._done.get(id(message))
+        if hit is not None and hit[1].name == name:
+            return hit[1]
+        packed = Packed.of(name, message)
+        self._done[id(message)] = (message, packed)
+        return packed
 
 
 class SnapshotCache:

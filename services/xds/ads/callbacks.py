@@ -4,13 +4,14 @@ metrics attach to. The default does nothing but log NACKs."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 log = logging.getLogger("kuma.xds")
 
 
 class StreamCallbacks:
-    def on_open(self, stream_id: str, node_id: str) -> None:
-        """The stream's first request named its node."""
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+        """The stream's first request named its node (`node` is Envoy's Node message)."""
 
     def on_ack(self, stream_id: str, type_url: str) -> None:
         pass
@@ -23,3 +24,30 @@ class StreamCallbacks:
 
     def on_close(self, stream_id: str) -> None:
         pass
+
+
+class CallbackChain(StreamCallbacks):
+    """Several callbacks as one, called in order."""
+
+    def __init__(self, *chain: StreamCallbacks):
+        self.chain = chain
+
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+        for c in self.chain:
+            c.on_open(stream_id, node_id, node)
+
+    def on_ack(self, stream_id: str, type_url: str) -> None:
+        for c in self.chain:
+            c.on_ack(stream_id, type_url)
+
+    def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
+        for c in self.chain:
+            c.on_nack(stream_id, type_url, version, message)
+
+    def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
+        for c in self.chain:
+            c.on_response(stream_id, type_url, version, count)
+
+    def on_close(self, stream_id: str) -> None:
+        for c in self.chain:
+            c.on_close(stream_id)

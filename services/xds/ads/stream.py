@@ -44,7 +44,7 @@ class Stream:
             )
         self.node_id = node_id
         self.cache.watch(node_id, self.queue)
-        self.callbacks.on_open(self.id, node_id)
+        self.callbacks.on_open(self.id, node_id, request.node)
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
         """Requests and CHANGED notices, in arrival order, until the client closes."""

@@ -1,0 +1,140 @@
+"""DataplaneInsight maintenance (spec §12.2): each ADS stream is one subscription whose
+counters are flushed to the store every `dataplaneStatusFlushInterval` and on close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from kuma.errors import AlreadyExistsError, ConflictError, KumaError, NotFoundError
+from kuma.manager import ResourceManager
+from kuma.resources.base import Resource, now
+from kuma.resources.insight import (
+    DataplaneInsightSpec,
+    DiscoveryServiceStats,
+    Subscription,
+    SubscriptionStatus,
+)
+from kuma.resources.registry import DATAPLANE_INSIGHT
+from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.types import SHORT_NAMES
+from services.xds.nodes import split_node_id
+
+log = logging.getLogger("kuma.xds.insights")
+_BLOCKS = ("total", "cds", "eds", "lds", "rds")
+_COUNTERS = ("responses_sent", "responses_acknowledged", "responses_rejected")
+
+
+@dataclass
+class _Live:
+    mesh: str
+    name: str
+    connect_time: datetime
+    disconnect_time: datetime | None = None
+    last_update: datetime | None = None
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
+    )
+    dirty: bool = True
+
+    def count(self, type_url: str, counter: str) -> None:
+        self.counts["total"][counter] += 1
+        short = SHORT_NAMES.get(type_url)
+        if short:
+            self.counts[short][counter] += 1
+        self.last_update = now()
+        self.dirty = True
+
+    def subscription(self, stream_id: str, cp_id: str) -> Subscription:
+        stats = {b: DiscoveryServiceStats(**self.counts[b]) for b in _BLOCKS}
+        return Subscription(
+            id=stream_id,
+            control_plane_instance_id=cp_id,
+            connect_time=self.connect_time,
+            disconnect_time=self.disconnect_time,
+            status=SubscriptionStatus(last_update_time=self.last_update, **stats),
+        )
+
+
+class InsightRecorder(StreamCallbacks):
+    def __init__(
+        self,
+        manager: ResourceManager,
+        loop: asyncio.AbstractEventLoop,
+        control_plane_id: str,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self.manager = manager
+        self.loop = loop
+        self.control_plane_id = control_plane_id
+        self.flush_interval = flush_interval
+        self._live: dict[str, _Live] = {}
+
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+        parts = split_node_id(node_id)
+        if parts is not None:
+            self._live[stream_id] = _Live(parts[0], parts[1], connect_time=now())
+
+    def on_ack(self, stream_id: str, type_url: str) -> None:
+        if live := self._live.get(stream_id):
+            live.count(type_url, "responses_acknowledged")
+
+    def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
+        if live := self._live.get(stream_id):
+            live.count(type_url, "responses_rejected")
+
+    def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
+        if live := self._live.get(stream_id):
+            live.count(type_url, "responses_sent")
+
+    def on_close(self, stream_id: str) -> None:
+        if live := self._live.get(stream_id):
+            live.disconnect_time = now()
+            live.dirty = True
+            self.loop.create_task(self.flush())
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write every changed subscription; closed ones leave the live set once written."""
+        pending = [(sid, live) for sid, live in self._live.items() if live.dirty]
+        for stream_id, live in pending:
+            live.dirty = False
+            subscription = live.subscription(stream_id, self.control_plane_id)
+            try:
+                await self.loop.run_in_executor(None, self._write, live, subscription)
+            except KumaError as exc:
+                live.dirty = True  # the store is down or the mesh is gone: try again later
+                log.warning("could not record insight of %s.%s: %s", live.mesh, live.name, exc)
+                continue
+            if live.disconnect_time is not None:
+                self._live.pop(stream_id, None)
+
+    def _write(self, live: _Live, subscription: Subscription) -> None:
+        for _ in range(5):  # another replica may write the same insight: re-read and retry
+            try:
+                current: Resource | None = self.manager.get(DATAPLANE_INSIGHT, live.mesh, live.name)
+            except NotFoundError:
+                current = None
+            spec = current.spec if current else DataplaneInsightSpec()
+            subs = [s for s in spec.subscriptions if s.id != subscription.id]
+            at = next(
+                (i for i, s in enumerate(spec.subscriptions) if s.id == subscription.id), len(subs)
+            )
+            subs.insert(at, subscription)
+            new_spec = DataplaneInsightSpec(subscriptions=subs)
+            try:
+                if current is None:
+                    self.manager.create(Resource(DATAPLANE_INSIGHT, live.mesh, live.name, new_spec))
+                else:
+                    self.manager.update(replace(current, spec=new_spec))
+                return
+            except (ConflictError, AlreadyExistsError):
+                continue
+        raise ConflictError(DATAPLANE_INSIGHT, live.mesh, live.name)

@@ -1,0 +1,189 @@
+"""Event-driven push (DESIGN §3 "Push path"): changes mark meshes dirty; after a short
+debounce each dirty mesh is read once, its snapshot built once, and only the dataplanes with an
+open stream on this replica are regenerated. A dataplane whose generated config did not change
+costs nothing downstream: the cache ignores an equal snapshot. No per-dataplane timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kuma.errors import NotFoundError
+from kuma.events import Change
+from kuma.resources.base import Resource
+from kuma.resources.registry import (
+    DATAPLANE_INSIGHT,
+    MESH,
+    SECRET,
+    TYPES,
+)
+from kuma.store.base import ResourceStore
+from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
+from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.generator import GenerationError, MeshSnapshot, MtlsHook, ProxyMetadata, generate
+from services.xds.nodes import metadata_of, split_node_id
+
+log = logging.getLogger("kuma.xds.reconciler")
+
+# Types that never change what an Envoy is sent: their writes do not dirty a mesh.
+_IGNORED = frozenset({DATAPLANE_INSIGHT, SECRET})
+_INPUT_TYPES = tuple(t.name for t in TYPES if t.name not in _IGNORED and t.name != MESH)
+_EMPTY = NodeSnapshot()
+
+
+@dataclass
+class _MeshState:
+    snapshot: MeshSnapshot
+    packer: Packer = field(default_factory=Packer)
+
+
+@dataclass
+class ReconcileStats:
+    rebuilds: int = 0
+    generated: int = 0
+    last_duration: float = 0.0
+
+
+class Reconciler(StreamCallbacks):
+    """Lives on the xDS process's asyncio loop. `on_change` may be called from any thread."""
+
+    def __init__(
+        self,
+        store: ResourceStore,
+        cache: SnapshotCache,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        debounce: float = 0.05,
+        mtls: MtlsHook | None = None,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.loop = loop
+        self.debounce = debounce
+        self.mtls = mtls
+        self.stats = ReconcileStats()
+        self._dirty: set[str] = set()
+        self._all_dirty = False
+        self._wake = asyncio.Event()
+        self._meshes: dict[str, _MeshState] = {}
+        self._metadata: dict[str, ProxyMetadata] = {}  # node id -> what its Envoy told us
+        self._streams: dict[str, str] = {}  # stream id -> node id
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def on_change(self, change: Change) -> None:
+        """Feed callback (feed thread): mark the change's mesh, or everything on a resync."""
+        if change.is_resync:
+            self.loop.call_soon_threadsafe(self.mark_all)
+        elif change.type not in _IGNORED:
+            self.loop.call_soon_threadsafe(self.mark, change.mesh)
+
+    def mark(self, mesh: str) -> None:
+        self._dirty.add(mesh)
+        self._wake.set()
+
+    def mark_all(self) -> None:
+        self._all_dirty = True
+        self._wake.set()
+
+    # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+        self._streams[stream_id] = node_id
+        self._metadata[node_id] = metadata_of(node)
+        parts = split_node_id(node_id)
+        if parts is None:
+            log.warning("node id %r is not {mesh}.{name}; it will get no config", node_id)
+            return
+        state = self._meshes.get(parts[0])
+        if state is not None:
+            # Answer at once from the snapshot at hand; the re-read below catches up.
+            self._generate(state, node_id)
+        self.mark(parts[0])
+
+    def on_close(self, stream_id: str) -> None:
+        node_id = self._streams.pop(stream_id, None)
+        if node_id is not None and node_id not in self.cache.watched():
+            self._metadata.pop(node_id, None)
+            self.cache.clear(node_id)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.debounce)  # coalesce a burst of changes into one pass
+            self._wake.clear()
+            await self.reconcile()
+
+    async def reconcile(self) -> None:
+        watched = self._watched_by_mesh()
+        if self._all_dirty:
+            meshes = set(watched) | self._dirty | set(self._meshes)
+        else:
+            meshes = set(self._dirty)
+        self._all_dirty = False
+        self._dirty.clear()
+        started = time.perf_counter()
+        for mesh in sorted(meshes):
+            try:
+                await self._reconcile_mesh(mesh, watched.get(mesh, []))
+            except Exception:
+                # The store may be down: keep every Envoy on its current config and retry.
+                log.exception("could not rebuild mesh %r; will retry", mesh)
+                self.loop.call_later(1.0, self.mark, mesh)
+        self.stats.last_duration = time.perf_counter() - started
+
+    def _watched_by_mesh(self) -> dict[str, list[str]]:
+        by_mesh: dict[str, list[str]] = {}
+        for node_id in self.cache.watched():
+            parts = split_node_id(node_id)
+            if parts is not None:
+                by_mesh.setdefault(parts[0], []).append(node_id)
+        return by_mesh
+
+    async def _reconcile_mesh(self, mesh: str, nodes: list[str]) -> None:
+        if not nodes:
+            self._meshes.pop(mesh, None)  # no Envoy of that mesh here: nothing to read or build
+            return
+        loaded = await self.loop.run_in_executor(None, self._load, mesh)
+        if loaded is None:
+            self._meshes.pop(mesh, None)
+            for node_id in nodes:  # the Mesh is gone: so is every config in it (spec §8.1)
+                self.cache.set(node_id, _EMPTY)
+            return
+        mesh_resource, resources = loaded
+        snapshot = MeshSnapshot.build(mesh_resource, resources)
+        state = self._meshes.get(mesh)
+        if state is None or state.snapshot.revision != snapshot.revision:
+            state = self._meshes[mesh] = _MeshState(snapshot)
+            self.stats.rebuilds += 1
+        for i, node_id in enumerate(nodes):
+            self._generate(state, node_id)
+            if i % 50 == 49:
+                await asyncio.sleep(0)  # let streams breathe during a large mesh
+
+    def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
+        """Every input of one mesh (runs in a worker thread: the store is blocking)."""
+        try:
+            mesh_resource = self.store.get(MESH, mesh, mesh)
+        except NotFoundError:
+            return None
+        resources: list[Resource] = []
+        for type_name in _INPUT_TYPES:
+            resources.extend(self.store.list(type_name, mesh).items)
+        return mesh_resource, resources
+
+    def _generate(self, state: _MeshState, node_id: str) -> None:
+        parts = split_node_id(node_id)
+        if parts is None:
+            return
+        try:
+            config = generate(state.snapshot, parts[1], self._metadata.get(node_id), self.mtls)
+        except GenerationError as exc:
+            log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
+            return
+        self.cache.set(node_id, NodeSnapshot.build(config.by_type_url(), state.packer))
+        self.stats.generated += 1

@@ -1,0 +1,150 @@
+"""The xDS service end to end on one process: store writes -> change feed -> reconciler ->
+ADS -> a real Envoy carrying traffic; DataplaneInsight written from the stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from kuma.config import load_config
+from kuma.resources import wire
+from kuma.wiring import Core, ensure_default_mesh, open_core
+from services.xds.service import XdsService
+from tests.xds_ads.harness import Backend, Envoy, free_port, get, shared_loop, wait_for
+
+
+@pytest.fixture()
+def cfg():
+    base = load_config(env={})
+    return replace(
+        base,
+        xds_server=replace(
+            base.xds_server,
+            grpc_port=0,
+            address="127.0.0.1",
+            dataplane_status_flush_interval=__import__("datetime").timedelta(milliseconds=200),
+        ),
+        change_feed=replace(
+            base.change_feed, debounce=__import__("datetime").timedelta(milliseconds=10)
+        ),
+    )
+
+
+@pytest.fixture()
+def core(cfg) -> Iterator[Core]:
+    core = open_core(cfg)
+    ensure_default_mesh(cfg, core.manager)
+    yield core
+    core.close()
+
+
+@pytest.fixture()
+def xds(cfg, core) -> Iterator[XdsService]:
+    import asyncio
+
+    loop = shared_loop()
+    service = XdsService(cfg, core)
+    asyncio.run_coroutine_threadsafe(service.start(), loop).result(10)
+    yield service
+    asyncio.run_coroutine_threadsafe(service.stop(), loop).result(20)
+
+
+def apply(core: Core, text: str) -> None:
+    for doc in wire.parse_yaml_documents(text):
+        core.manager.upsert(wire.from_json(doc))
+
+
+def dataplane(name: str, service: str, dp_port: int, outbound: str = "") -> str:
+    return f"""
+type: Dataplane
+mesh: default
+name: {name}
+networking:
+  inbound:
+  - interface: 127.0.0.1:{dp_port}:{free_port()}
+    tags:
+      service: {service}
+{outbound}"""
+
+
+def test_seed_pair_traffic_and_live_changes(core, xds):
+    a, b = Backend("A"), Backend("B")
+    out = free_port()
+    envoy = None
+    try:
+        # redis-1's inbound address is where its endpoint is: point it at backend A.
+        apply(core, dataplane("redis-1", "redis", a.port))
+        apply(
+            core,
+            dataplane(
+                "backend-1",
+                "backend",
+                free_port(),
+                f"  outbound:\n  - interface: :{out}\n    service: redis\n",
+            ),
+        )
+        envoy = Envoy("default.backend-1", xds.port)
+        assert wait_for(lambda: get(out) == "A", 15, "traffic to redis through the outbound")
+
+        # A new endpoint and the old one gone: the change reaches traffic without any timer.
+        started = time.monotonic()
+        apply(core, dataplane("redis-2", "redis", b.port))
+        core.manager.delete("Dataplane", "default", "redis-1")
+        wait_for(lambda: get(out) == "B", 10, "traffic moved to redis-2")
+        assert time.monotonic() - started < 2.0
+
+        # The stream is recorded as a DataplaneInsight subscription.
+        def insight():
+            spec = core.manager.get("DataplaneInsight", "default", "backend-1").spec
+            sub = spec.subscriptions[0]
+            return sub if sub.status.total.responses_acknowledged >= 3 else None
+
+        sub = wait_for(insight, 10, "insight with ACKs")
+        assert sub.connected and sub.control_plane_instance_id == xds.instance_id
+        assert sub.status.cds.responses_sent >= 1 and sub.status.lds.responses_sent >= 1
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        a.stop()
+        b.stop()
+
+    def disconnected():
+        spec = core.manager.get("DataplaneInsight", "default", "backend-1").spec
+        return not spec.is_online()
+
+    wait_for(disconnected, 10, "subscription closed after Envoy stopped")
+
+
+def test_unrelated_writes_do_not_regenerate(core, xds):
+    a = Backend("A")
+    out = free_port()
+    envoy = None
+    try:
+        apply(core, dataplane("redis-1", "redis", a.port))
+        apply(
+            core,
+            dataplane(
+                "backend-1",
+                "backend",
+                free_port(),
+                f"  outbound:\n  - interface: :{out}\n    service: redis\n",
+            ),
+        )
+        envoy = Envoy("default.backend-1", xds.port)
+        wait_for(lambda: get(out) == "A", 15, "first config")
+        time.sleep(0.5)
+        rebuilds = xds.reconciler.stats.rebuilds
+        # Insight flushes happen all the time; they must not rebuild the mesh.
+        time.sleep(1.0)
+        assert xds.reconciler.stats.rebuilds == rebuilds
+        # A write to another mesh does not touch this one.
+        apply(core, "type: Mesh\nname: other\n")
+        time.sleep(0.3)
+        assert xds.reconciler.stats.rebuilds == rebuilds
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        a.stop()
