@@ -26,5 +26,18 @@ def metadata_of(node: Any) -> ProxyMetadata:
     except ValueError:
         admin_port = 0
     return ProxyMetadata(
-        admin_port=admin_port, dataplane_token_path=token.string_value if token else ""
+        admin_port=admin_port,
+        dataplane_token_path=token.string_value if token else "",
+        proxyless=is_proxyless(node),
     )
+
+
+def is_proxyless(node: Any) -> bool:
+    """gRPC's xDS client names itself `gRPC <language>` in node.user_agent_name; Envoy says
+    `envoy`. kuma-dp or a user may also set metadata `dataplane.proxyless: true`."""
+    if node is None:
+        return False
+    flag = node.metadata.fields.get("dataplane.proxyless")
+    if flag is not None:
+        return flag.bool_value or flag.string_value == "true"
+    return node.user_agent_name.lower().startswith("grpc")

@@ -4,52 +4,10 @@ ADS -> a real Envoy carrying traffic; DataplaneInsight written from the stream."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import replace
 
-import pytest
-
-from kuma.config import load_config
 from kuma.resources import wire
-from kuma.wiring import Core, ensure_default_mesh, open_core
-from services.xds.service import XdsService
-from tests.xds_ads.harness import Backend, Envoy, free_port, get, shared_loop, wait_for
-
-
-@pytest.fixture()
-def cfg():
-    base = load_config(env={})
-    return replace(
-        base,
-        xds_server=replace(
-            base.xds_server,
-            grpc_port=0,
-            address="127.0.0.1",
-            dataplane_status_flush_interval=__import__("datetime").timedelta(milliseconds=200),
-        ),
-        change_feed=replace(
-            base.change_feed, debounce=__import__("datetime").timedelta(milliseconds=10)
-        ),
-    )
-
-
-@pytest.fixture()
-def core(cfg) -> Iterator[Core]:
-    core = open_core(cfg)
-    ensure_default_mesh(cfg, core.manager)
-    yield core
-    core.close()
-
-
-@pytest.fixture()
-def xds(cfg, core) -> Iterator[XdsService]:
-    import asyncio
-
-    loop = shared_loop()
-    service = XdsService(cfg, core)
-    asyncio.run_coroutine_threadsafe(service.start(), loop).result(10)
-    yield service
-    asyncio.run_coroutine_threadsafe(service.stop(), loop).result(20)
+from kuma.wiring import Core
+from tests.xds_ads.harness import Backend, Envoy, free_port, get, wait_for
 
 
 def apply(core: Core, text: str) -> None:

@@ -63,7 +63,13 @@ def load_assignment(
     cluster_name: str, endpoints: Iterable[endpoint_components_pb2.LbEndpoint]
 ) -> endpoint_pb2.ClusterLoadAssignment:
     # One locality, possibly empty: Kuma's `endpoints: [{}]` when nothing matches (spec §8.6).
-    locality = endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=list(endpoints))
+    # gRPC's xDS client never routes to a locality without a weight (envoy-notes.md); Envoy
+    # ignores the weight unless locality-weighted balancing is on.
+    locality = endpoint_components_pb2.LocalityLbEndpoints(
+        locality=base_pb2.Locality(),  # gRPC rejects a locality that is not present at all
+        lb_endpoints=list(endpoints),
+        load_balancing_weight=wrappers_pb2.UInt32Value(value=1),
+    )
     return endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name, endpoints=[locality])
 
 

@@ -22,6 +22,8 @@ class ProxyMetadata:
 
     admin_port: int = 0
     dataplane_token_path: str = ""
+    # gRPC's own xDS client rather than Envoy: it is configured through api_listeners.
+    proxyless: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.xds.generator import templates
+from services.xds.generator import proxyless, templates
 from services.xds.generator.config import ProxyConfig
 from services.xds.generator.context import ProxyMetadata, build_proxy
 from services.xds.generator.security import MtlsHook
@@ -21,5 +21,7 @@ def generate(
     if dataplane is None:
         return ProxyConfig()
     proxy = build_proxy(snapshot, dataplane, metadata or ProxyMetadata(), mtls)
+    if proxy.metadata.proxyless:
+        return ProxyConfig.of(proxyless.generate(proxy))
     template = templates.select(proxy, snapshot.proxy_templates)
     return ProxyConfig.of(templates.apply(template, proxy))
