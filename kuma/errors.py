@@ -90,6 +90,13 @@ class ConflictError(ResourceKeyError):
     problem = "was changed concurrently"
 
 
+class UnauthorizedError(KumaError):
+    """A credential (a dataplane token) is missing, invalid, or belongs to someone else."""
+
+    http_status = 401
+    details = "Unauthorized"
+
+
 class PreconditionFailedError(KumaError):
     http_status = 412
     details = "Precondition Failed"

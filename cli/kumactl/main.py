@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 
+from cli.kumactl import config as kconfig
+from cli.kumactl.app import App
+from cli.kumactl.cmd_apply import apply
+from cli.kumactl.cmd_completion import completion
+from cli.kumactl.cmd_config import config
+from cli.kumactl.cmd_delete import delete
+from cli.kumactl.cmd_generate import generate
+from cli.kumactl.cmd_get import get
+from cli.kumactl.cmd_inspect import inspect
+from cli.kumactl.cmd_install import install
 from kuma.clitools import CONTEXT, version_command
+
+LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": logging.DEBUG}
 
 
 @click.group(context_settings=CONTEXT)
@@ -14,7 +29,7 @@ from kuma.clitools import CONTEXT, version_command
 @click.option("-m", "--mesh", default="default", show_default=True, help="mesh to use")
 @click.option(
     "--log-level",
-    type=click.Choice(["off", "info", "debug"]),
+    type=click.Choice(list(LOG_LEVELS)),
     default="off",
     show_default=True,
     help="log level",
@@ -22,7 +37,17 @@ from kuma.clitools import CONTEXT, version_command
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, mesh: str, log_level: str) -> None:
     """Management tool for Kuma."""
-    ctx.obj = {"config_file": config_file, "mesh": mesh, "log_level": log_level}
+    logging.basicConfig(
+        level=LOG_LEVELS[log_level],
+        format="%(levelname)s\t%(name)s\t%(message)s",
+        stream=sys.stderr,
+    )
+    if ctx.resilient_parsing:  # shell completion: no file access
+        return
+    cfg, path = kconfig.load_or_init(config_file)
+    ctx.obj = App(cfg, path, mesh)
 
 
+for _command in (apply, completion, config, delete, generate, get, inspect, install):
+    cli.add_command(_command)
 cli.add_command(version_command())

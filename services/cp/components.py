@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from kuma.config import KumaCpConfig
 from kuma.wiring import Core, ensure_default_mesh, open_core
@@ -32,6 +33,48 @@ class CoreComponent:
         self.core.close()
 
 
+class WsgiComponent:
+    """A WSGI app on an embedded production server (waitress) in a background thread. The app
+    is built on start, after the components before it (the default Mesh, the admin token)."""
+
+    def __init__(self, name: str, host: str, port: int, build_app: Callable[[], Any]):
+        from services.api.embedded_server import ThreadedWsgiServer
+
+        self.name = f"{name} on {host}:{port}"
+        self._build_app = build_app
+        self._server_class = ThreadedWsgiServer
+        self._host, self._port = host, port
+        self.server: ThreadedWsgiServer | None = None
+
+    def start(self) -> None:
+        app = self._build_app()
+        self.server = self._server_class(app, self._host, self._port, name=self.name)
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def api_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
+    from services.api.app import create_app
+
+    return WsgiComponent(
+        "API server", cfg.api_server.address, cfg.api_server.port, lambda: create_app(cfg, core)
+    )
+
+
+def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
+    from services.api.diagnostics import diagnostics_app
+
+    return WsgiComponent(
+        "diagnostics server",
+        cfg.api_server.address,
+        cfg.xds_server.diagnostics_port,
+        lambda: diagnostics_app(core.store),
+    )
+
+
 def build_components(cfg: KumaCpConfig) -> list[Component]:
     core = CoreComponent(cfg)
-    return [core]
+    return [core, api_component(cfg, core.core), diagnostics_component(cfg, core.core)]

@@ -126,4 +126,38 @@ def _migrate(config_file: str | None) -> None:
     click.echo("applied: " + ", ".join(applied) if applied else "the schema is up to date")
 
 
+@cli.command(name="admin-token")
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+def admin_token(config_file: str | None) -> None:
+    """Print the admin token that API writes (PUT/DELETE) from other hosts need."""
+    from services.api.admin_token import stored_token
+
+    cfg = _load(config_file)
+    if cfg.api_server.admin_token:
+        click.echo(cfg.api_server.admin_token)
+        return
+    if cfg.store.type != "postgres":
+        raise click.ClickException(
+            "the memory store lives inside the running kuma-cp, so its generated admin token "
+            "cannot be read from here: set apiServer.adminToken (KUMA_API_SERVER_ADMIN_TOKEN) "
+            "to choose the token, or write from the same host (no token needed)"
+        )
+    from kuma.store import PostgresStore
+
+    pg = cfg.store.postgres
+    try:
+        store = PostgresStore(kconfig.postgres_conninfo(pg), timeout=float(pg.connection_timeout))
+    except KumaError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        token = stored_token(store)
+    finally:
+        store.close()
+    if token is None:
+        raise click.ClickException(
+            "no admin token has been generated yet: it is created when the API first starts"
+        )
+    click.echo(token)
+
+
 cli.add_command(version_command())

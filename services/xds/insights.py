@@ -93,8 +93,7 @@ class InsightRecorder(StreamCallbacks):
     def on_close(self, stream_id: str) -> None:
         if live := self._live.get(stream_id):
             live.disconnect_time = now()
-            live.dirty = True
-            self.loop.create_task(self.flush())
+            live.dirty = True  # written by the next periodic flush, or the final one on stop
 
     async def run(self) -> None:
         while True:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
 from kuma.resources import registry
@@ -99,7 +100,13 @@ class MeshSnapshot:
         )
 
     def dataplane(self, name: str) -> Resource | None:
-        return next((d for d in self.dataplanes if d.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Resource]:
+        # Looked up once per connected dataplane per rebuild: a scan would make a rebuild
+        # quadratic in the mesh size.
+        return {d.name: d for d in self.dataplanes}
 
     def endpoints_matching(self, selector: Mapping[str, str]) -> list[Endpoint]:
         """Endpoints of the selector's service whose tags match every selector tag."""

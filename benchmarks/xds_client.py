@@ -1,0 +1,100 @@
+"""A light ADS client process for benchmarks: many SotW streams that ACK like Envoy.
+
+    python -m benchmarks.xds_client ADDRESS FIRST COUNT MARKER_SECONDS
+
+Opens streams for nodes `default.dp-FIRST` .. `default.dp-(FIRST+COUNT-1)`; each subscribes to
+CDS and LDS (wildcard) and to EDS for the clusters it receives, ACKing every response. Prints
+`ready` once every stream has its first config, then waits; it records, per stream, the wall
+time of the ACK of the first CDS response whose `backend` cluster has a health check with
+interval MARKER_SECONDS, and prints them as JSON when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+
+async def stream(stub, node_id: str, marker: int, ready: asyncio.Event, seen: dict, counter):
+    queue: asyncio.Queue = asyncio.Queue()
+    node = discovery_pb2.DiscoveryRequest().node
+    node.id = node_id
+    node.cluster = "bench"
+    first = discovery_pb2.DiscoveryRequest(type_url=CDS)
+    first.node.CopyFrom(node)
+    await queue.put(first)
+    await queue.put(discovery_pb2.DiscoveryRequest(type_url=LDS))
+
+    async def requests():
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            yield item
+
+    got_first = False
+    async for response in stub.StreamAggregatedResources(requests()):
+        ack = discovery_pb2.DiscoveryRequest(
+            type_url=response.type_url,
+            version_info=response.version_info,
+            response_nonce=response.nonce,
+        )
+        if response.type_url == CDS:
+            names = []
+            for any_msg in response.resources:
+                cluster = cluster_pb2.Cluster()
+                any_msg.Unpack(cluster)
+                names.append(cluster.name)
+                if (
+                    cluster.name == "backend"
+                    and cluster.health_checks
+                    and cluster.health_checks[0].interval.seconds == marker
+                    and node_id not in seen
+                ):
+                    seen[node_id] = time.time()
+            ack.resource_names.extend(sorted(names))
+            # SotW: the EDS subscription follows CDS (sent as its own request).
+            await queue.put(ack)
+            await queue.put(discovery_pb2.DiscoveryRequest(type_url=EDS, resource_names=names))
+        else:
+            await queue.put(ack)
+        if not got_first and response.type_url == LDS:
+            got_first = True
+            counter[0] += 1
+            if counter[0] == counter[1]:
+                ready.set()
+
+
+async def main(address: str, first: int, count: int, marker: int) -> None:
+    channel = grpc.aio.insecure_channel(address)
+    stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+    ready = asyncio.Event()
+    seen: dict[str, float] = {}
+    counter = [0, count]
+    tasks = [
+        asyncio.create_task(stream(stub, f"default.dp-{i}", marker, ready, seen, counter))
+        for i in range(first, first + count)
+    ]
+    await ready.wait()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    print(json.dumps(seen), flush=True)
+    for t in tasks:
+        t.cancel()
+    await channel.close()
+
+
+if __name__ == "__main__":
+    address, first, count, marker = sys.argv[1], *map(int, sys.argv[2:5])
+    asyncio.run(main(address, first, count, marker))

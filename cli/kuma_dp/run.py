@@ -1,0 +1,118 @@
+"""`kuma-dp run` (spec §10.2): find Envoy, ask the control plane for its bootstrap, serve the
+access-log sink, run Envoy until it or kuma-dp is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cli.kuma_dp import accesslogs
+from cli.kuma_dp.control_plane import TOKEN_REQUIRED, discover, fetch_bootstrap, read_token
+from cli.kuma_dp.envoy import locate_envoy, supervise
+from cli.kuma_dp.errors import DpError
+from cli.kuma_dp.settings import DpSettings
+
+log = logging.getLogger("kuma-dp")
+ACCESS_LOG_SINK = "access_log_sink"
+
+
+def bootstrap_request(settings: DpSettings, admin_port: int) -> dict[str, Any]:
+    """Discover the bootstrap server, read the token, and say what to ask for."""
+    if settings.bootstrap_server_url:
+        url, token_required = settings.bootstrap_server_url.rstrip("/"), False
+    else:
+        found = discover(settings.cp_address)
+        url, token_required = found.bootstrap_url, found.token_required
+    request: dict[str, Any] = {"url": url, "mesh": settings.mesh, "name": settings.name}
+    if admin_port:
+        request["adminPort"] = admin_port
+    if settings.token_file:
+        request["dataplaneToken"] = read_token(settings.token_file)
+        # the path travels on, in node metadata, for the SDS side to read (spec §7.2)
+        request["dataplaneTokenPath"] = os.path.abspath(settings.token_file)
+    elif token_required:
+        raise DpError(TOKEN_REQUIRED)
+    return request
+
+
+def sink_socket(bootstrap: dict[str, Any]) -> str | None:
+    """The unix socket of the bootstrap's `access_log_sink` cluster: the server names it."""
+    clusters = (bootstrap.get("staticResources") or {}).get("clusters") or []
+    for cluster in clusters:
+        if cluster.get("name") == ACCESS_LOG_SINK:
+            for group in cluster["loadAssignment"]["endpoints"]:
+                for lb in group["lbEndpoints"]:
+                    pipe = lb["endpoint"]["address"].get("pipe")
+                    if pipe:
+                        return str(pipe["path"])
+    return None
+
+
+@contextmanager
+def config_dir(path: str) -> Iterator[Path]:
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="kuma-dp-") as tmp:
+        yield Path(tmp)
+
+
+def write_bootstrap(directory: Path, text: str) -> Path:
+    path = directory / "bootstrap.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+async def _serve_and_run(command: list[str], socket_path: str | None) -> int:
+    sink = None
+    if socket_path:
+        try:
+            sink = await accesslogs.start_sink(socket_path)
+        except (OSError, RuntimeError) as exc:
+            raise DpError(
+                f"could not start the access log server on {socket_path}: {exc}"
+            ) from None
+        log.info("access log server listening on unix:%s", socket_path)
+    try:
+        return await supervise(command)
+    finally:
+        if sink is not None and socket_path:
+            await accesslogs.stop_sink(sink, socket_path)
+
+
+def run(settings: DpSettings, envoy_args: tuple[str, ...] = ()) -> int:
+    """The whole run; returns kuma-dp's exit status. DpError for everything the user must fix."""
+    log.info("kuma-dp settings: %s", settings)
+    envoy = locate_envoy(settings.binary_path)
+    admin_port = settings.admin_ports.first_free() if settings.admin_ports else 0
+    request = bootstrap_request(settings, admin_port)
+    text = fetch_bootstrap(request.pop("url"), request)
+    try:
+        bootstrap = yaml.safe_load(text)
+        socket_path = sink_socket(bootstrap)
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        raise DpError(f"the control plane answered an invalid Envoy bootstrap: {exc}") from None
+    with config_dir(settings.config_dir) as directory:
+        path = write_bootstrap(directory, text)
+        log.info("wrote Envoy bootstrap to %s (admin port %s)", path, admin_port or "off")
+        command = [
+            envoy,
+            "-c",
+            str(path),
+            "--drain-time-s",
+            str(settings.drain_time_s),
+            "--disable-hot-restart",
+            *envoy_args,
+        ]
+        return asyncio.run(_serve_and_run(command, socket_path))

@@ -1,0 +1,44 @@
+"""The API's composition root: `create_app(cfg, core)` wires the routes over the collaborators it
+is given; nothing in here reads global config or opens connections."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from kuma.config import KumaCpConfig
+from kuma.wiring import Core
+from services.api.admin_token import ensure_admin_token
+from services.api.cors import install_cors
+from services.api.errors import register_error_handlers
+from services.api.info_routes import info_blueprint
+from services.api.openapi import build_openapi
+from services.api.overview_routes import overview_blueprint
+from services.api.resource_routes import resource_blueprint
+from services.api.write_guard import install_write_guard
+
+
+def create_app(
+    cfg: KumaCpConfig,
+    core: Core,
+    *,
+    admin_token: str | None = None,
+    trust_loopback: bool = True,
+) -> Flask:
+    """The Flask app of spec §4.
+
+    `admin_token`: the token writes need (default: `apiServer.adminToken`, else the stored or
+    newly generated one). `trust_loopback`: writes from this host need no token.
+    """
+    read_only = cfg.api_server.read_only
+    app = Flask("kuma-api")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    token = admin_token if admin_token is not None else ensure_admin_token(cfg, core.store)
+    install_cors(
+        app, cfg.api_server.cors_allowed_domains, ["GET"] if read_only else ["GET", "PUT", "DELETE"]
+    )
+    install_write_guard(app, token, trust_loopback=trust_loopback)
+    register_error_handlers(app)
+    app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
+    app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))
+    app.register_blueprint(overview_blueprint(core.manager))
+    return app

@@ -1,0 +1,34 @@
+"""gunicorn settings of the API service (DESIGN §1: Flask under gunicorn, gthread workers).
+
+Binds the API port and the diagnostics port from the kuma config (`KUMA_CONFIG_FILE`, KUMA_*
+env), unless `--bind` is given. Workers and threads: KUMA_API_WORKERS (default: CPU count),
+KUMA_API_THREADS (default 8).
+"""
+
+import multiprocessing
+import os
+
+from kuma.config import load_config
+
+_cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
+
+bind = [
+    f"{_cfg.api_server.address}:{_cfg.api_server.port}",
+    f"{_cfg.api_server.address}:{_cfg.xds_server.diagnostics_port}",
+]
+worker_class = "gthread"
+workers = int(os.environ.get("KUMA_API_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("KUMA_API_THREADS", "8"))
+preload_app = False  # each worker opens its own store pool after the fork
+graceful_timeout = 10
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("KUMA_API_LOG_LEVEL", "info")
+proc_name = "kuma-api"
+
+
+def worker_exit(server: object, worker: object) -> None:
+    close = getattr(getattr(worker, "wsgi", None), "close", None)
+    if close is not None:
+        close()

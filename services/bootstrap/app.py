@@ -1,0 +1,91 @@
+"""The bootstrap service's composition root: `create_app(cfg, core)`.
+
+`POST /bootstrap` (spec §7): parse the body (400), check the dataplane token (401), find the
+Dataplane (404), answer its Envoy v3 bootstrap as YAML. The token is checked before the lookup so
+that a caller without a valid token learns nothing about which Dataplanes exist.
+
+Token verification follows `adminServer.apis.dataplaneToken.enabled` (env
+`KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED`, default true; the deprecated
+`dataplaneTokenServer.enabled` is folded into it by autoconfiguration). It is the same switch the
+catalog advertises to kuma-dp, so kuma-dp and the server always agree on whether a token is needed
+(Kuma's mismatch, spec §16.12, is avoided). Set it to false to run without tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from kuma import tokens
+from kuma.config import KumaCpConfig, autoconfigure
+from kuma.errors import KumaError, NotFoundError
+from kuma.resources.registry import DATAPLANE
+from kuma.wiring import Core
+from services.bootstrap.generator import BootstrapInput, build_bootstrap, to_yaml
+from services.bootstrap.request import BootstrapRequest, parse_request
+
+log = logging.getLogger("kuma.bootstrap")
+YAML = "text/x-yaml"
+
+
+def _error(status: int, title: str, details: str) -> Response:
+    body = json.dumps({"title": title, "details": details})
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _on_kuma_error(exc: KumaError) -> Response:
+    if isinstance(exc, NotFoundError):
+        details = (
+            f"Dataplane {exc.name!r} in mesh {exc.mesh!r} not found. "
+            "Did you first apply a Dataplane resource?"
+        )
+    else:
+        details = str(exc) or exc.details
+    if exc.http_status >= 500:
+        log.warning("bootstrap failed: %s", exc)
+    return _error(exc.http_status, "Could not generate a bootstrap", details)
+
+
+def _on_http_error(exc: HTTPException) -> Response:
+    return _error(exc.code or 500, exc.name, exc.description or exc.name)
+
+
+def _on_unexpected(exc: Exception) -> Response:
+    log.exception("bootstrap failed")
+    return _error(500, "Could not generate a bootstrap", "Internal Server Error")
+
+
+def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
+    cfg = autoconfigure(cfg)
+    params = cfg.bootstrap_server.params
+    verify_tokens = cfg.admin_server.apis.dataplane_token.enabled
+    if verify_tokens:
+        tokens.ensure_signing_key(core.store)  # at first start, whichever process is first
+
+    def bootstrap_for(req: BootstrapRequest) -> str:
+        if verify_tokens:
+            tokens.verify(core.store, req.dataplane_token, req.mesh, req.name)
+        dataplane = core.manager.get(DATAPLANE, req.mesh, req.name)
+        data = BootstrapInput(
+            mesh=req.mesh,
+            name=req.name,
+            service=dataplane.spec.service(),
+            admin_port=req.admin_port or params.admin_port,
+            dataplane_token_path=req.dataplane_token_path,
+        )
+        return to_yaml(build_bootstrap(params, data))
+
+    app = Flask("kuma-bootstrap")
+
+    @app.post("/bootstrap")
+    def bootstrap() -> Response:
+        req = parse_request(request.get_data())
+        return Response(bootstrap_for(req), status=200, mimetype=YAML)
+
+    app.register_error_handler(KumaError, _on_kuma_error)
+    app.register_error_handler(HTTPException, _on_http_error)
+    app.register_error_handler(Exception, _on_unexpected)
+    return app

@@ -1,0 +1,30 @@
+"""gunicorn settings of the bootstrap service (DESIGN §1: Flask under gunicorn, gthread).
+
+Binds `0.0.0.0:bootstrapServer.port` from the kuma config (`KUMA_CONFIG_FILE`, KUMA_* env) unless
+`--bind` is given. Workers and threads: KUMA_BOOTSTRAP_WORKERS (default 2; a bootstrap is asked
+once per Envoy start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
+"""
+
+import os
+
+from kuma.config import load_config
+
+_cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
+
+bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
+worker_class = "gthread"
+workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
+threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
+preload_app = False  # each worker opens its own store pool after the fork
+graceful_timeout = 10
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("KUMA_BOOTSTRAP_LOG_LEVEL", "info")
+proc_name = "kuma-bootstrap"
+
+
+def worker_exit(server: object, worker: object) -> None:
+    close = getattr(getattr(worker, "wsgi", None), "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,58 @@
+"""`kuma-bootstrap`: the bootstrap service under gunicorn (gthread), configured like kuma-cp.
+
+    kuma-bootstrap [-c FILE] [--workers N] [--bind HOST:PORT]
+
+Gunicorn's own settings are in `gunicorn.conf.py` beside this file.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from pathlib import Path
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from kuma.clitools import CONTEXT
+from kuma.config import KumaCpConfig
+from kuma.errors import ConfigError
+from services.bootstrap.wsgi import CONFIG_FILE_ENV, BootstrapWsgi, load_bootstrap_config
+
+GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
+
+
+class BootstrapServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, cfg: KumaCpConfig, overrides: dict[str, Any]):
+        self.kuma_cfg = cfg
+        self.overrides = overrides
+        super().__init__()
+
+    def load_config(self) -> None:
+        given = {k: v for k, v in self.overrides.items() if v is not None}
+        for key, value in {**runpy.run_path(str(GUNICORN_CONF)), **given}.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return BootstrapWsgi(self.kuma_cfg)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+@click.option("--bind", default=None, help="HOST:PORT (default 0.0.0.0:bootstrapServer.port)")
+def main(config_file: str | None, workers: int | None, bind: str | None) -> None:
+    """Serve POST /bootstrap (5682): Envoy bootstraps for kuma-dp."""
+    if config_file:
+        os.environ[CONFIG_FILE_ENV] = config_file  # gunicorn.conf.py reads the same file
+    try:
+        cfg = load_bootstrap_config(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    BootstrapServer(cfg, {"workers": workers, "bind": [bind] if bind else None}).run()
+
+
+if __name__ == "__main__":
+    main()

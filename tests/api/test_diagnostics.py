@@ -1,0 +1,52 @@
+"""Diagnostics (5680): /healthy while up, /ready only while the store answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from kuma.store import MemoryStore
+from services.api.diagnostics import diagnostics_app
+from services.api.embedded_server import ThreadedWsgiServer
+from tests.api.conftest import HOST
+
+
+@pytest.fixture()
+def serve_diagnostics() -> Iterator[Any]:
+    servers: list[ThreadedWsgiServer] = []
+
+    def serve(store: Any) -> str:
+        server = ThreadedWsgiServer(diagnostics_app(store), HOST, 0, name="diagnostics-test")
+        server.start()
+        servers.append(server)
+        return server.url
+
+    yield serve
+    for server in servers:
+        server.stop()
+
+
+def test_healthy_and_ready(serve_diagnostics: Any):
+    url = serve_diagnostics(MemoryStore())
+    for path in ("/healthy", "/ready"):
+        r = requests.get(url + path, timeout=5)
+        assert (r.status_code, r.content) == (200, b"")
+    assert requests.get(url + "/other", timeout=5).status_code == 404
+    assert requests.post(url + "/ready", timeout=5).status_code == 405
+
+
+@pytest.mark.postgres
+def test_ready_is_503_when_the_store_is_down(
+    serve_diagnostics: Any, migrated_pg: dict[str, str], pg_dsn: str
+):
+    from kuma.store import PostgresStore
+
+    store = PostgresStore(pg_dsn, timeout=1.0)
+    url = serve_diagnostics(store)
+    assert requests.get(url + "/ready", timeout=5).status_code == 200
+    store.close()  # the pool is gone: the store cannot be reached any more
+    assert requests.get(url + "/ready", timeout=5).status_code == 503
+    assert requests.get(url + "/healthy", timeout=5).status_code == 200

@@ -1,0 +1,43 @@
+"""`kuma-bootstrap` as a real process under gunicorn, configured by KUMA_* env vars."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.kuma_dp.harness import clean_env
+from tests.xds_ads.harness import free_port, wait_for
+
+
+def _serving(url: str) -> bool:
+    try:
+        return requests.post(f"{url}/bootstrap", data=b"x", timeout=1).status_code == 400
+    except requests.ConnectionError:
+        return False
+
+
+def test_gunicorn_process_answers_and_honours_the_token_switch():
+    exe = str(Path(sys.executable).with_name("kuma-bootstrap"))
+    for token_on, expected in (("true", 401), ("false", 404)):
+        port = free_port()
+        env = clean_env(
+            KUMA_BOOTSTRAP_SERVER_PORT=str(port),
+            KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED=token_on,
+            KUMA_BOOTSTRAP_WORKERS="1",
+        )
+        proc = subprocess.Popen(
+            [exe], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda u=url: _serving(u), 20, "kuma-bootstrap to serve")
+            response = requests.post(
+                f"{url}/bootstrap", json={"mesh": "default", "name": "dp-1"}, timeout=5
+            )
+            assert response.status_code == expected, response.text
+        finally:
+            proc.terminate()
+            assert proc.wait(15) == 0, proc.stderr.read() if proc.stderr else ""

@@ -1,0 +1,328 @@
+"""kumactl against a real `kuma-cp run`: apply, get, inspect, delete, errors, paging, tokens."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from cli.kumactl import cmd_inspect
+from tests.kumactl.conftest import (
+    Canned,
+    ControlPlane,
+    Kumactl,
+    free_port,
+    start_control_plane,
+    stop_control_plane,
+    use,
+)
+
+MESHES = """\
+type: Mesh
+name: mesh2
+mtls:
+  ca:
+    provided: {}
+metrics:
+  prometheus: {}
+---
+type: Mesh
+name: mesh1
+mtls:
+  enabled: true
+"""
+
+
+def resources(mesh: str) -> str:
+    return f"""\
+type: Mesh
+name: {mesh}
+---
+type: Dataplane
+mesh: {mesh}
+name: {{{{name}}}}
+networking:
+  inbound:
+  - interface: 127.0.0.1:10000:9000
+    tags:
+      service: backend
+      version: "{{{{version}}}}"
+---
+type: Dataplane
+mesh: {mesh}
+name: web
+networking:
+  inbound:
+  - interface: 127.0.0.1:10001:9001
+    tags:
+      service: web
+---
+type: TrafficPermission
+mesh: {mesh}
+name: allow-web
+sources:
+- match:
+    service: web
+destinations:
+- match:
+    service: backend
+"""
+
+
+def test_get_meshes_matches_the_spec_example(kumactl: Kumactl, fresh_cp: ControlPlane):
+    use(kumactl, fresh_cp)
+    result = kumactl("apply", input=MESHES)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert kumactl("get", "meshes").stdout == (
+        "NAME      mTLS   CA         METRICS\n"
+        "default   off    builtin    off\n"
+        "mesh1     on     builtin    off\n"
+        "mesh2     off    provided   prometheus\n"
+    )
+    result = kumactl("get", "mesh", "mesh2", "-o", "json")
+    assert result.stdout == (
+        "{\n"
+        '  "metrics": {\n'
+        '    "prometheus": {\n'
+        '      "port": 5670,\n'
+        '      "path": "/metrics"\n'
+        "    }\n"
+        "  },\n"
+        '  "mtls": {\n'
+        '    "ca": {\n'
+        '      "provided": {}\n'
+        "    }\n"
+        "  },\n"
+        '  "name": "mesh2",\n'
+        '  "type": "Mesh"\n'
+        "}\n"
+    )
+    assert kumactl("get", "mesh", "nope").stderr == "Error: No resources found\n"
+    assert kumactl("get", "meshes", "-o", "xml").stderr == 'Error: unknown output format "xml"\n'
+
+
+def test_apply_get_delete(kumactl: Kumactl, any_cp: ControlPlane):
+    use(kumactl, any_cp)
+    result = kumactl("apply", "-v", "name=backend-1", "-v", "version=v1", input=resources("rt"))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+    assert kumactl("--mesh", "rt", "get", "dataplanes").stdout == (
+        "MESH   NAME        TAGS\n"
+        "rt     backend-1   service=backend version=v1\n"
+        "rt     web         service=web\n"
+    )
+    assert kumactl("--mesh", "rt", "get", "traffic-permissions").stdout == (
+        "MESH   NAME\nrt     allow-web\n"
+    )
+    for plural in ("healthchecks", "proxytemplates", "traffic-routes", "traffic-logs"):
+        assert kumactl("--mesh", "rt", "get", plural).stdout == "MESH   NAME\n"
+    assert kumactl("--mesh", "rt", "get", "traffic-permissions", "-o", "yaml").stdout == (
+        "items:\n"
+        "- destinations:\n"
+        "  - match:\n"
+        "      service: backend\n"
+        "  mesh: rt\n"
+        "  name: allow-web\n"
+        "  sources:\n"
+        "  - match:\n"
+        "      service: web\n"
+        "  type: TrafficPermission\n"
+    )
+    single = json.loads(kumactl("--mesh", "rt", "get", "dataplane", "web", "-o", "json").stdout)
+    assert single["name"] == "web" and single["type"] == "Dataplane"
+    result = kumactl("--mesh", "rt", "get", "dataplane", "ghost")
+    assert result.stderr == "Error: No resources found in rt mesh\n"
+
+    # apply again: an update, still silent
+    result = kumactl("apply", "-v", "name=backend-1", "-v", "version=v2", input=resources("rt"))
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "version=v2" in kumactl("--mesh", "rt", "get", "dataplanes").stdout
+
+    assert kumactl("--mesh", "rt", "delete", "dataplane", "web").stdout == (
+        'deleted Dataplane "web"\n'
+    )
+    result = kumactl("--mesh", "rt", "delete", "dataplane", "web")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        'Error: there is no Dataplane with name "web"\n',
+    )
+    assert kumactl("delete", "mesh", "rt").stdout == 'deleted Mesh "rt"\n'
+    assert kumactl("--mesh", "rt", "get", "dataplanes").stdout == "MESH   NAME   TAGS\n"
+
+
+def test_delete_argument_errors(kumactl: Kumactl):
+    assert kumactl("delete", "mesh").stderr == "Error: accepts 2 arg(s), received 1\n"
+    assert kumactl("delete", "pod", "x").stderr == (
+        "Error: unknown TYPE: pod. Allowed values: mesh, dataplane, healthcheck, proxytemplate, "
+        "traffic-log, traffic-permission, traffic-route\n"
+    )
+
+
+def test_api_errors_are_rendered(kumactl: Kumactl, any_cp: ControlPlane):
+    use(kumactl, any_cp)
+    dataplane = resources("ghost-mesh").split("---\n")[1]
+    result = kumactl("apply", "-v", "name=a", "-v", "version=v1", input=dataplane)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: Could not create a resource (Mesh is not found)\n"
+        "* mesh: mesh of name ghost-mesh is not found\n",
+    )
+    # several documents: which one failed, and which were applied before it
+    text = "type: Mesh\nname: partial\n---\n" + dataplane
+    result = kumactl("apply", "-v", "name=a", "-v", "version=v1", input=text)
+    assert result.stderr == (
+        'Error: document 2 (Dataplane "a"): Could not create a resource (Mesh is not found)\n'
+        "* mesh: mesh of name ghost-mesh is not found\n"
+        "documents applied before the failure: 1\n"
+    )
+
+
+def test_transport_and_plain_http_errors(
+    kumactl: Kumactl, stub_server: tuple[str, Canned], tmp_path
+):
+    url, canned = stub_server
+    canned.body = b'{"tagline": "Kuma"}'
+    use(kumactl, ControlPlane(url, 0, None))  # type: ignore[arg-type]
+    canned.status, canned.body = 500, b"boom"
+    assert kumactl("get", "meshes").stderr == "Error: failed to list Meshes: (500): boom\n"
+    assert kumactl("get", "traffic-logs").stderr == (
+        "Error: failed to list TrafficLog: (500): boom\n"
+    )
+
+    port = free_port()
+    dead = tmp_path / "dead.yaml"
+    dead.write_text(
+        f"controlPlanes:\n- name: d\n  coordinates: {{apiServer: {{url: 'http://127.0.0.1:{port}'}}}}\n"
+        "contexts:\n- {name: d, controlPlane: d}\ncurrentContext: d\n"
+    )
+    result = kumactl("--config-file", str(dead), "get", "healthchecks")
+    assert result.stderr == (
+        "Error: failed to list HealthChecks: "
+        f'Get "http://127.0.0.1:{port}/meshes/default/health-checks": connection refused\n'
+    )
+
+
+def test_inspect_dataplanes(kumactl: Kumactl, any_cp: ControlPlane, monkeypatch):
+    use(kumactl, any_cp)
+    assert (
+        kumactl("apply", "-v", "name=b1", "-v", "version=v1", input=resources("insp")).exit_code
+        == 0
+    )
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    insight = {
+        "type": "DataplaneInsight",
+        "mesh": "insp",
+        "name": "b1",
+        "subscriptions": [
+            {
+                "id": "s1",
+                "controlPlaneInstanceId": "cp-1",
+                "connectTime": (now - timedelta(hours=2, minutes=3, seconds=4)).isoformat(),
+                "status": {
+                    "lastUpdateTime": (now - timedelta(seconds=5)).isoformat(),
+                    "total": {"responsesSent": "7", "responsesRejected": "1"},
+                },
+            }
+        ],
+    }
+    put = requests.put(f"{any_cp.url}/meshes/insp/dataplane-insights/b1", json=insight, timeout=10)
+    assert put.status_code == 201, put.text
+    monkeypatch.setattr(cmd_inspect, "now", lambda: now)
+    assert kumactl("--mesh", "insp", "inspect", "dataplanes").stdout == (
+        "MESH   NAME   TAGS                         STATUS    LAST CONNECTED AGO   "
+        "LAST UPDATED AGO   TOTAL UPDATES   TOTAL ERRORS\n"
+        "insp   b1     service=backend version=v1   Online    2h3m4s               "
+        "5s                 7               1\n"
+        "insp   web    service=web                  Offline   never                "
+        "never              0               0\n"
+    )
+    filtered = kumactl("--mesh", "insp", "inspect", "dataplanes", "--tag", "service=web")
+    assert filtered.stdout.splitlines()[1:] == [
+        "insp   web    service=web   Offline   never                never              0"
+        "               0"
+    ]
+    data = json.loads(kumactl("--mesh", "insp", "inspect", "dataplanes", "-o", "json").stdout)
+    assert [list(item) for item in data["items"]] == [
+        ["dataplane", "dataplaneInsight", "mesh", "name", "type"],
+        ["dataplane", "mesh", "name", "type"],
+    ]
+    result = kumactl("inspect", "dataplanes", "--tag", "oops")
+    assert result.stderr == (
+        'Error: invalid argument "oops" for "--tag" flag: oops must be formatted as key=value\n'
+    )
+
+
+def test_lists_are_fetched_page_by_page(kumactl: Kumactl, any_cp: ControlPlane):
+    use(kumactl, any_cp)
+    count = 1234  # more than one page of 1000
+    session = requests.Session()
+    assert session.put(f"{any_cp.url}/meshes/paged", json={"type": "Mesh", "name": "paged"})
+    for i in range(count):
+        body = {
+            "type": "Dataplane",
+            "mesh": "paged",
+            "name": f"dp-{i:05d}",
+            "networking": {"inbound": [{"interface": "1.1.1.1:1:2", "tags": {"service": "s"}}]},
+        }
+        r = session.put(f"{any_cp.url}/meshes/paged/dataplanes/dp-{i:05d}", json=body)
+        assert r.status_code == 201
+    started = time.perf_counter()
+    lines = kumactl("--mesh", "paged", "get", "dataplanes").stdout.splitlines()
+    elapsed = time.perf_counter() - started
+    assert len(lines) == count + 1
+    assert lines[-1] == f"paged   dp-{count - 1:05d}   service=s"
+    assert elapsed < 30
+    overview = kumactl("--mesh", "paged", "inspect", "dataplanes", "-o", "json").stdout
+    assert len(json.loads(overview)["items"]) == count
+
+
+def outbound_ip() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))  # nothing is sent on a UDP connect
+            ip = str(s.getsockname()[0])
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_writes_from_another_host_carry_the_auth_token(kumactl: Kumactl):
+    ip = outbound_ip()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback address to call the API from")
+    cp = start_control_plane({"KUMA_API_SERVER_ADMIN_TOKEN": "tok-123"})
+    try:
+        remote = ControlPlane(f"http://{ip}:{cp.port}", cp.port, cp.process)
+        use(kumactl, remote)
+        result = kumactl("apply", input="type: Mesh\nname: guarded\n")
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: Unauthorized (")
+        use(kumactl, remote, "--overwrite", "--auth-token", "tok-123")
+        result = kumactl("apply", input="type: Mesh\nname: guarded\n")
+        assert (result.exit_code, result.stderr) == (0, "")
+        assert kumactl("delete", "mesh", "guarded").stdout == 'deleted Mesh "guarded"\n'
+    finally:
+        stop_control_plane(cp)
+
+
+def test_dataplane_token(kumactl: Kumactl, shared_cp: ControlPlane, stub_server):
+    use(kumactl, shared_cp)
+    result = kumactl("generate", "dataplane-token", "--dataplane", "dp-1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: failed to generate a dataplane token: the Control Plane at "
+        f"{shared_cp.url} does not serve dataplane tokens (POST /tokens answered 404 Not Found)\n"
+    )
+    url, canned = stub_server
+    canned.body = b'{"tagline": "Kuma"}'
+    kumactl("config", "control-planes", "add", "--name", "stub", "--address", url)
+    canned.body = b"eyJhbGciOi.token.sig"
+    result = kumactl("--mesh", "demo", "generate", "dataplane-token", "--dataplane", "dp-1")
+    assert (result.exit_code, result.stdout) == (0, "eyJhbGciOi.token.sig")
+    method, path, _, body = canned.seen[-1]
+    assert (method, path, json.loads(body)) == ("POST", "/tokens", {"mesh": "demo", "name": "dp-1"})
