@@ -129,6 +129,10 @@ class SdsServerConfig:
     grpc_port: int = _opt(5677)
     tls_cert_file: str = _opt("")
     tls_key_file: str = _opt("")
+    # workload (identity) certificates: how long each is valid, and at what percentage of that
+    # lifetime the xDS process pushes its successor on the open stream
+    certificate_lifetime: timedelta = _opt(timedelta(hours=24))
+    certificate_rotation_percent: int = _opt(80, unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +237,10 @@ class ReportsConfig:
 @dataclass(frozen=True, slots=True)
 class GeneralConfig:
     advertised_hostname: str = _opt("localhost")
+    # Callers on this host (loopback) are trusted like an operator: API writes need no admin
+    # token and a dataplane may bootstrap without a dataplane token. Presented tokens are
+    # always checked. Turn off where untrusted workloads share the control plane's host.
+    trust_loopback: bool = _opt(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,7 +667,15 @@ def _check_bootstrap(b: BootstrapServerConfig) -> str | None:
 
 def _check_sds(s: SdsServerConfig) -> str | None:
     cert_pair = _cert_pair(s.tls_cert_file, s.tls_key_file)
-    return _first((s.grpc_port < 0, "GrpcPort cannot be negative"), *cert_pair)
+    return _first(
+        (s.grpc_port < 0, "GrpcPort cannot be negative"),
+        *cert_pair,
+        (s.certificate_lifetime <= timedelta(0), "CertificateLifetime must be positive"),
+        (
+            not 1 <= s.certificate_rotation_percent <= 99,
+            "CertificateRotationPercent must be in the range [1, 99]",
+        ),
+    )
 
 
 def _check_token_server(d: DataplaneTokenServerConfig) -> str | None:

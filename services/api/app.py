@@ -22,12 +22,13 @@ def create_app(
     core: Core,
     *,
     admin_token: str | None = None,
-    trust_loopback: bool = True,
+    trust_loopback: bool | None = None,
 ) -> Flask:
     """The Flask app of spec §4.
 
     `admin_token`: the token writes need (default: `apiServer.adminToken`, else the stored or
-    newly generated one). `trust_loopback`: writes from this host need no token.
+    newly generated one). `trust_loopback`: writes from this host need no token (default:
+    `general.trustLoopback`).
     """
     read_only = cfg.api_server.read_only
     app = Flask("kuma-api")
@@ -36,6 +37,8 @@ def create_app(
     install_cors(
         app, cfg.api_server.cors_allowed_domains, ["GET"] if read_only else ["GET", "PUT", "DELETE"]
     )
+    if trust_loopback is None:
+        trust_loopback = cfg.general.trust_loopback
     install_write_guard(app, token, trust_loopback=trust_loopback)
     register_error_handlers(app)
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))

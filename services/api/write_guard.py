@@ -4,23 +4,14 @@ unless the request comes from this host (a loopback remote address)."""
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from flask import Flask, Request, Response, request
 
+from kuma.netutil import is_loopback
 from services.api.errors import error_response
 
 WRITE_METHODS = frozenset({"PUT", "DELETE", "POST", "PATCH"})
 UNAUTHORIZED = "Unauthorized"
-
-
-def is_loopback(remote_addr: str | None) -> bool:
-    if not remote_addr:
-        return False
-    try:
-        return ipaddress.ip_address(remote_addr.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def _bearer(req: Request) -> str | None:

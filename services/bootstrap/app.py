@@ -8,7 +8,8 @@ Token verification follows `adminServer.apis.dataplaneToken.enabled` (env
 `KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED`, default true; the deprecated
 `dataplaneTokenServer.enabled` is folded into it by autoconfiguration). It is the same switch the
 catalog advertises to kuma-dp, so kuma-dp and the server always agree on whether a token is needed
-(Kuma's mismatch, spec §16.12, is avoided). Set it to false to run without tokens.
+(Kuma's mismatch, spec §16.12, is avoided). Set it to false to run without tokens. With
+`general.trustLoopback` (default true) a caller on this host may omit the token.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from kuma import tokens
 from kuma.config import KumaCpConfig, autoconfigure
 from kuma.errors import KumaError, NotFoundError
+from kuma.netutil import is_loopback
 from kuma.resources.registry import DATAPLANE
 from kuma.wiring import Core
 from services.bootstrap.generator import BootstrapInput, build_bootstrap, to_yaml
@@ -62,11 +64,16 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
     cfg = autoconfigure(cfg)
     params = cfg.bootstrap_server.params
     verify_tokens = cfg.admin_server.apis.dataplane_token.enabled
+    trust_loopback = cfg.general.trust_loopback
     if verify_tokens:
         tokens.ensure_signing_key(core.store)  # at first start, whichever process is first
 
-    def bootstrap_for(req: BootstrapRequest) -> str:
-        if verify_tokens:
+    def bootstrap_for(req: BootstrapRequest, remote_addr: str | None) -> str:
+        # A caller on this host without a token is trusted like the API trusts it (the seed's
+        # walk-through runs kuma-dp next to kuma-cp with no token); a presented token is
+        # always checked.
+        trusted = trust_loopback and not req.dataplane_token and is_loopback(remote_addr)
+        if verify_tokens and not trusted:
             tokens.verify(core.store, req.dataplane_token, req.mesh, req.name)
         dataplane = core.manager.get(DATAPLANE, req.mesh, req.name)
         data = BootstrapInput(
@@ -83,7 +90,7 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
     @app.post("/bootstrap")
     def bootstrap() -> Response:
         req = parse_request(request.get_data())
-        return Response(bootstrap_for(req), status=200, mimetype=YAML)
+        return Response(bootstrap_for(req, request.remote_addr), status=200, mimetype=YAML)
 
     app.register_error_handler(KumaError, _on_kuma_error)
     app.register_error_handler(HTTPException, _on_http_error)

@@ -75,6 +75,43 @@ def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
     )
 
 
+def bootstrap_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
+    from services.bootstrap.app import create_app
+
+    return WsgiComponent(
+        "bootstrap server", "0.0.0.0", cfg.bootstrap_server.port, lambda: create_app(cfg, core)
+    )
+
+
+class XdsComponent:
+    """The xDS service on its own asyncio loop thread (grpc.aio)."""
+
+    def __init__(self, cfg: KumaCpConfig, core: Core):
+        self.name = f"xDS server on {cfg.xds_server.address}:{cfg.xds_server.grpc_port}"
+        self.cfg, self.core = cfg, core
+        self._loop: Any = None
+        self._service: Any = None
+
+    def start(self) -> None:
+        from services.xds.loop_thread import LoopThread
+        from services.xds.service import XdsService
+
+        self._loop = LoopThread("xds")
+        self._service = XdsService(self.cfg, self.core)
+        self._loop.run(self._service.start())
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.run(self._service.stop())
+            self._loop.close()
+
+
 def build_components(cfg: KumaCpConfig) -> list[Component]:
     core = CoreComponent(cfg)
-    return [core, api_component(cfg, core.core), diagnostics_component(cfg, core.core)]
+    return [
+        core,
+        api_component(cfg, core.core),
+        diagnostics_component(cfg, core.core),
+        bootstrap_component(cfg, core.core),
+        XdsComponent(cfg, core.core),
+    ]

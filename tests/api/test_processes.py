@@ -20,6 +20,7 @@ import requests
 
 from tests.api.conftest import free_port, pg_env
 from tests.conftest import PG_ADMIN_DSN
+from tests.ports import cp_ports
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ class Processes:
         api_port, diag_port = free_port(host), free_port(host)
         full_env = {
             **self.base_env,
+            **cp_ports(host),
             **env,
             "KUMA_API_SERVER_ADDRESS": host,
             "KUMA_API_SERVER_PORT": str(api_port),

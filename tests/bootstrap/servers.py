@@ -21,7 +21,10 @@ from services.api.embedded_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
 
 
-def make_config(xds_port: int = 5678, token: bool = True, **params: Any) -> KumaCpConfig:
+def make_config(
+    xds_port: int = 5678, token: bool = True, trust_loopback: bool = False, **params: Any
+) -> KumaCpConfig:
+    """Tests reach the server over loopback: trusting it is off unless a test asks for it."""
     base = load_config(env={})
     apis = base.admin_server.apis
     return replace(
@@ -37,6 +40,7 @@ def make_config(xds_port: int = 5678, token: bool = True, **params: Any) -> Kuma
             base.admin_server,
             apis=replace(apis, dataplane_token=replace(apis.dataplane_token, enabled=token)),
         ),
+        general=replace(base.general, trust_loopback=trust_loopback),
     )
 
 

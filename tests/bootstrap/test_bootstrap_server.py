@@ -131,3 +131,13 @@ def test_verification_switched_off_needs_no_token():
     with served(make_config(token=False)) as server:
         apply(server.core, dataplane("backend-1", "backend", "127.0.0.1:10001:8080"))
         assert server.post({"mesh": "default", "name": "backend-1"}).status_code == 200
+
+
+def test_loopback_caller_may_omit_the_token_but_not_present_a_wrong_one():
+    with served(make_config(trust_loopback=True)) as server:
+        apply(server.core, dataplane("backend-1", "backend", "127.0.0.1:10001:8080"))
+        apply(server.core, dataplane("redis-1", "redis", "127.0.0.1:10003:6379"))
+        assert server.post({"mesh": "default", "name": "backend-1"}).status_code == 200
+        foreign = tokens.issue(server.core.store, "default", "redis-1")
+        response = server.post({"mesh": "default", "name": "backend-1", "dataplaneToken": foreign})
+        assert response.status_code == 401

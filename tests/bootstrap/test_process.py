@@ -26,6 +26,7 @@ def test_gunicorn_process_answers_and_honours_the_token_switch():
         env = clean_env(
             KUMA_BOOTSTRAP_SERVER_PORT=str(port),
             KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED=token_on,
+            KUMA_GENERAL_TRUST_LOOPBACK="false",
             KUMA_BOOTSTRAP_WORKERS="1",
         )
         proc = subprocess.Popen(

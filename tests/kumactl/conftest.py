@@ -19,6 +19,7 @@ import requests
 from click.testing import CliRunner, Result
 
 from cli.kumactl.main import cli
+from tests.ports import cp_ports
 
 KUMA_CP = [sys.executable, "-c", "from services.cp.main import cli; cli()"]
 
@@ -62,8 +63,8 @@ def start_control_plane(extra_env: dict[str, str] | None = None) -> ControlPlane
     port = free_port()
     env = {
         **os.environ,
+        **cp_ports(),
         "KUMA_API_SERVER_PORT": str(port),
-        "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(free_port()),
         **(extra_env or {}),
     }
     process = subprocess.Popen(

@@ -52,7 +52,13 @@ SPEC_DEFAULTS = {
             "xdsConnectTimeout": "1s",
         },
     },
-    "sdsServer": {"grpcPort": 5677, "tlsCertFile": "", "tlsKeyFile": ""},
+    "sdsServer": {
+        "grpcPort": 5677,
+        "tlsCertFile": "",
+        "tlsKeyFile": "",
+        "certificateLifetime": "24h0m0s",
+        "certificateRotationPercent": 80,
+    },
     "dataplaneTokenServer": {
         "enabled": True,
         "local": {"port": 5679},
@@ -95,7 +101,7 @@ SPEC_DEFAULTS = {
     "runtime": {"kubernetes": {"admissionServer": {"address": "", "port": 5443, "certDir": ""}}},
     "defaults": {"mesh": "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: false\n"},
     "reports": {"enabled": True},
-    "general": {"advertisedHostname": "localhost"},
+    "general": {"advertisedHostname": "localhost", "trustLoopback": True},
     "guiServer": {"port": 5683, "apiServerUrl": ""},
     "changeFeed": {
         "type": "memory",
@@ -131,13 +137,15 @@ KUMA_XDS_SERVER_DATAPLANE_CONFIGURATION_REFRESH_INTERVAL
 KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL KUMA_API_SERVER_PORT KUMA_API_SERVER_READ_ONLY
 KUMA_API_SERVER_CORS_ALLOWED_DOMAINS KUMA_KUBERNETES_ADMISSION_SERVER_ADDRESS
 KUMA_KUBERNETES_ADMISSION_SERVER_PORT KUMA_KUBERNETES_ADMISSION_SERVER_CERT_DIR KUMA_DEFAULTS_MESH
-KUMA_REPORTS_ENABLED KUMA_GENERAL_ADVERTISED_HOSTNAME KUMA_GUI_SERVER_PORT
+KUMA_REPORTS_ENABLED KUMA_GENERAL_ADVERTISED_HOSTNAME KUMA_GENERAL_TRUST_LOOPBACK
+KUMA_GUI_SERVER_PORT
 KUMA_GUI_SERVER_API_SERVER_URL
 KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS KUMA_STORE_POSTGRES_MIN_OPEN_CONNECTIONS
 KUMA_STORE_MIGRATE_ON_START KUMA_CHANGE_FEED_TYPE KUMA_CHANGE_FEED_REDIS_URL
 KUMA_CHANGE_FEED_REDIS_CHANNEL KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL KUMA_CHANGE_FEED_DEBOUNCE
 KUMA_WORKER_AMQP_URI KUMA_API_SERVER_ADDRESS KUMA_API_SERVER_ADMIN_TOKEN
 KUMA_XDS_SERVER_ADDRESS
+KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
 """.split()  # noqa: SIM905
 
 

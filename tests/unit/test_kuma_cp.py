@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from tests.ports import cp_ports
+
 KUMA_CP = [sys.executable, "-c", "from services.cp.main import cli; cli()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cp_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
-    # Free ports, so the test never clashes with a control plane already running here.
-    env.update(
-        KUMA_API_SERVER_PORT=str(free_port()),
-        KUMA_XDS_SERVER_DIAGNOSTICS_PORT=str(free_port()),
-        KUMA_XDS_SERVER_GRPC_PORT=str(free_port()),
-        KUMA_SDS_SERVER_GRPC_PORT=str(free_port()),
-        KUMA_BOOTSTRAP_SERVER_PORT=str(free_port()),
-        KUMA_ADMIN_SERVER_LOCAL_PORT=str(free_port()),
-    )
+    env.update(cp_ports())
     env.update(extra)
     return env
 

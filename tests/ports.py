@@ -1,0 +1,27 @@
+"""Free ports for processes the tests start, so they never clash with each other or with a
+control plane already running on this machine."""
+
+from __future__ import annotations
+
+import socket
+
+# Every port `kuma-cp run` listens on, by the env var that moves it.
+CP_PORT_VARS = (
+    "KUMA_API_SERVER_PORT",
+    "KUMA_XDS_SERVER_DIAGNOSTICS_PORT",
+    "KUMA_XDS_SERVER_GRPC_PORT",
+    "KUMA_SDS_SERVER_GRPC_PORT",
+    "KUMA_BOOTSTRAP_SERVER_PORT",
+    "KUMA_ADMIN_SERVER_LOCAL_PORT",
+)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def cp_ports(host: str = "127.0.0.1") -> dict[str, str]:
+    """KUMA_* env vars giving every kuma-cp listener its own free port."""
+    return {var: str(free_port(host)) for var in CP_PORT_VARS}
