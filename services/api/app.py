@@ -14,6 +14,7 @@ from services.api.info_routes import info_blueprint
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
 from services.api.resource_routes import resource_blueprint
+from services.api.tokens_routes import tokens_blueprint
 from services.api.write_guard import install_write_guard
 
 
@@ -44,4 +45,6 @@ def create_app(
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
     app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))
     app.register_blueprint(overview_blueprint(core.manager))
+    if cfg.admin_server.apis.dataplane_token.enabled:
+        app.register_blueprint(tokens_blueprint(core.store))
     return app
