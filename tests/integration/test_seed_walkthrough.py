@@ -82,15 +82,24 @@ def test_seed_walkthrough(processes: Processes, tmp_path: Path):
     user_env = {**base, "HOME": str(home)}
 
     def kumactl(*args: str, stdin: str | None = None) -> str:
-        result = subprocess.run([str(BIN / "kumactl"), *args], input=stdin, env=user_env,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [str(BIN / "kumactl"), *args],
+            input=stdin,
+            env=user_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    kumactl("config", "control-planes", "add", "--name", "local", "--address", api,
-            "--overwrite")
+    kumactl("config", "control-planes", "add", "--name", "local", "--address", api, "--overwrite")
     dp_port, out_port = free_port(), free_port()
-    kumactl("apply", "-f", "-", stdin=f"""type: Dataplane
+    kumactl(
+        "apply",
+        "-f",
+        "-",
+        stdin=f"""type: Dataplane
 mesh: default
 name: redis-1
 networking:
@@ -98,8 +107,13 @@ networking:
   - interface: 127.0.0.1:{dp_port}:6379
     tags:
       service: redis
-""")
-    kumactl("apply", "-f", "-", stdin=f"""type: Dataplane
+""",
+    )
+    kumactl(
+        "apply",
+        "-f",
+        "-",
+        stdin=f"""type: Dataplane
 mesh: default
 name: backend-1
 networking:
@@ -110,19 +124,23 @@ networking:
   outbound:
   - interface: :{out_port}
     service: redis
-""")
+""",
+    )
     admin = {}
     for name in ("redis-1", "backend-1"):
         admin[name] = free_port()
-        processes.start(name, [str(BIN / "kuma-dp"), "run"], {
-            **base,
-            "KUMA_CONTROL_PLANE_BOOTSTRAP_SERVER_URL":
-                f"http://127.0.0.1:{ports['KUMA_BOOTSTRAP_SERVER_PORT']}",
-            "KUMA_DATAPLANE_MESH": "default",
-            "KUMA_DATAPLANE_NAME": name,
-            "KUMA_DATAPLANE_ADMIN_PORT": str(admin[name]),
-            "KUMA_DATAPLANE_RUNTIME_CONFIG_DIR": str(tmp_path / name),
-        })
+        processes.start(
+            name,
+            [str(BIN / "kuma-dp"), "run"],
+            {
+                **base,
+                "KUMA_CONTROL_PLANE_BOOTSTRAP_SERVER_URL": f"http://127.0.0.1:{ports['KUMA_BOOTSTRAP_SERVER_PORT']}",
+                "KUMA_DATAPLANE_MESH": "default",
+                "KUMA_DATAPLANE_NAME": name,
+                "KUMA_DATAPLANE_ADMIN_PORT": str(admin[name]),
+                "KUMA_DATAPLANE_RUNTIME_CONFIG_DIR": str(tmp_path / name),
+            },
+        )
     client = redis.Redis(host="127.0.0.1", port=out_port, socket_timeout=2)
     try:
         wait_until(client.ping, 30, "PONG from Redis through two Envoys")
@@ -132,10 +150,13 @@ networking:
         client.close()
 
     # Envoy's admin answers on the port kuma-dp was given (the seed's 9901 note).
-    assert requests.get(f"http://127.0.0.1:{admin['backend-1']}/ready", timeout=2).text.strip() \
+    assert (
+        requests.get(f"http://127.0.0.1:{admin['backend-1']}/ready", timeout=2).text.strip()
         == "LIVE"
+    )
     table = wait_until(
-        lambda: (t := kumactl("inspect", "dataplanes")).count("Online") == 2 and t, 10,
+        lambda: (t := kumactl("inspect", "dataplanes")).count("Online") == 2 and t,
+        10,
         "both dataplanes Online",
     )
     assert "backend-1" in table and "redis-1" in table

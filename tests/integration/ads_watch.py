@@ -1,0 +1,53 @@
+"""A light ADS client for tests: one SotW stream that ACKs like Envoy and keeps the latest
+Clusters it was sent."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+
+
+class AdsWatcher:
+    def __init__(self, address: str, node_id: str):
+        self.clusters: dict[str, cluster_pb2.Cluster] = {}
+        self._requests: queue.Queue[Any] = queue.Queue()
+        self._channel = grpc.insecure_channel(address)
+        first = discovery_pb2.DiscoveryRequest(type_url=CDS)
+        first.node.id = node_id
+        first.node.cluster = "test"
+        self._requests.put(first)
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
+        self._responses = stub.StreamAggregatedResources(iter(self._requests.get, None))
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for response in self._responses:
+                clusters = {}
+                for packed in response.resources:
+                    cluster = cluster_pb2.Cluster()
+                    packed.Unpack(cluster)
+                    clusters[cluster.name] = cluster
+                self.clusters = clusters
+                self._requests.put(
+                    discovery_pb2.DiscoveryRequest(
+                        type_url=response.type_url,
+                        version_info=response.version_info,
+                        response_nonce=response.nonce,
+                    )
+                )
+        except grpc.RpcError:
+            pass
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._responses.cancel()
+        self._channel.close()
