@@ -68,7 +68,7 @@ conf:
 
 def test_change_reaches_clients_of_both_replicas(topology: Topology, tmp_path: Path):
     use_api(tmp_path)
-    for i, host in enumerate(XDS_HOSTS):
+    for i in range(len(XDS_HOSTS)):
         kumactl(
             tmp_path,
             "apply",

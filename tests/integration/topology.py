@@ -5,6 +5,7 @@ Every process's output is kept; `logs()` prints them on failure; `stop()` tears 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,10 +113,8 @@ class Topology:
                     os.killpg(proc.pid, signal.SIGTERM)
                     proc.wait(10)
                 except (subprocess.TimeoutExpired, ProcessLookupError):
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                     proc.wait()
 
     def logs(self) -> str:
