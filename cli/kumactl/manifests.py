@@ -109,6 +109,8 @@ class Service:
     account: str = "kuma-control-plane"
     env: Sequence[tuple[str, str]] = ()
     volume: tuple[str, str] | None = None  # (secret name, mount path)
+    readiness: Doc | None = None  # default: the liveness probe
+    shared_settings: bool = True  # envFrom the store/feed ConfigMap and credentials Secret
 
 
 def b64(data: bytes | str) -> str:
@@ -172,6 +174,8 @@ def _injector(o: InstallOptions) -> Service:
         [("https-injector", 443, INJECTOR_PORT)],
         _http("/healthy", INJECTOR_PORT, "HTTPS"),
         account="kuma-injector",
+        readiness=_http("/ready", INJECTOR_PORT, "HTTPS"),
+        shared_settings=False,  # asks the API for Meshes: no store, no credentials
         env=[
             ("KUMA_INJECTOR_WEBHOOK_SERVER_PORT", str(INJECTOR_PORT)),
             ("KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR", INJECTOR_CERT_DIR),
@@ -199,19 +203,21 @@ def _deployment(name: str, s: Service, o: InstallOptions) -> Doc:
         "image": o.cp_image,
         "imagePullPolicy": o.image_pull_policy,
         "command": [s.command],
-        "envFrom": [
-            {"configMapRef": {"name": o.config_map}},
-            {"secretRef": {"name": o.credentials}},
-        ],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
     }
+    if s.shared_settings:
+        container["envFrom"] = [
+            {"configMapRef": {"name": o.config_map}},
+            {"secretRef": {"name": o.credentials}},
+        ]
     if s.env:
         container["env"] = [{"name": k, "value": v} for k, v in s.env]
     if s.ports:
         container["ports"] = [{"name": n, "containerPort": c} for n, _, c in s.ports]
     if s.probe:
         container["livenessProbe"] = {**s.probe, "initialDelaySeconds": 10, "periodSeconds": 10}
-        container["readinessProbe"] = {**s.probe, "initialDelaySeconds": 1, "periodSeconds": 5}
+        ready = s.readiness or s.probe
+        container["readinessProbe"] = {**ready, "initialDelaySeconds": 1, "periodSeconds": 5}
     pod: Doc = {"serviceAccountName": s.account, "containers": [container]}
     if s.volume:
         secret, path = s.volume
@@ -305,10 +311,12 @@ def _rbac(o: InstallOptions) -> list[Doc]:
                 "verbs": ["create"],
             },
         ],
-        "kuma-injector": [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-        ],
     }
+    # The injector needs no Kubernetes API access: namespace labels are implied by the webhook's
+    # namespaceSelector and Meshes come from the control plane's API. Its account has no roles.
+    docs.append(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("kuma-injector", o)}
+    )
     for account, account_rules in rules.items():
         role = "kuma:" + account.removeprefix("kuma-")
         docs.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(account, o)})
@@ -344,10 +352,15 @@ def _webhook(o: InstallOptions) -> Doc:
         "webhooks": [
             {
                 "name": "kuma-injector.kuma.io",
-                "admissionReviewVersions": ["v1"],
+                "admissionReviewVersions": ["v1", "v1beta1"],
                 "sideEffects": "None",
+                "timeoutSeconds": 10,
                 "failurePolicy": o.injector_failure_policy,
+                # Only Pods of labelled namespaces reach the injector, which therefore treats the
+                # label as given (AdmissionReview carries no namespace labels); a Pod opts out
+                # with the annotation `kuma.io/sidecar-injection: disabled`.
                 "namespaceSelector": {"matchLabels": {"kuma.io/sidecar-injection": "enabled"}},
+                "reinvocationPolicy": "IfNeeded",
                 "clientConfig": {
                     "caBundle": b64(o.injector_tls.cert_pem),
                     "service": {

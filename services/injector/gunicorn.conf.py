@@ -1,0 +1,29 @@
+"""gunicorn settings of the injector (DESIGN §1: Flask under gunicorn, gthread, TLS).
+
+Binds `webHookServer.address:port` (default all interfaces, 8443) with `tls.crt`/`tls.key` from
+`webHookServer.certDir`, read from the injector config (`KUMA_INJECTOR_CONFIG_FILE`,
+KUMA_INJECTOR_* env). Workers and threads: KUMA_INJECTOR_WORKERS (default 2),
+KUMA_INJECTOR_THREADS (default 4): admission requests are small and rare.
+"""
+
+import os
+
+from services.injector.config import load_injector_config
+
+_cfg = load_injector_config(os.environ.get("KUMA_INJECTOR_CONFIG_FILE") or None)
+_server = _cfg.web_hook_server
+_host = _server.address or "0.0.0.0"
+
+bind = [f"[{_host}]:{_server.port}" if ":" in _host else f"{_host}:{_server.port}"]
+certfile = _server.cert_file
+keyfile = _server.key_file
+worker_class = "gthread"
+workers = int(os.environ.get("KUMA_INJECTOR_WORKERS", "2"))
+threads = int(os.environ.get("KUMA_INJECTOR_THREADS", "4"))
+preload_app = False
+graceful_timeout = 10
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("KUMA_INJECTOR_LOG_LEVEL", "info")
+proc_name = "kuma-injector"

@@ -1,0 +1,71 @@
+"""`kuma-injector`: the sidecar injector webhook under gunicorn with TLS (spec §11.1, port 8443).
+
+    kuma-injector [-c FILE] [--workers N]
+
+Configuration: the YAML file (`--config-file`, or `KUMA_INJECTOR_CONFIG_FILE`) and
+KUMA_INJECTOR_* env vars (services/injector/config.py); gunicorn's own settings are in
+`gunicorn.conf.py` beside this file. The TLS key pair is `tls.crt`/`tls.key` in
+`webHookServer.certDir` (the mounted `kubernetes.io/tls` Secret).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from pathlib import Path
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from kuma.clitools import CONTEXT
+from kuma.errors import ConfigError
+from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
+from services.injector.wsgi import build_app, load_config
+
+GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
+
+
+class InjectorServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, cfg: InjectorConfig, overrides: dict[str, Any]):
+        self.injector_cfg = cfg
+        self.overrides = overrides
+        super().__init__()
+
+    def load_config(self) -> None:
+        given = {k: v for k, v in self.overrides.items() if v is not None}
+        for key, value in {**runpy.run_path(str(GUNICORN_CONF)), **given}.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return build_app(self.injector_cfg)
+
+
+def check_tls_files(cfg: InjectorConfig) -> None:
+    server = cfg.web_hook_server
+    for path in (server.cert_file, server.key_file):
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"TLS file {path} not found: webHookServer.certDir "
+                f"(KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR) must hold tls.crt and tls.key"
+            )
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+def main(config_file: str | None, workers: int | None) -> None:
+    """Serve POST /inject-sidecar (8443, TLS): the Kuma sidecar injector webhook."""
+    if config_file:
+        os.environ[CONFIG_FILE_ENV] = config_file  # gunicorn.conf.py reads the same file
+    try:
+        cfg = load_config(config_file)
+        check_tls_files(cfg)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    InjectorServer(cfg, {"workers": workers}).run()
+
+
+if __name__ == "__main__":
+    main()
