@@ -81,7 +81,9 @@ def start_control_plane(extra_env: dict[str, str] | None = None) -> ControlPlane
             err = process.stderr.read().decode() if process.stderr else ""
             pytest.fail(f"kuma-cp run exited with {process.returncode}: {err}")
         try:
-            if requests.get(url + "/", timeout=1).status_code == 200:
+            # The tagline proves it is this kuma-cp answering, not whatever else took the port.
+            answer = requests.get(url + "/", timeout=1)
+            if answer.ok and answer.json().get("tagline") == "Kuma" and process.poll() is None:
                 return ControlPlane(url, port, process)
         except requests.RequestException:
             time.sleep(0.05)
