@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from kuma.admin_token import ensure_admin_token
 from kuma.config import KumaCpConfig
 from kuma.wiring import Core
-from services.api.admin_token import ensure_admin_token
 from services.api.cors import install_cors
 from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint

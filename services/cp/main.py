@@ -130,7 +130,7 @@ def _migrate(config_file: str | None) -> None:
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
 def admin_token(config_file: str | None) -> None:
     """Print the admin token that API writes (PUT/DELETE) from other hosts need."""
-    from services.api.admin_token import stored_token
+    from kuma.admin_token import stored_token
 
     cfg = _load(config_file)
     if cfg.api_server.admin_token:

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
+from kuma.admin_token import TOKEN_MESH, TOKEN_NAME, ensure_admin_token, stored_token
 from kuma.events import RESYNC, Change
 from kuma.manager import ResourceManager
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, SECRET
 from kuma.store import MemoryStore
 from kuma.wiring import Core
-from services.api.admin_token import TOKEN_MESH, TOKEN_NAME, ensure_admin_token, stored_token
 from tests.api.conftest import Api, Serve
 from tests.api.samples import body, dataplane_spec
 
@@ -228,6 +228,7 @@ def test_every_write_publishes_a_change(api: Api):
         sub.close()
     ops = [(c.op, c.type, c.mesh, c.name) for c in seen if c.op != RESYNC]
     assert ops == [
+        ("create", "Secret", "m5", "builtinca.m5"),  # the Mesh's builtin CA, stored first
         ("create", MESH, "m5", "m5"),
         ("update", MESH, "m5", "m5"),
         ("create", "Dataplane", "m5", "dp"),
