@@ -35,7 +35,7 @@ from kuma import tokens
 from kuma.config import KumaCpConfig, load_config
 from kuma.resources import wire
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from services.api.embedded_server import ThreadedWsgiServer
+from kuma.wsgi_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
 from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from kuma import ca
 from kuma.errors import (
     AlreadyExistsError,
     MeshNotFoundError,
@@ -62,12 +63,29 @@ class ResourceManager:
 
     def create(self, resource: Resource) -> Resource:
         resource = self._prepared(resource)
-        if resource.type != MESH:
-            try:
-                self.store.get(MESH, resource.mesh, resource.mesh)
-            except NotFoundError:
-                raise MeshNotFoundError(resource.mesh) from None
+        if resource.type == MESH:
+            return self._create_mesh(resource)
+        try:
+            self.store.get(MESH, resource.mesh, resource.mesh)
+        except NotFoundError:
+            raise MeshNotFoundError(resource.mesh) from None
         return self.store.create(resource)
+
+    def _create_mesh(self, resource: Resource) -> Resource:
+        """A builtin CA is generated before the Mesh is stored, and deleted again if storing the
+        Mesh fails (spec §3.4 side effects), unless it failed because a concurrent creator stored
+        the Mesh: that Mesh may already use the CA."""
+        created_ca = resource.spec.ca_kind == "builtin" and ca.create_builtin_ca(
+            self.store, resource.name
+        )
+        try:
+            return self.store.create(resource)
+        except AlreadyExistsError:
+            raise
+        except BaseException:
+            if created_ca:
+                ca.delete_builtin_ca(self.store, resource.name)
+            raise
 
     def update(self, resource: Resource) -> Resource:
         """Replace the spec; `resource.version` must be the version the caller read."""

@@ -16,6 +16,7 @@ SERVICES = [
         6379,
         'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no',
     ),
+    ("RabbitMQ", 5672, "rabbitmq-server -detached"),
 ]
 
 

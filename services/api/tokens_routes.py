@@ -24,9 +24,7 @@ def tokens_blueprint(store: ResourceStore) -> Blueprint:
             if not isinstance(body, dict):
                 raise ValidationError(details="body must be a JSON object")
             fields = {k: body.get(k, "") for k in ("name", "mesh")}
-            violations = [
-                Violation(k, "cannot be empty") for k, v in fields.items() if not v
-            ] + [
+            violations = [Violation(k, "cannot be empty") for k, v in fields.items() if not v] + [
                 Violation(k, "must be a string")
                 for k, v in fields.items()
                 if v and not isinstance(v, str)

@@ -38,7 +38,7 @@ class WsgiComponent:
     is built on start, after the components before it (the default Mesh, the admin token)."""
 
     def __init__(self, name: str, host: str, port: int, build_app: Callable[[], Any]):
-        from services.api.embedded_server import ThreadedWsgiServer
+        from kuma.wsgi_server import ThreadedWsgiServer
 
         self.name = f"{name} on {host}:{port}"
         self._build_app = build_app
@@ -65,7 +65,7 @@ def api_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
 
 
 def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
-    from services.api.diagnostics import diagnostics_app
+    from kuma.diagnostics import diagnostics_app
 
     return WsgiComponent(
         "diagnostics server",
@@ -106,10 +106,31 @@ class XdsComponent:
             self._loop.close()
 
 
+class HousekeepingComponent:
+    """The worker's jobs (start-up defaults, liveness sweep, insight clean-up) on a thread,
+    without nameko or RabbitMQ."""
+
+    name = "housekeeping"
+
+    def __init__(self, cfg: KumaCpConfig, core: Core):
+        self.cfg, self.core = cfg, core
+        self._stop: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        from services.worker.inprocess import start_housekeeping
+
+        self._stop = start_housekeeping(self.core, self.cfg)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+
+
 def build_components(cfg: KumaCpConfig) -> list[Component]:
     core = CoreComponent(cfg)
     return [
         core,
+        HousekeepingComponent(cfg, core.core),
         api_component(cfg, core.core),
         diagnostics_component(cfg, core.core),
         bootstrap_component(cfg, core.core),

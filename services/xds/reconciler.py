@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,12 @@ from kuma.store.base import ResourceStore
 from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.generator import GenerationError, MeshSnapshot, MtlsHook, ProxyMetadata, generate
+from services.xds.generator.config import SECRET as SECRET_TYPE
 from services.xds.nodes import metadata_of, split_node_id
+from services.xds.sds.identities import IdentityManager
+
+# The mTLS hook of a mesh snapshot (None: plaintext), e.g. `security.mesh_mtls`.
+MtlsHooks = Callable[[MeshSnapshot], MtlsHook | None]
 
 log = logging.getLogger("kuma.xds.reconciler")
 
@@ -38,6 +44,7 @@ _EMPTY = NodeSnapshot()
 class _MeshState:
     snapshot: MeshSnapshot
     packer: Packer = field(default_factory=Packer)
+    mtls: MtlsHook | None = None
 
 
 @dataclass
@@ -57,13 +64,16 @@ class Reconciler(StreamCallbacks):
         loop: asyncio.AbstractEventLoop,
         *,
         debounce: float = 0.05,
-        mtls: MtlsHook | None = None,
+        mtls: MtlsHooks | None = None,
+        identities: IdentityManager | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
         self.loop = loop
         self.debounce = debounce
         self.mtls = mtls
+        # Identities and trust bundles of mTLS meshes, delivered as Secrets over ADS.
+        self.identities = identities
         self.stats = ReconcileStats()
         self._dirty: set[str] = set()
         self._all_dirty = False
@@ -90,6 +100,10 @@ class Reconciler(StreamCallbacks):
         self._wake.set()
 
     # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
+    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
+        if self.identities is not None:
+            self.identities.set_credential(node_id, authorization)
+
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         self._streams[stream_id] = node_id
         self._metadata[node_id] = metadata_of(node)
@@ -108,6 +122,8 @@ class Reconciler(StreamCallbacks):
         if node_id is not None and node_id not in self.cache.watched():
             self._metadata.pop(node_id, None)
             self.cache.clear(node_id)
+            if self.identities is not None:
+                self.identities.forget(node_id)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -151,6 +167,8 @@ class Reconciler(StreamCallbacks):
         loaded = await self.loop.run_in_executor(None, self._load, mesh)
         if loaded is None:
             self._meshes.pop(mesh, None)
+            if self.identities is not None:
+                self.identities.forget_mesh(mesh)
             for node_id in nodes:  # the Mesh is gone: so is every config in it (spec §8.1)
                 self.cache.set(node_id, _EMPTY)
             return
@@ -158,12 +176,29 @@ class Reconciler(StreamCallbacks):
         snapshot = MeshSnapshot.build(mesh_resource, resources)
         state = self._meshes.get(mesh)
         if state is None or state.snapshot.revision != snapshot.revision:
-            state = self._meshes[mesh] = _MeshState(snapshot)
+            hook = self.mtls(snapshot) if self.mtls is not None else None
+            state = self._meshes[mesh] = _MeshState(snapshot, mtls=hook)
             self.stats.rebuilds += 1
+        if self.identities is not None:
+            if state.mtls is not None:
+                await self._prepare_identities(state, nodes)
+            else:
+                self.identities.forget_mesh(mesh)
         for i, node_id in enumerate(nodes):
             self._generate(state, node_id)
             if i % 50 == 49:
                 await asyncio.sleep(0)  # let streams breathe during a large mesh
+
+    async def _prepare_identities(self, state: _MeshState, nodes: list[str]) -> None:
+        assert self.identities is not None
+        wanted = []
+        for node_id in nodes:
+            parts = split_node_id(node_id)
+            dataplane = state.snapshot.dataplane(parts[1]) if parts else None
+            if parts is not None and dataplane is not None:
+                wanted.append((node_id, parts[1], dataplane.spec.service()))
+        paths = {n: m.dataplane_token_path for n, m in self._metadata.items()}
+        await self.identities.prepare(state.snapshot.mesh.name, wanted, paths)
 
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
         """Every input of one mesh (runs in a worker thread: the store is blocking)."""
@@ -181,9 +216,15 @@ class Reconciler(StreamCallbacks):
         if parts is None:
             return
         try:
-            config = generate(state.snapshot, parts[1], self._metadata.get(node_id), self.mtls)
+            config = generate(state.snapshot, parts[1], self._metadata.get(node_id), state.mtls)
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
             return
-        self.cache.set(node_id, NodeSnapshot.build(config.by_type_url(), state.packer))
+        resources = config.by_type_url()
+        if state.mtls is not None and self.identities is not None:
+            resources[SECRET_TYPE] = {
+                **resources.get(SECRET_TYPE, {}),
+                **self.identities.secrets_for(node_id, parts[0]),
+            }
+        self.cache.set(node_id, NodeSnapshot.build(resources, state.packer))
         self.stats.generated += 1

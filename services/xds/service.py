@@ -1,5 +1,9 @@
 """The xDS service's composition root: ADS server, reconciler and insight recorder on one
-asyncio loop, fed by the shared store and change feed."""
+asyncio loop, fed by the shared store and change feed; with mTLS meshes, the identity manager
+(secrets over ADS) and the standalone SDS server (5677, TLS).
+
+The certificate authority is passed in (the worker's RPC client in the split stack); without one
+the builtin CA functions run in-process over the store (`kuma-cp run`, tests)."""
 
 from __future__ import annotations
 
@@ -11,24 +15,35 @@ from typing import Any
 
 import grpc
 
+from kuma.ca import CertificateAuthority, InProcessCA
 from kuma.config import KumaCpConfig
 from kuma.wiring import Core
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import CallbackChain
 from services.xds.ads.server import start_ads_server
+from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
 from services.xds.reconciler import Reconciler
+from services.xds.sds.identities import Authenticator, IdentityManager
+from services.xds.sds.server import SdsServicer, start_sds_server
+from services.xds.sds.tls import server_certificate
 
 log = logging.getLogger("kuma.xds")
 
 
 class XdsService:
-    def __init__(self, cfg: KumaCpConfig, core: Core) -> None:
+    def __init__(
+        self, cfg: KumaCpConfig, core: Core, authority: CertificateAuthority | None = None
+    ) -> None:
         self.cfg = cfg
         self.core = core
+        self.authority: CertificateAuthority = authority or InProcessCA(core.store)
         self.instance_id = uuid.uuid4().hex  # controlPlaneInstanceId of this replica's streams
         self.port = 0
+        self.sds_port = 0
+        self.sds_cert_pem = b""  # the SDS server's certificate: what its clients must trust
         self._server: grpc.aio.Server | None = None
+        self._sds_server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscription: Any = None
 
@@ -36,11 +51,25 @@ class XdsService:
         loop = asyncio.get_running_loop()
         xds = self.cfg.xds_server
         self.cache = SnapshotCache()
+        sds = self.cfg.sds_server
+        authenticator = Authenticator(
+            self.core.store, self.cfg.admin_server.apis.dataplane_token.enabled
+        )
+        lifetime = sds.certificate_lifetime.total_seconds()
+        self.identities = IdentityManager(
+            self.authority,
+            authenticator,
+            lifetime=lifetime,
+            rotation_percent=sds.certificate_rotation_percent,
+            on_due=lambda mesh: self.reconciler.mark(mesh),
+        )
         self.reconciler = Reconciler(
             self.core.store,
             self.cache,
             loop,
             debounce=self.cfg.change_feed.debounce.total_seconds(),
+            mtls=mesh_mtls,
+            identities=self.identities,
         )
         self.insights = InsightRecorder(
             self.core.manager,
@@ -55,15 +84,44 @@ class XdsService:
             self.cache,
             CallbackChain(self.reconciler, self.insights),
         )
+        await self._start_sds(authenticator, lifetime)
         self._tasks = [
             loop.create_task(self.reconciler.run(), name="reconciler"),
             loop.create_task(self.insights.run(), name="insights"),
         ]
         log.info("xDS (ADS) listening on %s:%s", xds.address, self.port)
 
+    async def _start_sds(self, authenticator: Authenticator, lifetime: float) -> None:
+        sds = self.cfg.sds_server
+        address = f"{self.cfg.xds_server.address}:{sds.grpc_port}"
+        cert_pem, key_pem = await asyncio.get_running_loop().run_in_executor(
+            None, server_certificate, self.cfg
+        )
+        servicer = SdsServicer(
+            self.core.store,
+            self.authority,
+            authenticator,
+            lifetime=lifetime,
+            rotation_percent=sds.certificate_rotation_percent,
+        )
+        try:
+            self._sds_server, self.sds_port = await start_sds_server(
+                address, servicer, cert_pem, key_pem
+            )
+        except (OSError, RuntimeError) as exc:
+            # Envoys configured by this control plane take their secrets over ADS: without the
+            # standalone SDS server they still work, so a busy port is not fatal.
+            log.error("SDS server not started: cannot listen on %s: %s", address, exc)
+            return
+        self.sds_cert_pem = cert_pem
+        log.info("SDS listening on %s:%s (TLS)", self.cfg.xds_server.address, self.sds_port)
+
     async def stop(self) -> None:
         if self._subscription is not None:
             self._subscription.close()
+        self.identities.close()
+        if self._sds_server is not None:
+            await self._sds_server.stop(grace=0.5)
         if self._server is not None:
             await self._server.stop(grace=1.0)  # streams close: their insights get a disconnect
         await self.insights.flush()

@@ -15,8 +15,8 @@ import requests
 
 from kuma.config import KumaCpConfig, load_config
 from kuma.wiring import Core, ensure_default_mesh, open_core
+from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app
-from services.api.embedded_server import ThreadedWsgiServer
 
 HOST = "127.0.0.1"
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
+from kuma.diagnostics import diagnostics_app
 from kuma.store import MemoryStore
-from services.api.diagnostics import diagnostics_app
-from services.api.embedded_server import ThreadedWsgiServer
+from kuma.wsgi_server import ThreadedWsgiServer
 from tests.api.conftest import HOST
 
 
@@ -50,3 +50,14 @@ def test_ready_is_503_when_the_store_is_down(
     store.close()  # the pool is gone: the store cannot be reached any more
     assert requests.get(url + "/ready", timeout=5).status_code == 503
     assert requests.get(url + "/healthy", timeout=5).status_code == 200
+
+
+def test_metrics_in_prometheus_text_format(serve_diagnostics: Any):
+    from services.xds.metrics import XDS_RESPONSES
+
+    XDS_RESPONSES.labels("cds").inc()
+    r = requests.get(serve_diagnostics(MemoryStore()) + "/metrics", timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert 'xds_responses_sent_total{type_url="cds"}' in r.text
+    assert "# TYPE xds_delivery histogram" in r.text

@@ -17,7 +17,7 @@ import requests
 from kuma.config import KumaCpConfig, load_config
 from kuma.resources import wire
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from services.api.embedded_server import ThreadedWsgiServer
+from kuma.wsgi_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
 
 

@@ -27,8 +27,8 @@ from kuma.resources.base import Resource
 from kuma.resources.mesh import MeshSpec
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import ensure_default_mesh, open_core
+from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app as create_api
-from services.api.embedded_server import ThreadedWsgiServer
 
 INJECTOR_HOST = "127.0.0.7"
 API_HOST = "127.0.0.8"

@@ -25,8 +25,19 @@ ONE_SHOT = {name for name, s in SERVICES.items() if s.get("restart") == "no"}
 
 
 def test_the_stack_has_every_service():
-    assert {"postgres", "redis", "rabbitmq", "migrate", "api", "xds", "bootstrap", "injector",
-            "worker", "redis-dp", "backend-dp"} <= set(SERVICES)
+    assert {
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "migrate",
+        "api",
+        "xds",
+        "bootstrap",
+        "injector",
+        "worker",
+        "redis-dp",
+        "backend-dp",
+    } <= set(SERVICES)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -10,6 +10,9 @@ log = logging.getLogger("kuma.xds")
 
 
 class StreamCallbacks:
+    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
+        """Before `on_open`: the stream's `authorization` metadata ('' when absent)."""
+
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         """The stream's first request named its node (`node` is Envoy's Node message)."""
 
@@ -31,6 +34,10 @@ class CallbackChain(StreamCallbacks):
 
     def __init__(self, *chain: StreamCallbacks):
         self.chain = chain
+
+    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
+        for c in self.chain:
+            c.on_credential(stream_id, node_id, authorization)
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         for c in self.chain:

@@ -44,6 +44,7 @@ class Stream:
             )
         self.node_id = node_id
         self.cache.watch(node_id, self.queue)
+        self.callbacks.on_credential(self.id, node_id, authorization(self.context))
         self.callbacks.on_open(self.id, node_id, request.node)
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
@@ -68,6 +69,16 @@ class Stream:
             if self.node_id is not None:
                 self.cache.unwatch(self.node_id, self.queue)
             self.callbacks.on_close(self.id)
+
+
+def authorization(context: Any) -> str:
+    """The single `authorization` metadata value of a call ('' if absent or repeated)."""
+    try:
+        metadata = context.invocation_metadata() or ()
+    except Exception:  # noqa: BLE001 (a test double without metadata)
+        return ""
+    values = [str(v) for k, v in metadata if k.lower() == "authorization"]
+    return values[0] if len(values) == 1 else ""
 
 
 def is_change(item: object) -> bool:

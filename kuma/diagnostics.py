@@ -1,6 +1,7 @@
 """Diagnostics on `xdsServer.diagnosticsPort` (5680, spec §12.1): `/healthy` is 200 while the
-process serves; `/ready` is 200 when the store answers a ping, 503 otherwise. A tiny WSGI app
-with no framework, so that it stays up whatever the API does."""
+process serves; `/ready` is 200 when the store answers a ping, 503 otherwise; `/metrics` is the
+process's Prometheus metrics. A tiny WSGI app with no framework, so that it stays up whatever
+the service beside it does. Every service process serves it (API, xDS, kuma-cp run)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ def _answer(start_response: StartResponse, status: str) -> list[bytes]:
     return [b""]
 
 
+def _metrics(start_response: StartResponse) -> list[bytes]:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    body = generate_latest()
+    start_response(
+        "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
 def diagnostics_app(store: ResourceStore) -> WsgiApp:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -28,6 +39,8 @@ def diagnostics_app(store: ResourceStore) -> WsgiApp:
             return _answer(start_response, "405 Method Not Allowed")
         if path == "/healthy":
             return _answer(start_response, "200 OK")
+        if path == "/metrics":
+            return _metrics(start_response)
         if path == "/ready":
             try:
                 store.ping()

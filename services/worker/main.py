@@ -1,0 +1,122 @@
+"""`kuma-worker`: run the `kuma_worker` nameko service, or check its health.
+
+    kuma-worker [-c FILE] [--log-level info|debug]   run the worker (eventlet, nameko)
+    kuma-worker --health [-c FILE] [--timeout 5]     RPC ping through RabbitMQ: exit 0 when a
+                                                     worker answered and its store is reachable
+    kuma-worker --health-file [--max-age 30]         exit 0 when this host's health file was
+                                                     touched recently (no broker needed)
+
+The AMQP URI is `worker.amqpUri` (KUMA_WORKER_AMQP_URI); the store and change feed are configured
+like every kuma service (-c FILE, KUMA_* env vars). eventlet is imported and monkey-patches only
+on the run path, before psycopg, redis or kombu are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from kuma.clitools import CONTEXT
+
+
+def _load(config_file: str | None):  # type: ignore[no-untyped-def]
+    from kuma import config as kconfig
+
+    try:
+        return kconfig.autoconfigure(kconfig.load_config(config_file))
+    except kconfig.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _health_rpc(config_file: str | None, timeout: float) -> None:
+    from kuma.errors import KumaError
+    from services.worker.client import WorkerRpcClient
+
+    cfg = _load(config_file)
+    client = WorkerRpcClient(cfg.worker.amqp_uri, timeout=timeout)
+    try:
+        answer = client.ping(timeout=timeout)
+    except KumaError as exc:
+        click.echo(f"unhealthy: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        client.close()
+    click.echo(json.dumps(answer))
+
+
+def _health_file(max_age: float) -> None:
+    from services.worker.settings import WorkerSettings
+
+    path = Path(WorkerSettings.from_env().health_file)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        click.echo(f"unhealthy: {path} does not exist (worker not started or stopped)", err=True)
+        sys.exit(1)
+    if age > max_age:
+        click.echo(f"unhealthy: {path} last touched {age:.0f}s ago", err=True)
+        sys.exit(1)
+    click.echo(f"healthy: {path} touched {age:.1f}s ago")
+
+
+def _run(config_file: str | None, log_level: str) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    try:
+        import eventlet
+    except ImportError:
+        raise click.ClickException(
+            "the worker needs nameko and eventlet: pip install 'kuma-py[worker]'"
+        ) from None
+
+    eventlet.monkey_patch()
+    logging.basicConfig(
+        level=logging.DEBUG if log_level == "debug" else logging.INFO,
+        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
+    )
+    cfg = _load(config_file)
+    from nameko.cli.run import run
+
+    from services.worker.service import CONFIG_FILE_KEY, KumaWorker
+
+    config = {"AMQP_URI": cfg.worker.amqp_uri, CONFIG_FILE_KEY: config_file or ""}
+    run([KumaWorker], config)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+@click.option("--log-level", type=click.Choice(["info", "debug"]), default="info")
+@click.option("--health", is_flag=True, help="ping a worker over RPC and exit 0 if it answers")
+@click.option("--health-file", is_flag=True, help="check this host's health file and exit")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="--health timeout")
+@click.option(
+    "--max-age", type=float, default=30.0, show_default=True, help="--health-file age limit (s)"
+)
+def main(
+    config_file: str | None,
+    log_level: str,
+    health: bool,
+    health_file: bool,
+    timeout: float,
+    max_age: float,
+) -> None:
+    """Run the kuma worker (certificate signing RPC, start-up defaults, housekeeping)."""
+    if config_file is None:
+        config_file = os.environ.get("KUMA_CONFIG_FILE") or None
+    if health:
+        _health_rpc(config_file, timeout)
+    elif health_file:
+        _health_file(max_age)
+    else:
+        _run(config_file, log_level)
+
+
+if __name__ == "__main__":
+    main()

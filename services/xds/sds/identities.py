@@ -1,0 +1,293 @@
+"""Workload identities (spec §9, done with rotation): who gets a certificate, issuing it, and
+keeping it fresh on the open stream.
+
+The xDS process generates each workload key itself (EC P-256) and has a CSR for
+`spiffe://{mesh}/{service}` signed by a `kuma.ca.CertificateAuthority` (in-process, or the
+worker's RPC client): CA private keys never enter this process unless the CA is in-process.
+
+Authentication (spec §9.2): a dataplane gets an identity only if its dataplane token names its
+own mesh and name. The token comes from the `authorization` gRPC metadata of its stream (a bearer
+token), else from the file at the node metadata's `dataplaneTokenPath` (kuma-dp sets it; readable
+when this process shares the dataplane's file system, as in `kuma-cp run` on one host). With token
+verification off (`adminServer.apis.dataplaneToken.enabled: false`) nothing is checked.
+
+Rotation: a certificate is replaced after `certificateRotationPercent` of its lifetime (80% of
+24 h by default); one timer per process (not per dataplane) wakes for the earliest due identity
+and marks its mesh dirty; the rebuild issues the successor and the stream pushes the new
+`identity_cert`. Envoy applies it to new handshakes; open connections are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+from kuma import ca as kca
+from kuma import tokens
+from kuma.errors import UnauthorizedError
+from kuma.store.base import ResourceStore
+from services.xds.generator.security import identity_secret, mesh_ca_secret
+from services.xds.nodes import split_node_id
+
+log = logging.getLogger("kuma.xds.identity")
+
+
+def _pem(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+@dataclass(frozen=True)
+class Identity:
+    mesh: str
+    service: str
+    chain_pem: bytes
+    key_pem: bytes
+    serial: int
+    issued_at: float  # epoch seconds
+    not_after: float
+    rotate_at: float
+    secret: secret_pb2.Secret  # `identity_cert`, built once and shared by every push
+
+
+def issue_identity(
+    authority: kca.CertificateAuthority,
+    mesh: str,
+    service: str,
+    lifetime: float,
+    rotation_percent: int,
+) -> Identity:
+    """New key, CSR, signature (blocking: run in a thread)."""
+    key = kca.new_private_key()
+    csr = kca.workload_csr(key, mesh, service)
+    chain = _pem(authority.sign(mesh, service, csr, lifetime))
+    leaf = x509.load_pem_x509_certificate(chain)
+    key_pem = kca.private_key_pem(key)
+    issued = time.time()
+    not_after = leaf.not_valid_after_utc.timestamp()
+    return Identity(
+        mesh=mesh,
+        service=service,
+        chain_pem=chain,
+        key_pem=key_pem,
+        serial=leaf.serial_number,
+        issued_at=issued,
+        not_after=not_after,
+        rotate_at=issued + (not_after - issued) * rotation_percent / 100,
+        secret=identity_secret(chain, key_pem),
+    )
+
+
+def bearer(value: str) -> str:
+    value = value.strip()
+    return value[7:].strip() if value[:7].lower() == "bearer " else value
+
+
+class Authenticator:
+    """Spec §9.2 for universal mode: the dataplane token must name (mesh, name)."""
+
+    def __init__(self, store: ResourceStore, enabled: bool = True) -> None:
+        self.store = store
+        self.enabled = enabled
+
+    def check(self, mesh: str, name: str, token: str) -> None:
+        """Raise UnauthorizedError unless `token` belongs to Dataplane `name` of `mesh`."""
+        if self.enabled:
+            tokens.verify(self.store, token, mesh, name)
+
+
+def read_token(header: str | None, token_path: str) -> str:
+    """The stream's bearer token, else the content of `dataplaneTokenPath` ('' if neither)."""
+    if header:
+        return bearer(header)
+    if token_path:
+        try:
+            return Path(token_path).read_text().strip()
+        except OSError as exc:
+            log.warning("cannot read dataplane token %s: %s", token_path, exc)
+    return ""
+
+
+@dataclass(frozen=True)
+class _Request:
+    node_id: str
+    name: str
+    service: str
+    header: str | None
+    token_path: str
+
+
+class IdentityManager:
+    """Identities and trust bundles of the dataplanes with a stream on this replica.
+
+    Loop-bound (call from the xDS asyncio loop); signing and token checks run in the default
+    executor. `on_due(mesh)` is called when some identity of `mesh` must be rotated (or a failed
+    issue retried): the reconciler marks the mesh dirty and calls `prepare` again."""
+
+    def __init__(
+        self,
+        authority: kca.CertificateAuthority,
+        authenticator: Authenticator,
+        *,
+        lifetime: float,
+        rotation_percent: int,
+        on_due: Callable[[str], None] = lambda mesh: None,
+        retry_after: float = 2.0,
+    ) -> None:
+        self.authority = authority
+        self.authenticator = authenticator
+        self.lifetime = lifetime
+        self.rotation_percent = rotation_percent
+        self.on_due = on_due
+        self.retry_after = retry_after
+        self.issued = 0  # certificates issued (stats, tests)
+        self._identities: dict[str, Identity] = {}
+        self._bundles: dict[str, secret_pb2.Secret] = {}
+        self._headers: dict[str, str] = {}
+        self._denied: dict[str, str] = {}  # node id -> the token refused (not re-checked)
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def set_credential(self, node_id: str, authorization: str) -> None:
+        if authorization:
+            self._headers[node_id] = authorization
+        else:
+            self._headers.pop(node_id, None)
+
+    def forget(self, node_id: str) -> None:
+        self._identities.pop(node_id, None)
+        self._headers.pop(node_id, None)
+        self._denied.pop(node_id, None)
+
+    def forget_mesh(self, mesh: str) -> None:
+        """mTLS went off (or the Mesh went away): drop its identities and bundle."""
+        self._bundles.pop(mesh, None)
+        for node_id in [n for n, i in self._identities.items() if i.mesh == mesh]:
+            del self._identities[node_id]
+
+    # --- outputs ----------------------------------------------------------------------------
+
+    def identity(self, node_id: str) -> Identity | None:
+        return self._identities.get(node_id)
+
+    def secrets_for(self, node_id: str, mesh: str) -> dict[str, secret_pb2.Secret]:
+        out: dict[str, secret_pb2.Secret] = {}
+        bundle = self._bundles.get(mesh)
+        if bundle is not None:
+            out[bundle.name] = bundle
+        identity = self._identities.get(node_id)
+        if identity is not None and identity.mesh == mesh:
+            out[identity.secret.name] = identity.secret
+        return out
+
+    # --- issuing ----------------------------------------------------------------------------
+
+    async def prepare(
+        self,
+        mesh: str,
+        nodes: Iterable[tuple[str, str, str]],
+        token_paths: Mapping[str, str],
+    ) -> None:
+        """Make sure each `(node_id, dataplane name, service)` of `mesh` holds a current
+        identity, and the mesh's trust bundle is loaded."""
+        now = time.time()
+        work: list[_Request] = []
+        for node_id, name, service in nodes:
+            current = self._identities.get(node_id)
+            if current is not None and current.service == service and now < current.rotate_at:
+                continue
+            work.append(
+                _Request(
+                    node_id, name, service, self._headers.get(node_id), token_paths.get(node_id, "")
+                )
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            bundle, results = await loop.run_in_executor(None, self._issue_all, mesh, work)
+        except Exception:
+            log.exception("mesh %r: cannot load the CA; retrying in %ss", mesh, self.retry_after)
+            loop.call_later(self.retry_after, self.on_due, mesh)
+            return
+        if (
+            self._bundles.get(mesh) is None
+            or self._bundles[mesh].SerializeToString() != bundle.SerializeToString()
+        ):
+            self._bundles[mesh] = bundle
+        retry = False
+        for request, result in zip(work, results, strict=True):
+            if isinstance(result, Identity):
+                self._identities[request.node_id] = result
+                self._denied.pop(request.node_id, None)
+            elif isinstance(result, UnauthorizedError):
+                self._identities.pop(request.node_id, None)
+            else:  # the CA failed: keep the current identity while it lasts, retry soon
+                retry = True
+        if retry:
+            loop.call_later(self.retry_after, self.on_due, mesh)
+        self._schedule()
+
+    def _issue_all(
+        self, mesh: str, work: list[_Request]
+    ) -> tuple[secret_pb2.Secret, list[Identity | Exception]]:
+        """Runs in a thread: trust bundle, token checks, keys and signatures."""
+        bundle = mesh_ca_secret(_pem(self.authority.mesh_ca(mesh)))
+        results: list[Identity | Exception] = []
+        for request in work:
+            token = read_token(request.header, request.token_path)
+            try:
+                if self._denied.get(request.node_id) == token and self.authenticator.enabled:
+                    raise UnauthorizedError("the same token was refused before")
+                try:
+                    self.authenticator.check(mesh, request.name, token)
+                except UnauthorizedError as exc:
+                    self._denied[request.node_id] = token
+                    log.warning("%s gets no identity: %s", request.node_id, exc)
+                    raise
+                results.append(
+                    issue_identity(
+                        self.authority, mesh, request.service, self.lifetime, self.rotation_percent
+                    )
+                )
+                self.issued += 1
+            except UnauthorizedError as exc:
+                results.append(exc)
+            except Exception as exc:  # noqa: BLE001 (reported, retried)
+                log.error("%s: cannot issue an identity: %s", request.node_id, exc)
+                results.append(exc)
+        return bundle, results
+
+    # --- rotation ---------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._identities:
+            return
+        earliest = min(i.rotate_at for i in self._identities.values())
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, earliest - time.time()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = time.time()
+        due = {i.mesh for i in self._identities.values() if i.rotate_at <= now + 0.01}
+        for mesh in sorted(due):
+            self.on_due(mesh)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def mesh_of(node_id: str) -> str | None:
+    parts = split_node_id(node_id)
+    return parts[0] if parts else None

@@ -1,0 +1,97 @@
+"""An xDS service (with its SDS server on a free port) on the shared test loop, and a web ->
+backend pair of real Envoys with tokens, over a memory store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+import pytest
+
+from kuma import tokens
+from kuma.config import KumaCpConfig, load_config
+from kuma.wiring import Core, ensure_default_mesh, open_core
+from services.xds.service import XdsService
+from tests.mtls.harness import Echo, Envoy, apply, dataplane, set_mtls
+from tests.xds_ads.harness import free_port, shared_loop
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lifetime(seconds, percent): workload certificate lifetime")
+
+
+@pytest.fixture()
+def cfg(request: pytest.FixtureRequest) -> KumaCpConfig:
+    base = load_config(env={})
+    marker = request.node.get_closest_marker("lifetime")
+    lifetime, percent = marker.args if marker else (3600, 80)
+    return replace(
+        base,
+        xds_server=replace(
+            base.xds_server,
+            grpc_port=0,
+            address="127.0.0.1",
+            dataplane_status_flush_interval=timedelta(milliseconds=200),
+        ),
+        sds_server=replace(
+            base.sds_server,
+            grpc_port=0,
+            certificate_lifetime=timedelta(seconds=lifetime),
+            certificate_rotation_percent=percent,
+        ),
+        change_feed=replace(base.change_feed, debounce=timedelta(milliseconds=10)),
+    )
+
+
+@pytest.fixture()
+def core(cfg: KumaCpConfig) -> Iterator[Core]:
+    core = open_core(cfg)
+    ensure_default_mesh(cfg, core.manager)
+    yield core
+    core.close()
+
+
+@pytest.fixture()
+def xds(cfg: KumaCpConfig, core: Core) -> Iterator[XdsService]:
+    loop = shared_loop()
+    service = XdsService(cfg, core)
+    asyncio.run_coroutine_threadsafe(service.start(), loop).result(10)
+    yield service
+    asyncio.run_coroutine_threadsafe(service.stop(), loop).result(20)
+
+
+@dataclass
+class Pair:
+    """web-1 calls backend-1 through its outbound `out`; backend-1's inbound is `inbound`."""
+
+    web: Envoy
+    backend: Envoy
+    echo: Echo
+    out: int
+    inbound: int
+
+
+@pytest.fixture()
+def pair(core: Core, xds: XdsService) -> Iterator[Pair]:
+    set_mtls(core, True)
+    echo = Echo("backend")
+    out, inbound = free_port(), free_port()
+    apply(core, dataplane("backend-1", "backend", inbound, echo.port))
+    outbound = f"  outbound:\n  - interface: :{out}\n    service: backend\n"
+    apply(core, dataplane("web-1", "web", free_port(), free_port(), outbound))
+    web = Envoy("default", "web-1", xds.port, tokens.issue(core.store, "default", "web-1"))
+    backend = Envoy(
+        "default",
+        "backend-1",
+        xds.port,
+        tokens.issue(core.store, "default", "backend-1"),
+        header=True,
+    )
+    try:
+        yield Pair(web, backend, echo, out, inbound)
+    finally:
+        web.stop()
+        backend.stop()
+        echo.stop()

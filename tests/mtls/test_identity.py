@@ -1,0 +1,134 @@
+"""Who gets an identity (spec §9.2), rotation on the open stream, and the standalone SDS server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+from cryptography import x509
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.secret.v3 import sds_pb2_grpc
+
+from kuma import tokens
+from services.xds.ads.types import SECRET
+from tests.mtls.harness import PERMISSION, Conversation, Envoy, apply, dataplane, set_mtls, talk
+from tests.xds_ads.harness import free_port, wait_for
+
+OK = b"backend:hi"
+
+
+def test_token_of_another_dataplane_or_none_gets_no_identity(core, xds):
+    set_mtls(core, True)
+    apply(core, dataplane("web-1", "web", free_port(), free_port()))
+    apply(core, dataplane("web-2", "web", free_port(), free_port()))
+    apply(core, dataplane("web-3", "web", free_port(), free_port()))
+    # web-1's token, used by web-2 (file) and by web-3 (stream metadata); web-4... no token.
+    stolen = tokens.issue(core.store, "default", "web-1")
+    envoys = [
+        Envoy("default", "web-2", xds.port, stolen),
+        Envoy("default", "web-3", xds.port, stolen, header=True),
+        Envoy("default", "web-1", xds.port, None),
+    ]
+    try:
+        for envoy in envoys:
+            wait_for(lambda e=envoy: "mesh_ca" in e.secrets(), 15, "the mesh CA (no auth needed)")
+        time.sleep(0.5)
+        for envoy in envoys:
+            assert "identity_cert" not in envoy.secrets()
+            assert envoy.identities() == set()
+        for name in ("web-1", "web-2", "web-3"):
+            assert xds.identities.identity(f"default.{name}") is None
+    finally:
+        for envoy in envoys:
+            envoy.stop()
+
+
+@pytest.mark.lifetime(3, 50)  # a new certificate every 1.5 s
+def test_rotation_on_a_live_stream_without_traffic_loss(core, xds, pair):
+    apply(core, PERMISSION)
+    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic")
+    failures, requests = [], [0]
+    stop = threading.Event()
+
+    def traffic() -> None:
+        conversation = Conversation(pair.out)  # one long-lived connection ...
+        while not stop.is_set():
+            for answer in (talk(pair.out), conversation.say()):  # ... and a new one each time
+                requests[0] += 1
+                if answer != OK:
+                    failures.append(answer)
+            time.sleep(0.02)
+        conversation.close()
+
+    serials: set[str] = set()
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            serials |= {s for u, s in pair.backend.identities() if u.endswith("/backend")}
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+    print(f"backend serials seen: {len(serials)}; requests: {requests[0]}; failed: {len(failures)}")
+    assert len(serials) >= 3  # the first certificate and at least two rotations
+    assert requests[0] > 100 and failures == []
+
+
+# --- the standalone SDS server (5677) -------------------------------------------------------
+
+
+def _stream(xds, node_id: str, names: list[str], token: str | None):
+    creds = grpc.ssl_channel_credentials(root_certificates=xds.sds_cert_pem)
+    channel = grpc.secure_channel(f"localhost:{xds.sds_port}", creds)
+    stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
+    request = discovery_pb2.DiscoveryRequest(
+        node=base_pb2.Node(id=node_id), resource_names=names, type_url=SECRET
+    )
+    metadata = [("authorization", f"Bearer {token}")] if token else []
+    return channel, stub.StreamSecrets(iter([request]), metadata=metadata, timeout=5)
+
+
+def _secrets(response) -> dict[str, secret_pb2.Secret]:
+    out = {}
+    for packed in response.resources:
+        secret = secret_pb2.Secret()
+        packed.Unpack(secret)
+        out[secret.name] = secret
+    return out
+
+
+def test_sds_server_serves_identity_to_its_owner_only(core, xds):
+    set_mtls(core, True)
+    apply(core, dataplane("web-1", "web", free_port(), free_port()))
+    assert xds.sds_port and xds.sds_cert_pem
+
+    channel, stream = _stream(
+        xds,
+        "default.web-1",
+        ["identity_cert", "mesh_ca"],
+        tokens.issue(core.store, "default", "web-1"),
+    )
+    with channel:
+        secrets = _secrets(next(stream))
+    leaf = x509.load_pem_x509_certificate(
+        secrets["identity_cert"].tls_certificate.certificate_chain.inline_bytes
+    )
+    uris = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [u.value for u in uris] == ["spiffe://default/web"]
+    assert b"BEGIN CERTIFICATE" in secrets["mesh_ca"].validation_context.trusted_ca.inline_bytes
+
+    # The trust bundle needs no token; an identity does, and only the owner's.
+    channel, stream = _stream(xds, "default.web-1", ["mesh_ca"], None)
+    with channel:
+        assert set(_secrets(next(stream))) == {"mesh_ca"}
+    for token in (None, tokens.issue(core.store, "default", "web-2")):
+        channel, stream = _stream(xds, "default.web-1", ["identity_cert"], token)
+        with channel, pytest.raises(grpc.RpcError) as exc:
+            next(stream)
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
