@@ -5,8 +5,11 @@ need it with the command that starts it (never a silent skip)."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pytest
@@ -15,6 +18,7 @@ PG_ADMIN_DSN = os.environ.get("KUMA_TEST_POSTGRES_DSN", "host=127.0.0.1 port=543
 REDIS_URL = os.environ.get("KUMA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 START_HINTS = {
+    "rabbitmq": "rabbitmq-server -detached",
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "redis": 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
     "--appendonly no",
@@ -66,6 +70,18 @@ def own_pg_database(run_id: str) -> Iterator[dict[str, str]]:
         yield params
 
 
+def pg_env(pg: Mapping[str, str]) -> dict[str, str]:
+    """KUMA_* env vars pointing the kuma config at a test database."""
+    return {
+        "KUMA_STORE_TYPE": "postgres",
+        "KUMA_STORE_POSTGRES_HOST": pg.get("host", "127.0.0.1"),
+        "KUMA_STORE_POSTGRES_PORT": pg.get("port", "5432"),
+        "KUMA_STORE_POSTGRES_USER": pg.get("user", "postgres"),
+        "KUMA_STORE_POSTGRES_PASSWORD": pg.get("password", "unused"),
+        "KUMA_STORE_POSTGRES_DB_NAME": pg["dbname"],
+    }
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(pg_database: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in pg_database.items())
@@ -88,3 +104,39 @@ def redis_prefix(run_id: str) -> Iterator[str]:
         for key in client.scan_iter(match=prefix + "*"):
             client.delete(key)
         client.close()
+
+
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
+RABBITMQ_START = "rabbitmq-server -detached"
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(run_id: str) -> Iterator[str]:
+    """An AMQP URI of a vhost unique to this session. Without rabbitmqctl (RabbitMQ in a
+    container), the default vhost is used and the worker's queue is deleted afterwards."""
+    try:
+        socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=2).close()
+    except OSError as exc:
+        pytest.fail(
+            f"RabbitMQ is not reachable on {RABBITMQ_HOST}:{RABBITMQ_PORT} ({exc}); "
+            f"start it with: {RABBITMQ_START}"
+        )
+    base = f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}"
+    if shutil.which("rabbitmqctl") is None:
+        yield base + "/"
+        from kombu import Connection, Queue
+
+        with Connection(base + "/") as conn:
+            Queue("rpc-kuma_worker", channel=conn.default_channel).delete()
+        return
+    vhost = f"kuma-test-{run_id}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{base}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)

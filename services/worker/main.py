@@ -36,7 +36,7 @@ def _load(config_file: str | None):  # type: ignore[no-untyped-def]
 
 def _health_rpc(config_file: str | None, timeout: float) -> None:
     from kuma.errors import KumaError
-    from services.worker.client import WorkerRpcClient
+    from kuma.worker_client import WorkerRpcClient
 
     cfg = _load(config_file)
     client = WorkerRpcClient(cfg.worker.amqp_uri, timeout=timeout)

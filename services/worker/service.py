@@ -42,7 +42,7 @@ from nameko.timer import timer  # noqa: E402
 from kuma.config import KumaCpConfig, autoconfigure, load_config  # noqa: E402
 from kuma.errors import KumaError  # noqa: E402
 from kuma.wiring import Core, open_core  # noqa: E402
-from services.worker.client import SERVICE_NAME  # noqa: E402
+from kuma.worker_client import SERVICE_NAME  # noqa: E402
 from services.worker.housekeeping import Housekeeping, ensure_defaults  # noqa: E402
 from services.worker.settings import WorkerSettings  # noqa: E402
 from services.worker.signing import Signer  # noqa: E402

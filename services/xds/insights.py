@@ -95,6 +95,10 @@ class InsightRecorder(StreamCallbacks):
             live.disconnect_time = now()
             live.dirty = True  # written by the next periodic flush, or the final one on stop
 
+    def mark_all_dirty(self) -> None:
+        for live in self._live.values():
+            live.dirty = True
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)

@@ -10,13 +10,22 @@ import click
 
 from kuma import config as kconfig
 from kuma.clitools import CONTEXT
+from kuma.diagnostics import diagnostics_app
 from kuma.wiring import open_core
+from kuma.worker_client import WorkerRpcClient
+from kuma.wsgi_server import ThreadedWsgiServer
 from services.xds.service import XdsService
 
 
 async def _serve(cfg: kconfig.KumaCpConfig) -> None:
     core = open_core(cfg, name="kuma-xds")
-    service = XdsService(cfg, core)
+    # Mesh CA keys stay in the worker: this replica sends CSRs over RabbitMQ.
+    service = XdsService(cfg, core, authority=WorkerRpcClient(cfg.worker.amqp_uri))
+    xds = cfg.xds_server
+    diagnostics = ThreadedWsgiServer(
+        diagnostics_app(core.store), xds.address, xds.diagnostics_port, name="xds-diagnostics"
+    )
+    diagnostics.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -26,6 +35,7 @@ async def _serve(cfg: kconfig.KumaCpConfig) -> None:
         await stop.wait()
     finally:
         await service.stop()
+        diagnostics.stop()
         core.close()
 
 

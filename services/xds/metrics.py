@@ -3,6 +3,7 @@ reconciler. Exposed at `/metrics` on the diagnostics port."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -41,6 +42,7 @@ class MetricsCallbacks(StreamCallbacks):
         self._pending: dict[tuple[str, str], float] = {}
         self.changed_at: dict[str, float] = {}  # node id -> when its latest snapshot was noticed
         self._nodes: dict[str, str] = {}
+        self._counted: dict[tuple[str, str], float] = {}
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         XDS_STREAMS.inc()
@@ -49,15 +51,20 @@ class MetricsCallbacks(StreamCallbacks):
     def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
         XDS_RESPONSES.labels(_short(type_url)).inc()
         noticed = self.changed_at.get(self._nodes.get(stream_id, ""))
-        if noticed is not None:
-            self._pending[(stream_id, type_url)] = noticed
+        key = (stream_id, type_url)
+        # Each type's first response after a change carries it; later ones (EDS repeats) do not.
+        if noticed is not None and self._counted.get(key) != noticed:
+            self._counted[key] = noticed
+            self._pending[key] = noticed
+
+    def snapshot_changed(self, node_id: str, noticed: float) -> None:
+        """Reconciler hook: the node's config changed because of a change noticed then."""
+        self.changed_at[node_id] = noticed
 
     def on_ack(self, stream_id: str, type_url: str) -> None:
         XDS_REQUESTS.labels(_short(type_url), "ACK").inc()
         noticed = self._pending.pop((stream_id, type_url), None)
         if noticed is not None:
-            import time
-
             XDS_DELIVERY.observe(time.monotonic() - noticed)
 
     def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
@@ -67,5 +74,6 @@ class MetricsCallbacks(StreamCallbacks):
     def on_close(self, stream_id: str) -> None:
         if self._nodes.pop(stream_id, None) is not None:
             XDS_STREAMS.dec()
-        for key in [k for k in self._pending if k[0] == stream_id]:
-            del self._pending[key]
+        for table in (self._pending, self._counted):
+            for key in [k for k in table if k[0] == stream_id]:
+                del table[key]

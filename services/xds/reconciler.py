@@ -26,6 +26,7 @@ from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.generator import GenerationError, MeshSnapshot, MtlsHook, ProxyMetadata, generate
 from services.xds.generator.config import SECRET as SECRET_TYPE
+from services.xds.metrics import XDS_GENERATION
 from services.xds.nodes import metadata_of, split_node_id
 from services.xds.sds.identities import IdentityManager
 
@@ -43,8 +44,11 @@ _EMPTY = NodeSnapshot()
 @dataclass
 class _MeshState:
     snapshot: MeshSnapshot
-    packer: Packer = field(default_factory=Packer)
     mtls: MtlsHook | None = None
+    packer: Packer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.packer = Packer(self.snapshot.shared.holds)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Reconciler(StreamCallbacks):
         debounce: float = 0.05,
         mtls: MtlsHooks | None = None,
         identities: IdentityManager | None = None,
+        on_snapshot: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -74,7 +79,10 @@ class Reconciler(StreamCallbacks):
         self.mtls = mtls
         # Identities and trust bundles of mTLS meshes, delivered as Secrets over ADS.
         self.identities = identities
+        # Told (node id, when the change that caused it was noticed) for each new snapshot.
+        self.on_snapshot = on_snapshot
         self.stats = ReconcileStats()
+        self._noticed: float | None = None
         self._dirty: set[str] = set()
         self._all_dirty = False
         self._wake = asyncio.Event()
@@ -93,16 +101,23 @@ class Reconciler(StreamCallbacks):
 
     def mark(self, mesh: str) -> None:
         self._dirty.add(mesh)
-        self._wake.set()
+        self._wake_up()
 
     def mark_all(self) -> None:
         self._all_dirty = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._noticed is None:
+            self._noticed = time.monotonic()
         self._wake.set()
 
     # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
-    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
+    def on_credential(
+        self, stream_id: str, node_id: str, authorization: str, local: bool = False
+    ) -> None:
         if self.identities is not None:
-            self.identities.set_credential(node_id, authorization)
+            self.identities.set_credential(node_id, authorization, local)
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         self._streams[stream_id] = node_id
@@ -142,10 +157,12 @@ class Reconciler(StreamCallbacks):
             meshes = set(self._dirty)
         self._all_dirty = False
         self._dirty.clear()
+        noticed, self._noticed = self._noticed or time.monotonic(), None
         started = time.perf_counter()
         for mesh in sorted(meshes):
             try:
-                await self._reconcile_mesh(mesh, watched.get(mesh, []))
+                with XDS_GENERATION.time():
+                    await self._reconcile_mesh(mesh, watched.get(mesh, []), noticed)
             except Exception:
                 # The store may be down: keep every Envoy on its current config and retry.
                 log.exception("could not rebuild mesh %r; will retry", mesh)
@@ -160,7 +177,7 @@ class Reconciler(StreamCallbacks):
                 by_mesh.setdefault(parts[0], []).append(node_id)
         return by_mesh
 
-    async def _reconcile_mesh(self, mesh: str, nodes: list[str]) -> None:
+    async def _reconcile_mesh(self, mesh: str, nodes: list[str], noticed: float) -> None:
         if not nodes:
             self._meshes.pop(mesh, None)  # no Envoy of that mesh here: nothing to read or build
             return
@@ -170,7 +187,7 @@ class Reconciler(StreamCallbacks):
             if self.identities is not None:
                 self.identities.forget_mesh(mesh)
             for node_id in nodes:  # the Mesh is gone: so is every config in it (spec §8.1)
-                self.cache.set(node_id, _EMPTY)
+                self._publish(node_id, _EMPTY, noticed)
             return
         mesh_resource, resources = loaded
         snapshot = MeshSnapshot.build(mesh_resource, resources)
@@ -185,7 +202,7 @@ class Reconciler(StreamCallbacks):
             else:
                 self.identities.forget_mesh(mesh)
         for i, node_id in enumerate(nodes):
-            self._generate(state, node_id)
+            self._generate(state, node_id, noticed)
             if i % 50 == 49:
                 await asyncio.sleep(0)  # let streams breathe during a large mesh
 
@@ -211,7 +228,11 @@ class Reconciler(StreamCallbacks):
             resources.extend(self.store.list(type_name, mesh).items)
         return mesh_resource, resources
 
-    def _generate(self, state: _MeshState, node_id: str) -> None:
+    def _publish(self, node_id: str, snapshot: NodeSnapshot, noticed: float) -> None:
+        if self.cache.set(node_id, snapshot) and self.on_snapshot is not None:
+            self.on_snapshot(node_id, noticed)
+
+    def _generate(self, state: _MeshState, node_id: str, noticed: float | None = None) -> None:
         parts = split_node_id(node_id)
         if parts is None:
             return
@@ -226,5 +247,6 @@ class Reconciler(StreamCallbacks):
                 **resources.get(SECRET_TYPE, {}),
                 **self.identities.secrets_for(node_id, parts[0]),
             }
-        self.cache.set(node_id, NodeSnapshot.build(resources, state.packer))
+        snapshot = NodeSnapshot.build(resources, state.packer)
+        self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())
         self.stats.generated += 1

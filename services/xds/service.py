@@ -15,14 +15,17 @@ from typing import Any
 
 import grpc
 
+from kuma import heartbeat
 from kuma.ca import CertificateAuthority, InProcessCA
 from kuma.config import KumaCpConfig
+from kuma.errors import KumaError
 from kuma.wiring import Core
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import CallbackChain
 from services.xds.ads.server import start_ads_server
 from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
+from services.xds.metrics import MetricsCallbacks
 from services.xds.reconciler import Reconciler
 from services.xds.sds.identities import Authenticator, IdentityManager
 from services.xds.sds.server import SdsServicer, start_sds_server
@@ -51,9 +54,12 @@ class XdsService:
         loop = asyncio.get_running_loop()
         xds = self.cfg.xds_server
         self.cache = SnapshotCache()
+        self.metrics = MetricsCallbacks()
         sds = self.cfg.sds_server
         authenticator = Authenticator(
-            self.core.store, self.cfg.admin_server.apis.dataplane_token.enabled
+            self.core.store,
+            self.cfg.admin_server.apis.dataplane_token.enabled,
+            trust_loopback=self.cfg.general.trust_loopback,
         )
         lifetime = sds.certificate_lifetime.total_seconds()
         self.identities = IdentityManager(
@@ -70,6 +76,7 @@ class XdsService:
             debounce=self.cfg.change_feed.debounce.total_seconds(),
             mtls=mesh_mtls,
             identities=self.identities,
+            on_snapshot=self.metrics.snapshot_changed,
         )
         self.insights = InsightRecorder(
             self.core.manager,
@@ -82,12 +89,15 @@ class XdsService:
         self._server, self.port = await start_ads_server(
             f"{xds.address}:{xds.grpc_port}",
             self.cache,
-            CallbackChain(self.reconciler, self.insights),
+            CallbackChain(self.reconciler, self.insights, self.metrics),
         )
         await self._start_sds(authenticator, lifetime)
+        # Heart-beat so that the worker's sweep can close this replica's subscriptions if it dies.
+        await loop.run_in_executor(None, heartbeat.beat, self.core.store, self.instance_id)
         self._tasks = [
             loop.create_task(self.reconciler.run(), name="reconciler"),
             loop.create_task(self.insights.run(), name="insights"),
+            loop.create_task(self._beat(), name="heartbeat"),
         ]
         log.info("xDS (ADS) listening on %s:%s", xds.address, self.port)
 
@@ -116,6 +126,20 @@ class XdsService:
         self.sds_cert_pem = cert_pem
         log.info("SDS listening on %s:%s (TLS)", self.cfg.xds_server.address, self.sds_port)
 
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(heartbeat.BEAT_INTERVAL.total_seconds())
+            try:
+                if await loop.run_in_executor(
+                    None, heartbeat.beat, self.core.store, self.instance_id
+                ):
+                    # Our record was gone: a sweep thought us dead and closed our
+                    # subscriptions. Write them again as open.
+                    self.insights.mark_all_dirty()
+            except KumaError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
     async def stop(self) -> None:
         if self._subscription is not None:
             self._subscription.close()
@@ -125,6 +149,9 @@ class XdsService:
         if self._server is not None:
             await self._server.stop(grace=1.0)  # streams close: their insights get a disconnect
         await self.insights.flush()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(KumaError):
+            await loop.run_in_executor(None, heartbeat.retire, self.core.store, self.instance_id)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,6 +17,7 @@ from kuma.config import KumaCpConfig, load_config
 from kuma.wiring import Core, ensure_default_mesh, open_core
 from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app
+from tests.conftest import pg_env as base_pg_env
 
 HOST = "127.0.0.1"
 
@@ -29,15 +30,7 @@ def free_port(host: str = HOST) -> int:
 
 def pg_env(pg_database: Mapping[str, str]) -> dict[str, str]:
     """KUMA_* env vars pointing kuma-cp config at the test database."""
-    return {
-        "KUMA_STORE_TYPE": "postgres",
-        "KUMA_STORE_POSTGRES_HOST": pg_database.get("host", "127.0.0.1"),
-        "KUMA_STORE_POSTGRES_PORT": pg_database.get("port", "5432"),
-        "KUMA_STORE_POSTGRES_USER": pg_database.get("user", "postgres"),
-        "KUMA_STORE_POSTGRES_PASSWORD": pg_database.get("password", "unused"),
-        "KUMA_STORE_POSTGRES_DB_NAME": pg_database["dbname"],
-        "KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS": "8",
-    }
+    return {**base_pg_env(pg_database), "KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS": "8"}
 
 
 @dataclass

@@ -13,9 +13,10 @@ def topology(
     tmp_path: Path,
     own_pg_database: dict[str, str],
     redis_prefix: str,
+    amqp_uri: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Topology]:
-    topo = Topology(tmp_path, own_pg_database, redis_prefix + "changes")
+    topo = Topology(tmp_path, own_pg_database, redis_prefix + "changes", amqp_uri)
     try:
         topo.start_control_plane()
         yield topo

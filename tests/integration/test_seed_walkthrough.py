@@ -20,6 +20,25 @@ from tests.ports import cp_ports, free_port
 BIN = Path(sys.executable).parent
 
 
+MTLS_ON = """type: Mesh
+name: default
+mtls:
+  enabled: true
+  ca:
+    builtin: {}
+"""
+PERMISSION = """type: TrafficPermission
+mesh: default
+name: backend-to-redis
+sources:
+- match:
+    service: backend
+destinations:
+- match:
+    service: redis
+"""
+
+
 def wait_until(check, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     last = None
@@ -160,5 +179,26 @@ networking:
         "both dataplanes Online",
     )
     assert "backend-1" in table and "redis-1" in table
+    # mTLS on the default Mesh: traffic stops until a TrafficPermission lets backend reach redis.
+    def ping() -> bool:
+        fresh = redis.Redis(host="127.0.0.1", port=out_port, socket_timeout=2)
+        try:
+            return bool(fresh.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            fresh.close()
+
+    kumactl("apply", "-f", "-", stdin=MTLS_ON)
+    wait_until(lambda: not ping(), 20, "traffic denied with mTLS and no TrafficPermission")
+    kumactl("apply", "-f", "-", stdin=PERMISSION)
+    wait_until(ping, 20, "traffic allowed by the TrafficPermission")
+    # ... over mutual TLS: both Envoys hold their SPIFFE identities.
+    for name, service in (("backend-1", "backend"), ("redis-1", "redis")):
+        certs = requests.get(f"http://127.0.0.1:{admin[name]}/certs", timeout=2).text
+        assert f"spiffe://default/{service}" in certs
+    kumactl("delete", "traffic-permission", "backend-to-redis")
+    wait_until(lambda: not ping(), 20, "new connections denied again")
+
     codes = processes.stop_all()
     assert codes == {"backend-1": 0, "redis-1": 0, "kuma-cp": 0}, processes.logs()

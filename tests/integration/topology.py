@@ -39,7 +39,7 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class Topology:
-    def __init__(self, workdir: Path, pg: Mapping[str, str], redis_channel: str):
+    def __init__(self, workdir: Path, pg: Mapping[str, str], redis_channel: str, amqp_uri: str):
         self.workdir = workdir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         base = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
@@ -56,6 +56,8 @@ class Topology:
             "KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL": "1s",
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST": ",".join(XDS_HOSTS),
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_PORT": "5678",
+            "KUMA_WORKER_AMQP_URI": amqp_uri,
+            "KUMA_WORKER_HEALTH_FILE": str(workdir / "worker.health"),
         }
 
     def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
@@ -88,6 +90,7 @@ class Topology:
             "bootstrap",
             [str(BIN / "kuma-bootstrap"), "--workers", "1", "--bind", f"{BOOTSTRAP_HOST}:5682"],
         )
+        self.start("worker", [str(BIN / "kuma-worker")], PYTHONWARNINGS="ignore")
         wait_until(
             lambda: requests.get(f"http://{API_HOST}:5680/ready", timeout=1).ok, 30, "API ready"
         )
@@ -100,6 +103,12 @@ class Topology:
         )
         for host in XDS_HOSTS:
             wait_until(lambda h=host: _listening(h, 5678), 30, f"xDS on {host}")
+            wait_until(
+                lambda h=host: requests.get(f"http://{h}:5680/ready", timeout=1).ok,
+                30,
+                f"xDS diagnostics on {host}",
+            )
+        wait_until((self.workdir / "worker.health").exists, 60, "the worker's health file")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]

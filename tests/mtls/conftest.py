@@ -20,6 +20,9 @@ from tests.xds_ads.harness import free_port, shared_loop
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lifetime(seconds, percent): workload certificate lifetime")
+    config.addinivalue_line(
+        "markers", "trust_loopback: trust token-less streams from this host (off by default here)"
+    )
 
 
 @pytest.fixture()
@@ -42,6 +45,11 @@ def cfg(request: pytest.FixtureRequest) -> KumaCpConfig:
             certificate_rotation_percent=percent,
         ),
         change_feed=replace(base.change_feed, debounce=timedelta(milliseconds=10)),
+        # Every test Envoy runs on loopback: tokens are checked unless a test says otherwise.
+        general=replace(
+            base.general,
+            trust_loopback=request.node.get_closest_marker("trust_loopback") is not None,
+        ),
     )
 
 

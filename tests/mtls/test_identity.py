@@ -47,6 +47,25 @@ def test_token_of_another_dataplane_or_none_gets_no_identity(core, xds):
             envoy.stop()
 
 
+@pytest.mark.trust_loopback
+def test_same_host_envoy_without_token_gets_identity_but_a_stolen_token_does_not(core, xds):
+    set_mtls(core, True)
+    apply(core, dataplane("web-1", "web", free_port(), free_port()))
+    apply(core, dataplane("web-2", "web", free_port(), free_port()))
+    stolen = tokens.issue(core.store, "default", "web-1")
+    local = Envoy("default", "web-1", xds.port, None)
+    thief = Envoy("default", "web-2", xds.port, stolen)
+    try:
+        wait_for(lambda: "identity_cert" in local.secrets(), 15, "identity of the local Envoy")
+        assert {u for u, _ in local.identities()} == {"spiffe://default/web"}
+        wait_for(lambda: "mesh_ca" in thief.secrets(), 15, "the mesh CA")
+        time.sleep(0.5)
+        assert "identity_cert" not in thief.secrets()
+    finally:
+        local.stop()
+        thief.stop()
+
+
 @pytest.mark.lifetime(3, 50)  # a new certificate every 1.5 s
 def test_rotation_on_a_live_stream_without_traffic_loss(core, xds, pair):
     apply(core, PERMISSION)

@@ -5,8 +5,6 @@ database."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,54 +16,9 @@ from typing import Any
 import pytest
 
 from kuma.config import KumaCpConfig, load_config
+from tests.conftest import pg_env
 
-RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
-RABBITMQ_START = "rabbitmq-server -detached"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def amqp_uri(run_id: str) -> Iterator[str]:
-    """An AMQP URI of a vhost unique to this session. Without rabbitmqctl (RabbitMQ in a
-    container), the default vhost is used and the worker's queue is deleted afterwards."""
-    try:
-        socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(
-            f"RabbitMQ is not reachable on {RABBITMQ_HOST}:{RABBITMQ_PORT} ({exc}); "
-            f"start it with: {RABBITMQ_START}"
-        )
-    base = f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}"
-    if shutil.which("rabbitmqctl") is None:
-        yield base + "/"
-        from kombu import Connection, Queue
-
-        with Connection(base + "/") as conn:
-            Queue("rpc-kuma_worker", channel=conn.default_channel).delete()
-        return
-    vhost = f"kuma-test-{run_id}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"{base}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
-
-
-def pg_env(pg: Mapping[str, str]) -> dict[str, str]:
-    """KUMA_* env vars pointing the kuma config at a test database."""
-    return {
-        "KUMA_STORE_TYPE": "postgres",
-        "KUMA_STORE_POSTGRES_HOST": pg.get("host", "127.0.0.1"),
-        "KUMA_STORE_POSTGRES_PORT": pg.get("port", "5432"),
-        "KUMA_STORE_POSTGRES_USER": pg.get("user", "postgres"),
-        "KUMA_STORE_POSTGRES_PASSWORD": pg.get("password", "unused"),
-        "KUMA_STORE_POSTGRES_DB_NAME": pg["dbname"],
-    }
 
 
 def worker_env(pg: Mapping[str, str], amqp: str, tmp: Path, **extra: str) -> dict[str, str]:

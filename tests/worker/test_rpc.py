@@ -1,6 +1,6 @@
 """The signing RPC against the real RabbitMQ: a `kuma-worker` process on a fresh Postgres
 database, called by plain Python processes (no nameko, no eventlet) through
-services/worker/client.py."""
+kuma/worker_client.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kuma.errors import MeshNotFoundError
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import open_core
-from services.worker.client import WorkerRpcClient, WorkerUnavailableError
+from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError
 from tests.conftest import fresh_database
 from tests.worker.conftest import ROOT, Worker, cfg_of, run_python, worker_env
 
@@ -59,7 +59,7 @@ def client(worker: Worker, amqp_uri: str) -> Iterator[WorkerRpcClient]:
 CLIENT_SCRIPT = """
 import json, os, sys, time
 from kuma import ca
-from services.worker.client import WorkerRpcClient
+from kuma.worker_client import WorkerRpcClient
 
 key = ca.new_private_key()
 csr = ca.workload_csr(key, {mesh!r}, "backend")

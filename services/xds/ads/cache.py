@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2
@@ -79,20 +79,23 @@ class NodeSnapshot:
 
 
 class Packer:
-    """Packs each message object once: the generator hands every dataplane of a mesh the same
-    Cluster and ClusterLoadAssignment objects, so they are serialized once per mesh revision.
-    Keeps the messages alive so that an id is never reused while the packer lives."""
+    """Packs each shared message object once: the generator hands every dataplane of a mesh the
+    same Cluster and ClusterLoadAssignment objects, so they are serialized once per mesh
+    revision. Only messages `is_shared` accepts are remembered (they stay alive with the mesh
+    snapshot, so their ids cannot be reused); per-dataplane messages are packed and let go,
+    which keeps their protobuf trees out of memory."""
 
-    def __init__(self) -> None:
-        self._done: dict[int, tuple[Message, Packed]] = {}
+    def __init__(self, is_shared: Callable[[Message], bool] | None = None) -> None:
+        self._is_shared = is_shared
+        self._done: dict[int, Packed] = {}
 
     def pack(self, name: str, message: Message) -> Packed:
+        if self._is_shared is None or not self._is_shared(message):
+            return Packed.of(name, message)
         hit = self._done.get(id(message))
-        if hit is not None and hit[1].name == name:
-            return hit[1]
-        packed = Packed.of(name, message)
-        self._done[id(message)] = (message, packed)
-        return packed
+        if hit is None or hit.name != name:
+            hit = self._done[id(message)] = Packed.of(name, message)
+        return hit
 
 
 class SnapshotCache:
@@ -106,11 +109,13 @@ class SnapshotCache:
     def get(self, node_id: str) -> NodeSnapshot | None:
         return self._snapshots.get(node_id)
 
-    def set(self, node_id: str, snapshot: NodeSnapshot) -> None:
+    def set(self, node_id: str, snapshot: NodeSnapshot) -> bool:
+        """Store the node's snapshot; False (and nobody woken) when it is what it had."""
         if self._snapshots.get(node_id) == snapshot:
-            return
+            return False
         self._snapshots[node_id] = snapshot
         self._notify(node_id)
+        return True
 
     def clear(self, node_id: str) -> None:
         if self._snapshots.pop(node_id, None) is not None:

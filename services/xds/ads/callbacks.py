@@ -10,8 +10,11 @@ log = logging.getLogger("kuma.xds")
 
 
 class StreamCallbacks:
-    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
-        """Before `on_open`: the stream's `authorization` metadata ('' when absent)."""
+    def on_credential(
+        self, stream_id: str, node_id: str, authorization: str, local: bool = False
+    ) -> None:
+        """Before `on_open`: the stream's `authorization` metadata ('' when absent), and
+        whether the peer is on this host (loopback)."""
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         """The stream's first request named its node (`node` is Envoy's Node message)."""
@@ -35,9 +38,11 @@ class CallbackChain(StreamCallbacks):
     def __init__(self, *chain: StreamCallbacks):
         self.chain = chain
 
-    def on_credential(self, stream_id: str, node_id: str, authorization: str) -> None:
+    def on_credential(
+        self, stream_id: str, node_id: str, authorization: str, local: bool = False
+    ) -> None:
         for c in self.chain:
-            c.on_credential(stream_id, node_id, authorization)
+            c.on_credential(stream_id, node_id, authorization, local)
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         for c in self.chain:

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from kuma.netutil import is_loopback
 from services.xds.ads.cache import CHANGED, NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 
@@ -44,7 +45,9 @@ class Stream:
             )
         self.node_id = node_id
         self.cache.watch(node_id, self.queue)
-        self.callbacks.on_credential(self.id, node_id, authorization(self.context))
+        self.callbacks.on_credential(
+            self.id, node_id, authorization(self.context), peer_is_local(self.context)
+        )
         self.callbacks.on_open(self.id, node_id, request.node)
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
@@ -79,6 +82,23 @@ def authorization(context: Any) -> str:
         return ""
     values = [str(v) for k, v in metadata if k.lower() == "authorization"]
     return values[0] if len(values) == 1 else ""
+
+
+def peer_is_local(context: Any) -> bool:
+    """Whether the call comes from this host: gRPC names peers `ipv4:127.0.0.1:5678` or
+    `ipv6:[::1]:5678`."""
+    try:
+        peer = str(context.peer() or "")
+    except Exception:  # noqa: BLE001 (a test double without a peer)
+        return False
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        host = rest.rsplit(":", 1)[0]
+    elif kind == "ipv6":
+        host = rest.rsplit(":", 1)[0].strip("[]")
+    else:
+        return False
+    return is_loopback(host)
 
 
 def is_change(item: object) -> bool:

@@ -46,13 +46,19 @@ class SharedCache:
 
     def __init__(self) -> None:
         self._items: dict[tuple[Any, ...], Any] = {}
+        self._ids: set[int] = set()
 
     def get(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         try:
             return self._items[key]  # type: ignore[no-any-return]
         except KeyError:
             value = self._items[key] = build()
+            self._ids.add(id(value))
             return value
+
+    def holds(self, obj: object) -> bool:
+        """Whether `obj` is one of the shared messages (kept alive by this cache)."""
+        return id(obj) in self._ids
 
     def __len__(self) -> int:
         return len(self._items)

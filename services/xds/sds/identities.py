@@ -92,14 +92,20 @@ def bearer(value: str) -> str:
 class Authenticator:
     """Spec §9.2 for universal mode: the dataplane token must name (mesh, name)."""
 
-    def __init__(self, store: ResourceStore, enabled: bool = True) -> None:
+    def __init__(
+        self, store: ResourceStore, enabled: bool = True, trust_loopback: bool = False
+    ) -> None:
         self.store = store
         self.enabled = enabled
+        self.trust_loopback = trust_loopback
 
-    def check(self, mesh: str, name: str, token: str) -> None:
-        """Raise UnauthorizedError unless `token` belongs to Dataplane `name` of `mesh`."""
-        if self.enabled:
-            tokens.verify(self.store, token, mesh, name)
+    def check(self, mesh: str, name: str, token: str, local: bool = False) -> None:
+        """Raise UnauthorizedError unless `token` belongs to Dataplane `name` of `mesh`. A
+        stream from this host may come without a token when `general.trustLoopback` is on
+        (as kuma-dp next to kuma-cp in the seed's walk-through); a given token is checked."""
+        if not self.enabled or (local and not token and self.trust_loopback):
+            return
+        tokens.verify(self.store, token, mesh, name)
 
 
 def read_token(header: str | None, token_path: str) -> str:
@@ -150,12 +156,17 @@ class IdentityManager:
         self._identities: dict[str, Identity] = {}
         self._bundles: dict[str, secret_pb2.Secret] = {}
         self._headers: dict[str, str] = {}
+        self._local: set[str] = set()  # nodes whose stream comes from this host
         self._denied: dict[str, str] = {}  # node id -> the token refused (not re-checked)
         self._timer: asyncio.TimerHandle | None = None
 
     # --- inputs -----------------------------------------------------------------------------
 
-    def set_credential(self, node_id: str, authorization: str) -> None:
+    def set_credential(self, node_id: str, authorization: str, local: bool = False) -> None:
+        if local:
+            self._local.add(node_id)
+        else:
+            self._local.discard(node_id)
         if authorization:
             self._headers[node_id] = authorization
         else:
@@ -164,6 +175,7 @@ class IdentityManager:
     def forget(self, node_id: str) -> None:
         self._identities.pop(node_id, None)
         self._headers.pop(node_id, None)
+        self._local.discard(node_id)
         self._denied.pop(node_id, None)
 
     def forget_mesh(self, mesh: str) -> None:
@@ -245,7 +257,9 @@ class IdentityManager:
                 if self._denied.get(request.node_id) == token and self.authenticator.enabled:
                     raise UnauthorizedError("the same token was refused before")
                 try:
-                    self.authenticator.check(mesh, request.name, token)
+                    self.authenticator.check(
+                        mesh, request.name, token, request.node_id in self._local
+                    )
                 except UnauthorizedError as exc:
                     self._denied[request.node_id] = token
                     log.warning("%s gets no identity: %s", request.node_id, exc)
