@@ -1,6 +1,6 @@
 """xDS convergence: how fast a mesh-wide change reaches N connected dataplanes.
 
-    python -m benchmarks.xds_convergence [--sizes 100,1000,5000] [--clients 2] [--envoys 2]
+    python -m benchmarks.xds_convergence [--sizes 100,1000,5000] [--clients 8] [--envoys 2]
 
 One xDS service (this process, its own asyncio loop thread) over a memory store with the
 in-process change feed; N light ADS clients in `--clients` subprocesses (benchmarks.xds_client)
@@ -163,7 +163,7 @@ def run_size(n: int, clients: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100,1000,5000")
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     rows = [run_size(int(n), args.clients) for n in args.sizes.split(",")]
     header = list(rows[0])

@@ -10,37 +10,17 @@ file.
 from __future__ import annotations
 
 import os
-import runpy
 from pathlib import Path
 from typing import Any
 
 import click
-from gunicorn.app.base import BaseApplication
 
 from kuma.clitools import CONTEXT
-from kuma.config import KumaCpConfig
 from kuma.errors import ConfigError
+from kuma.gunicorn_app import GunicornService
 from services.api.wsgi import CONFIG_FILE_ENV, build_wsgi_app, load_api_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
-
-
-class ApiServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, cfg: KumaCpConfig, overrides: dict[str, Any]):
-        self.cfg_kuma = cfg
-        self.overrides = overrides
-        super().__init__()
-
-    def load_config(self) -> None:
-        settings = runpy.run_path(str(GUNICORN_CONF))
-        for key, value in settings.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key, value)
-        for key, value in self.overrides.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return build_wsgi_app(self.cfg_kuma)
 
 
 @click.command(context_settings=CONTEXT)
@@ -62,7 +42,7 @@ def main(config_file: str | None, workers: int | None) -> None:
     }
     if workers is not None:
         overrides["workers"] = workers
-    ApiServer(cfg, overrides).run()
+    GunicornService(GUNICORN_CONF, lambda: build_wsgi_app(cfg), overrides).run()
 
 
 if __name__ == "__main__":

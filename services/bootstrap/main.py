@@ -8,35 +8,16 @@ Gunicorn's own settings are in `gunicorn.conf.py` beside this file.
 from __future__ import annotations
 
 import os
-import runpy
 from pathlib import Path
-from typing import Any
 
 import click
-from gunicorn.app.base import BaseApplication
 
 from kuma.clitools import CONTEXT
-from kuma.config import KumaCpConfig
 from kuma.errors import ConfigError
+from kuma.gunicorn_app import GunicornService
 from services.bootstrap.wsgi import CONFIG_FILE_ENV, BootstrapWsgi, load_bootstrap_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
-
-
-class BootstrapServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, cfg: KumaCpConfig, overrides: dict[str, Any]):
-        self.kuma_cfg = cfg
-        self.overrides = overrides
-        super().__init__()
-
-    def load_config(self) -> None:
-        given = {k: v for k, v in self.overrides.items() if v is not None}
-        for key, value in {**runpy.run_path(str(GUNICORN_CONF)), **given}.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return BootstrapWsgi(self.kuma_cfg)
 
 
 @click.command(context_settings=CONTEXT)
@@ -51,7 +32,8 @@ def main(config_file: str | None, workers: int | None, bind: str | None) -> None
         cfg = load_bootstrap_config(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    BootstrapServer(cfg, {"workers": workers, "bind": [bind] if bind else None}).run()
+    overrides = {"workers": workers, "bind": [bind] if bind else None}
+    GunicornService(GUNICORN_CONF, lambda: BootstrapWsgi(cfg), overrides).run()
 
 
 if __name__ == "__main__":

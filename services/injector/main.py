@@ -11,35 +11,17 @@ KUMA_INJECTOR_* env vars (services/injector/config.py); gunicorn's own settings 
 from __future__ import annotations
 
 import os
-import runpy
 from pathlib import Path
-from typing import Any
 
 import click
-from gunicorn.app.base import BaseApplication
 
 from kuma.clitools import CONTEXT
 from kuma.errors import ConfigError
+from kuma.gunicorn_app import GunicornService
 from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
 from services.injector.wsgi import build_app, load_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
-
-
-class InjectorServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, cfg: InjectorConfig, overrides: dict[str, Any]):
-        self.injector_cfg = cfg
-        self.overrides = overrides
-        super().__init__()
-
-    def load_config(self) -> None:
-        given = {k: v for k, v in self.overrides.items() if v is not None}
-        for key, value in {**runpy.run_path(str(GUNICORN_CONF)), **given}.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return build_app(self.injector_cfg)
 
 
 def check_tls_files(cfg: InjectorConfig) -> None:
@@ -64,7 +46,7 @@ def main(config_file: str | None, workers: int | None) -> None:
         check_tls_files(cfg)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    InjectorServer(cfg, {"workers": workers}).run()
+    GunicornService(GUNICORN_CONF, lambda: build_app(cfg), {"workers": workers}).run()
 
 
 if __name__ == "__main__":

@@ -128,8 +128,13 @@ class Reconciler(StreamCallbacks):
             return
         state = self._meshes.get(parts[0])
         if state is not None:
-            # Answer at once from the snapshot at hand; the re-read below catches up.
+            # The mesh snapshot at hand is current (the feed keeps it so): answer from it, and
+            # do not rebuild the whole mesh for every stream that connects, which would make a
+            # reconnect storm quadratic. mTLS meshes still go through a pass: the newcomer
+            # needs its identity issued.
             self._generate(state, node_id)
+            if state.mtls is None:
+                return
         self.mark(parts[0])
 
     def on_close(self, stream_id: str) -> None:
