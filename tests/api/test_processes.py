@@ -75,7 +75,7 @@ class Processes:
             try:
                 if requests.get(proc.diag_url + "/ready", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # busy replicas may answer slowly
                 pass
             time.sleep(0.1)
         pytest.fail(f"process not ready after {timeout}s:\n{proc.output()}")

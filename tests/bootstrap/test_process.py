@@ -15,7 +15,7 @@ from tests.xds_ads.harness import free_port, wait_for
 def _serving(url: str) -> bool:
     try:
         return requests.post(f"{url}/bootstrap", data=b"x", timeout=1).status_code == 400
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
 
 

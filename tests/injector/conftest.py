@@ -141,7 +141,7 @@ def injector(
             try:
                 if http.get(url + "/healthy", timeout=2, verify=str(ca_file)).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"kuma-injector did not start:\n{log_path.read_text()}")
