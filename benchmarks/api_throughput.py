@@ -26,7 +26,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,16 +39,12 @@ from typing import Any
 
 import psycopg
 
+from kuma.netutil import free_port
+
 ADMIN_DSN = os.environ.get("KUMA_BENCH_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres")
 RESULTS = Path(__file__).with_name("results") / "api_throughput.json"
 HOST = "127.0.0.1"
 SINGLE = "single GET /meshes/default/dataplanes/{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -108,7 +103,7 @@ def seed(dsn: str, count: int) -> None:
 
 @contextmanager
 def gunicorn_api(db: dict[str, str], workers: int) -> Iterator[tuple[str, str]]:
-    api_port, diag_port = _free_port(), _free_port()
+    api_port, diag_port = free_port(HOST), free_port(HOST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
     env.update(
         {

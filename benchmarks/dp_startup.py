@@ -33,6 +33,7 @@ from typing import Any
 
 from kuma import tokens
 from kuma.config import KumaCpConfig, load_config
+from kuma.netutil import free_port
 from kuma.resources import wire
 from kuma.wiring import Core, ensure_default_mesh, open_core
 from kuma.wsgi_server import ThreadedWsgiServer
@@ -42,12 +43,6 @@ from services.xds.service import XdsService
 
 RESULTS = Path(__file__).parent / "results"
 KUMA_DP = str(Path(sys.executable).with_name("kuma-dp"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(port: int) -> str:

@@ -1,9 +1,10 @@
 """A light ADS client process for benchmarks: many SotW streams that ACK like Envoy.
 
-    python -m benchmarks.xds_client ADDRESS FIRST COUNT MARKER_SECONDS
+    python -m benchmarks.xds_client ADDRESS FIRST COUNT MARKER_SECONDS [--secrets]
 
 Opens streams for nodes `default.dp-FIRST` .. `default.dp-(FIRST+COUNT-1)`; each subscribes to
-CDS and LDS (wildcard) and to EDS for the clusters it receives, ACKing every response. Prints
+CDS and LDS (wildcard) and to EDS for the clusters it receives (and, with `--secrets`, to the
+mTLS secrets `identity_cert` and `mesh_ca` as Envoy does), ACKing every response. Prints
 `ready` once every stream has its first config, then waits; it records, per stream, the wall
 time of the ACK of the first CDS response whose `backend` cluster has a health check with
 interval MARKER_SECONDS, and prints them as JSON when its stdin closes.
@@ -23,9 +24,12 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 
-async def stream(stub, node_id: str, marker: int, ready: asyncio.Event, seen: dict, counter):
+async def stream(
+    stub, node_id: str, marker: int, ready: asyncio.Event, seen: dict, counter, secrets: bool
+):
     queue: asyncio.Queue = asyncio.Queue()
     node = discovery_pb2.DiscoveryRequest().node
     node.id = node_id
@@ -34,6 +38,9 @@ async def stream(stub, node_id: str, marker: int, ready: asyncio.Event, seen: di
     first.node.CopyFrom(node)
     await queue.put(first)
     await queue.put(discovery_pb2.DiscoveryRequest(type_url=LDS))
+    if secrets:
+        names = ["identity_cert", "mesh_ca"]
+        await queue.put(discovery_pb2.DiscoveryRequest(type_url=SECRET, resource_names=names))
 
     async def requests():
         while True:
@@ -75,14 +82,14 @@ async def stream(stub, node_id: str, marker: int, ready: asyncio.Event, seen: di
                 ready.set()
 
 
-async def main(address: str, first: int, count: int, marker: int) -> None:
+async def main(address: str, first: int, count: int, marker: int, secrets: bool) -> None:
     channel = grpc.aio.insecure_channel(address)
     stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
     ready = asyncio.Event()
     seen: dict[str, float] = {}
     counter = [0, count]
     tasks = [
-        asyncio.create_task(stream(stub, f"default.dp-{i}", marker, ready, seen, counter))
+        asyncio.create_task(stream(stub, f"default.dp-{i}", marker, ready, seen, counter, secrets))
         for i in range(first, first + count)
     ]
     await ready.wait()
@@ -97,4 +104,4 @@ async def main(address: str, first: int, count: int, marker: int) -> None:
 
 if __name__ == "__main__":
     address, first, count, marker = sys.argv[1], *map(int, sys.argv[2:5])
-    asyncio.run(main(address, first, count, marker))
+    asyncio.run(main(address, first, count, marker, "--secrets" in sys.argv[5:]))

@@ -1,19 +1,24 @@
 """xDS convergence: how fast a mesh-wide change reaches N connected dataplanes.
 
     python -m benchmarks.xds_convergence [--sizes 100,1000,5000] [--clients 8] [--envoys 2]
+                                         [--mtls]
 
 One xDS service (this process, its own asyncio loop thread) over a memory store with the
-in-process change feed; N light ADS clients in `--clients` subprocesses (benchmarks.xds_client)
-that ACK like Envoy, plus `--envoys` real Envoys. The change is one HealthCheck written through
-the resource manager (the API's write path): it changes the `backend` cluster of every
-dataplane. Measured from the write's commit to each client's ACK of the new cluster:
+in-process change feed; N dataplanes, of which `--envoys` are real Envoys (the rest are light ADS
+clients in `--clients` subprocesses, benchmarks.xds_client, that ACK like Envoy). The change is
+one HealthCheck written through the resource manager (the API's write path): it changes the
+`backend` cluster of every dataplane. Measured from the write's commit to each light client's
+ACK of the new cluster, and to the moment each Envoy's admin `/config_dump` shows it:
 p50/p99/max; CPU seconds the xDS process spent on the change; RSS per connected dataplane.
-Writes benchmarks/results/xds_convergence.json.
+With `--mtls` the Mesh has mTLS on (builtin CA, every dataplane holds an identity, an allow-all
+TrafficPermission): the cost of mTLS is the difference between the two runs.
+Writes benchmarks/results/xds_convergence[-mtls].json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -21,14 +26,20 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from kuma.config import load_config
+from cli.kuma_dp.envoy import locate_envoy
+from kuma.config import BootstrapParamsConfig, load_config
+from kuma.netutil import free_port
 from kuma.resources import wire
 from kuma.wiring import ensure_default_mesh, open_core
+from services.bootstrap.generator import BootstrapInput, build_bootstrap, to_yaml
 from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService
 
@@ -80,12 +91,116 @@ def health_check(interval: int) -> dict:
     }
 
 
+def mesh(mtls: bool) -> dict:
+    out: dict = {"type": "Mesh", "name": "default"}
+    if mtls:
+        out["mtls"] = {"enabled": True, "ca": {"builtin": {}}}
+    return out
+
+
+ALLOW_ALL = {
+    "type": "TrafficPermission",
+    "mesh": "default",
+    "name": "allow-all",
+    "sources": [{"match": {"service": "*"}}],
+    "destinations": [{"match": {"service": "*"}}],
+}
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run_size(n: int, clients: int) -> dict:
+class RealEnvoy:
+    """One real Envoy for dataplane `dp-{index}` (own loopback ports), bootstrapped by the
+    bootstrap service's generator; a thread polls its admin API for the marker."""
+
+    def __init__(self, index: int, xds_port: int, workdir: Path) -> None:
+        self.index = index
+        self.admin_port = free_port()
+        self.inbound_port = free_port()
+        self.outbound_port = free_port()
+        params = BootstrapParamsConfig(xds_host="127.0.0.1", xds_port=xds_port)
+        data = BootstrapInput("default", f"dp-{index}", "backend", admin_port=self.admin_port)
+        path = workdir / f"envoy-{index}.yaml"
+        path.write_text(to_yaml(build_bootstrap(params, data)))
+        self.log = (workdir / f"envoy-{index}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                locate_envoy(),
+                "-c",
+                str(path),
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+                "--base-id",
+                str(1000 + index),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.seen_at: float | None = None
+        self._watch: threading.Thread | None = None
+
+    def dataplane(self) -> dict:
+        return {
+            "type": "Dataplane",
+            "mesh": "default",
+            "name": f"dp-{self.index}",
+            "networking": {
+                "inbound": [
+                    {
+                        "interface": f"127.0.0.1:{self.inbound_port}:9",
+                        "tags": {"service": "backend"},
+                    }
+                ],
+                "outbound": [{"interface": f":{self.outbound_port}", "service": "backend"}],
+            },
+        }
+
+    def interval(self) -> int | None:
+        url = f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_active_clusters"
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            dump = json.load(answer)
+        for config in dump.get("configs", []):
+            cluster = config.get("cluster", {})
+            if cluster.get("name") == "backend" and cluster.get("health_checks"):
+                return int(cluster["health_checks"][0]["interval"].rstrip("s"))
+        return None
+
+    def wait_for(self, marker: int | None, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.interval() == marker or (marker is None and self.interval()):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"Envoy dp-{self.index} did not converge; see {self.log.name}")
+
+    def watch(self, marker: int) -> None:
+        def poll() -> None:
+            while self.seen_at is None:
+                with contextlib.suppress(OSError):
+                    if self.interval() == marker:
+                        self.seen_at = time.time()
+                        return
+                time.sleep(0.005)
+
+        self._watch = threading.Thread(target=poll, daemon=True)
+        self._watch.start()
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.join(timeout=10)
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> dict:
     base = load_config(env={})
     cfg = replace(
         base,
@@ -95,44 +210,46 @@ def run_size(n: int, clients: int) -> dict:
             address="127.0.0.1",
             dataplane_status_flush_interval=timedelta(seconds=5),
         ),
+        sds_server=replace(base.sds_server, grpc_port=0),
         change_feed=replace(base.change_feed, debounce=timedelta(milliseconds=20)),
+        general=replace(base.general, trust_loopback=True),  # light clients send no token
     )
     core = open_core(cfg)
+    core.manager.upsert(wire.from_json(mesh(mtls)))
     ensure_default_mesh(cfg, core.manager)
-    for i in range(n):
-        core.manager.upsert(wire.from_json(dataplane(i)))
-    core.manager.upsert(wire.from_json(health_check(10)))
+    if mtls:
+        core.manager.upsert(wire.from_json(ALLOW_ALL))
     loop = LoopThread("xds-bench")
     service = XdsService(cfg, core)
     loop.run(service.start())
+    real = [RealEnvoy(i, service.port, workdir) for i in range(min(envoys, n))]
+    for i in range(n):
+        core.manager.upsert(wire.from_json(real[i].dataplane() if i < len(real) else dataplane(i)))
+    core.manager.upsert(wire.from_json(health_check(10)))
     rss_before = rss_bytes()
     marker = 7
     procs = []
-    per = n // clients
+    light = n - len(real)
+    per = light // clients if light >= clients else light
     started = time.monotonic()
-    for c in range(clients):
-        count = per if c < clients - 1 else n - per * (clients - 1)
+    first = len(real)
+    while first < n:
+        count = min(per, n - first) if len(procs) < clients - 1 else n - first
+        argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{service.port}"]
+        argv += [str(first), str(count), str(marker)] + (["--secrets"] if mtls else [])
         procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.xds_client",
-                    f"127.0.0.1:{service.port}",
-                    str(c * per),
-                    str(count),
-                    str(marker),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         )
+        first += count
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for envoy in real:
+        envoy.wait_for(None)
     connect_s = time.monotonic() - started
     time.sleep(1.0)  # let insights flush and the loop go idle
     rss_per_dp = (rss_bytes() - rss_before) / n
+    for envoy in real:
+        envoy.watch(marker)
     cpu0 = cpu_seconds()
     committed = time.time()
     core.manager.upsert(wire.from_json(health_check(marker)))
@@ -143,17 +260,25 @@ def run_size(n: int, clients: int) -> dict:
     for p in procs:
         out, _ = p.communicate("", timeout=120)
         seen.update(json.loads(out.strip().splitlines()[-1]))
+    for envoy in real:
+        envoy.stop()
+        if envoy.seen_at is not None:
+            seen[f"default.dp-{envoy.index}"] = envoy.seen_at
+    envoy_ms = [(e.seen_at - committed) * 1000 for e in real if e.seen_at is not None]
     loop.run(service.stop())
     loop.close()
     core.close()
     latencies = [(t - committed) * 1000 for t in seen.values()]
     return {
         "dataplanes": n,
+        "mtls": mtls,
         "converged": len(latencies),
         "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
         "mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
+        "envoys": f"{len(envoy_ms)}/{len(real)}",
+        "envoy_max_ms": round(max(envoy_ms), 1) if envoy_ms else None,
         "cpu_seconds_per_change": round(cpu, 3),
         "rss_kib_per_dataplane": round(rss_per_dp / 1024, 1),
         "connect_all_seconds": round(connect_s, 2),
@@ -164,8 +289,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--envoys", type=int, default=2)
+    parser.add_argument("--mtls", action="store_true")
     args = parser.parse_args()
-    rows = [run_size(int(n), args.clients) for n in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="xds-bench-") as tmp:
+        rows = [
+            run_size(int(n), args.clients, args.envoys, args.mtls, Path(tmp))
+            for n in args.sizes.split(",")
+        ]
     header = list(rows[0])
     print("  ".join(f"{h:>22}" for h in header))
     for row in rows:
@@ -176,7 +307,8 @@ def main() -> None:
         f"{platform.python_version()}",
         "rows": rows,
     }
-    (RESULTS / "xds_convergence.json").write_text(json.dumps(out, indent=2) + "\n")
+    name = "xds_convergence-mtls.json" if args.mtls else "xds_convergence.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

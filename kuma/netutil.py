@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 
 def is_loopback(remote_addr: str | None) -> bool:
@@ -14,3 +15,10 @@ def is_loopback(remote_addr: str | None) -> bool:
         return ipaddress.ip_address(remote_addr.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now: tests and benchmarks hand it to a process they start."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

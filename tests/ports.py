@@ -3,7 +3,7 @@ control plane already running on this machine."""
 
 from __future__ import annotations
 
-import socket
+from kuma.netutil import free_port
 
 # Every port `kuma-cp run` listens on, by the env var that moves it.
 CP_PORT_VARS = (
@@ -15,11 +15,7 @@ CP_PORT_VARS = (
     "KUMA_ADMIN_SERVER_LOCAL_PORT",
 )
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+__all__ = ["CP_PORT_VARS", "cp_ports", "free_port"]
 
 
 def cp_ports(host: str = "127.0.0.1") -> dict[str, str]:

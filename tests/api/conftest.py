@@ -5,7 +5,6 @@ database (migrated once; emptied before each test)."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +19,6 @@ from services.api.app import create_app
 from tests.conftest import pg_env as base_pg_env
 
 HOST = "127.0.0.1"
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def pg_env(pg_database: Mapping[str, str]) -> dict[str, str]:

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 import requests
 
-from tests.api.conftest import free_port, pg_env
+from tests.api.conftest import pg_env
 from tests.conftest import PG_ADMIN_DSN
-from tests.ports import cp_ports
+from tests.ports import cp_ports, free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]

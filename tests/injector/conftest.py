@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import requests
 
 from cli.kumactl.tls import self_signed
 from kuma.config import load_config
+from kuma.netutil import free_port
 from kuma.resources.base import Resource
 from kuma.resources.mesh import MeshSpec
 from kuma.resources.registry import MESH, decode_spec
@@ -34,12 +34,6 @@ INJECTOR_HOST = "127.0.0.7"
 API_HOST = "127.0.0.8"
 K8S_VERSION = kubernetes_validate.latest_version()
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def write_cert(directory: Path, host: str) -> Path:

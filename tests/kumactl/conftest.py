@@ -4,7 +4,6 @@ control planes started as subprocesses on free ports."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,10 @@ import requests
 from click.testing import CliRunner, Result
 
 from cli.kumactl.main import cli
+from kuma.netutil import free_port
 from tests.ports import cp_ports
 
 KUMA_CP = [sys.executable, "-c", "from services.cp.main import cli; cli()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()
