@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from kuma.resources import wire
 from kuma.wiring import Core
 from tests.xds_ads.harness import envoy_path, free_port, wait_for
 
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 DRAIN_TIME_S = 2  # what the tests give Envoy's --drain-time-s (the bound on old connections)
 
 
@@ -91,75 +93,14 @@ class Conversation:
         self.sock.close()
 
 
-class Envoy:
-    """An Envoy for Dataplane `name` of `mesh`, with kuma-dp's node metadata; the token goes in
-    a file named by `dataplaneTokenPath`, or (header=True) in the ADS stream's metadata."""
+class EnvoyProcess:
+    """A real Envoy started from the bootstrap `build(admin_port, workdir)` returns, with the
+    admin-API readers the tests use."""
 
-    def __init__(
-        self, mesh: str, name: str, ads_port: int, token: str | None = None, header: bool = False
-    ) -> None:
+    def __init__(self, build: Callable[[int, Path], dict[str, Any]]) -> None:
         self.admin_port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="envoy-mtls-")
-        metadata: dict[str, Any] = {"dataplane.admin.port": str(self.admin_port)}
-        grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
-        if token is not None and header:
-            grpc_service["initial_metadata"] = [{"key": "authorization", "value": token}]
-        elif token is not None:
-            path = Path(self.dir.name) / "token"
-            path.write_text(token)
-            metadata["dataplaneTokenPath"] = str(path)
-        bootstrap = {
-            "node": {"id": f"{mesh}.{name}", "cluster": name, "metadata": metadata},
-            "admin": {
-                "address": {
-                    "socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}
-                }
-            },
-            "dynamic_resources": {
-                "ads_config": {
-                    "api_type": "GRPC",
-                    "transport_api_version": "V3",
-                    "grpc_services": [grpc_service],
-                },
-                "lds_config": {"ads": {}, "resource_api_version": "V3"},
-                "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            },
-            "static_resources": {
-                "clusters": [
-                    {
-                        "name": "ads_cluster",
-                        "type": "STATIC",
-                        "connect_timeout": "1s",
-                        "typed_extension_protocol_options": {
-                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                                "@type": "type.googleapis.com/"
-                                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                                "explicit_http_config": {"http2_protocol_options": {}},
-                            }
-                        },
-                        "load_assignment": {
-                            "cluster_name": "ads_cluster",
-                            "endpoints": [
-                                {
-                                    "lb_endpoints": [
-                                        {
-                                            "endpoint": {
-                                                "address": {
-                                                    "socket_address": {
-                                                        "address": "127.0.0.1",
-                                                        "port_value": ads_port,
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
-                    }
-                ]
-            },
-        }
+        bootstrap = build(self.admin_port, Path(self.dir.name))
         path = Path(self.dir.name) / "bootstrap.yaml"
         path.write_text(yaml.safe_dump(bootstrap))
         self.log = Path(self.dir.name) / "envoy.log"
@@ -230,6 +171,72 @@ class Envoy:
         text = self.log.read_text() if self.log.exists() else ""
         self.dir.cleanup()
         return text
+
+
+def grpc_cluster(name: str, port: int, transport_socket: dict[str, Any] | None = None) -> dict:
+    """A static HTTP/2 cluster to 127.0.0.1:`port` (for Envoy's gRPC clients: ADS, SDS)."""
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{HTTP_OPTIONS}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [endpoint(port)]}],
+        },
+    }
+    if transport_socket is not None:
+        cluster["transport_socket"] = transport_socket
+    return cluster
+
+
+def endpoint(port: int) -> dict[str, Any]:
+    return {
+        "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
+    }
+
+
+def admin(port: int) -> dict[str, Any]:
+    return {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
+
+
+class Envoy(EnvoyProcess):
+    """An Envoy for Dataplane `name` of `mesh`, with kuma-dp's node metadata; the token goes in
+    a file named by `dataplaneTokenPath`, or (header=True) in the ADS stream's metadata."""
+
+    def __init__(
+        self, mesh: str, name: str, ads_port: int, token: str | None = None, header: bool = False
+    ) -> None:
+        def build(admin_port: int, workdir: Path) -> dict[str, Any]:
+            metadata: dict[str, Any] = {"dataplane.admin.port": str(admin_port)}
+            grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
+            if token is not None and header:
+                grpc_service["initial_metadata"] = [{"key": "authorization", "value": token}]
+            elif token is not None:
+                path = workdir / "token"
+                path.write_text(token)
+                metadata["dataplaneTokenPath"] = str(path)
+            return {
+                "node": {"id": f"{mesh}.{name}", "cluster": name, "metadata": metadata},
+                "admin": admin(admin_port),
+                "dynamic_resources": {
+                    "ads_config": {
+                        "api_type": "GRPC",
+                        "transport_api_version": "V3",
+                        "grpc_services": [grpc_service],
+                    },
+                    "lds_config": {"ads": {}, "resource_api_version": "V3"},
+                    "cds_config": {"ads": {}, "resource_api_version": "V3"},
+                },
+                "static_resources": {"clusters": [grpc_cluster("ads_cluster", ads_port)]},
+            }
+
+        super().__init__(build)
 
 
 def dataplane(

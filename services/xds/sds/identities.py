@@ -43,6 +43,11 @@ def _pem(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
+def trust_bundle(authority: kca.CertificateAuthority, mesh: str) -> secret_pb2.Secret:
+    """The `mesh_ca` secret: the roots of `mesh`'s CA."""
+    return mesh_ca_secret(_pem(authority.mesh_ca(mesh)))
+
+
 @dataclass(frozen=True)
 class Identity:
     mesh: str
@@ -249,7 +254,7 @@ class IdentityManager:
         self, mesh: str, work: list[_Request]
     ) -> tuple[secret_pb2.Secret, list[Identity | Exception]]:
         """Runs in a thread: trust bundle, token checks, keys and signatures."""
-        bundle = mesh_ca_secret(_pem(self.authority.mesh_ca(mesh)))
+        bundle = trust_bundle(self.authority, mesh)
         results: list[Identity | Exception] = []
         for request in work:
             token = read_token(request.header, request.token_path)

@@ -33,9 +33,15 @@ from kuma.resources.registry import DATAPLANE
 from kuma.store.base import ResourceStore
 from services.xds.ads.stream import authorization
 from services.xds.ads.types import SECRET
-from services.xds.generator.security import IDENTITY_CERT, MESH_CA, mesh_ca_secret
+from services.xds.generator.security import IDENTITY_CERT, MESH_CA
 from services.xds.nodes import split_node_id
-from services.xds.sds.identities import Authenticator, Identity, bearer, issue_identity
+from services.xds.sds.identities import (
+    Authenticator,
+    Identity,
+    bearer,
+    issue_identity,
+    trust_bundle,
+)
 
 log = logging.getLogger("kuma.sds")
 
@@ -138,7 +144,7 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         out = []
         for resource in names:
             if resource == MESH_CA:
-                secret = mesh_ca_secret(_pem(self.authority.mesh_ca(mesh)))
+                secret = trust_bundle(self.authority, mesh)
             elif resource == IDENTITY_CERT:
                 if identity is None:
                     self.authenticator.check(mesh, name, token)
@@ -164,10 +170,6 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
             packed.Pack(secret)
             out.append(packed)
         return out, identity
-
-
-def _pem(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 async def start_sds_server(
