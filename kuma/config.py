@@ -28,7 +28,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -41,19 +41,24 @@ __all__ = [
     "KumaCpConfig",
     "autoconfigure",
     "catalog",
+    "env_vars",
     "format_go_duration",
     "load_config",
+    "option",
     "parse_go_bool",
     "parse_go_duration",
     "postgres_conninfo",
+    "read_settings",
+    "section",
     "to_json",
     "validate",
 ]
 
 MASK = "*****"
+_T = TypeVar("_T")
 
 
-def _opt(
+def option(
     default: Any,
     *,
     env: str | None = None,
@@ -67,7 +72,7 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
-def _section(cls: type) -> Any:
+def section(cls: type) -> Any:
     return field(default_factory=cls)
 
 
@@ -76,149 +81,149 @@ def _section(cls: type) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class KubernetesStoreConfig:
-    system_namespace: str = _opt("kuma-system")
+    system_namespace: str = option("kuma-system")
 
 
 @dataclass(frozen=True, slots=True)
 class PostgresTLSConfig:
-    mode: str = _opt("disable")  # disable | verifyNone | verifyCa | verifyFull
-    cert_path: str = _opt("")
-    key_path: str = _opt("")
-    ca_path: str = _opt("")
+    mode: str = option("disable")  # disable | verifyNone | verifyCa | verifyFull
+    cert_path: str = option("")
+    key_path: str = option("")
+    ca_path: str = option("")
 
 
 @dataclass(frozen=True, slots=True)
 class PostgresStoreConfig:
-    host: str = _opt("127.0.0.1")
-    port: int = _opt(15432)
-    user: str = _opt("kuma")
-    password: str = _opt("kuma", secret="value")
-    db_name: str = _opt("kuma")
-    connection_timeout: int = _opt(5)  # seconds
-    tls: PostgresTLSConfig = _section(PostgresTLSConfig)
-    max_open_connections: int = _opt(10)  # per-process pool bounds
-    min_open_connections: int = _opt(1)
+    host: str = option("127.0.0.1")
+    port: int = option(15432)
+    user: str = option("kuma")
+    password: str = option("kuma", secret="value")
+    db_name: str = option("kuma")
+    connection_timeout: int = option(5)  # seconds
+    tls: PostgresTLSConfig = section(PostgresTLSConfig)
+    max_open_connections: int = option(10)  # per-process pool bounds
+    min_open_connections: int = option(1)
 
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    type: str = _opt("memory")  # memory | postgres | kubernetes
-    kubernetes: KubernetesStoreConfig = _section(KubernetesStoreConfig)
-    postgres: PostgresStoreConfig = _section(PostgresStoreConfig)
-    migrate_on_start: bool = _opt(False)
+    type: str = option("memory")  # memory | postgres | kubernetes
+    kubernetes: KubernetesStoreConfig = section(KubernetesStoreConfig)
+    postgres: PostgresStoreConfig = section(PostgresStoreConfig)
+    migrate_on_start: bool = option(False)
 
 
 @dataclass(frozen=True, slots=True)
 class BootstrapParamsConfig:
-    admin_address: str = _opt("127.0.0.1")
-    admin_port: int = _opt(0, unsigned=True)
-    admin_access_log_path: str = _opt("/dev/null")
-    xds_host: str = _opt("")  # "" -> general.advertisedHostname (autoconfigure)
-    xds_port: int = _opt(0, unsigned=True)  # 0 -> xdsServer.grpcPort (autoconfigure)
-    xds_connect_timeout: timedelta = _opt(timedelta(seconds=1))
+    admin_address: str = option("127.0.0.1")
+    admin_port: int = option(0, unsigned=True)
+    admin_access_log_path: str = option("/dev/null")
+    xds_host: str = option("")  # "" -> general.advertisedHostname (autoconfigure)
+    xds_port: int = option(0, unsigned=True)  # 0 -> xdsServer.grpcPort (autoconfigure)
+    xds_connect_timeout: timedelta = option(timedelta(seconds=1))
 
 
 @dataclass(frozen=True, slots=True)
 class BootstrapServerConfig:
-    port: int = _opt(5682, unsigned=True)
-    params: BootstrapParamsConfig = _section(BootstrapParamsConfig)
+    port: int = option(5682, unsigned=True)
+    params: BootstrapParamsConfig = section(BootstrapParamsConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class SdsServerConfig:
-    grpc_port: int = _opt(5677)
-    tls_cert_file: str = _opt("")
-    tls_key_file: str = _opt("")
+    grpc_port: int = option(5677)
+    tls_cert_file: str = option("")
+    tls_key_file: str = option("")
     # workload (identity) certificates: how long each is valid, and at what percentage of that
     # lifetime the xDS process pushes its successor on the open stream
-    certificate_lifetime: timedelta = _opt(timedelta(hours=24))
-    certificate_rotation_percent: int = _opt(80, unsigned=True)
+    certificate_lifetime: timedelta = option(timedelta(hours=24))
+    certificate_rotation_percent: int = option(80, unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)
 class LocalServerConfig:
     """`local` of both the admin server and its deprecated predecessor."""
 
-    port: int = _opt(5679, unsigned=True)
+    port: int = option(5679, unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)
 class PublicServerConfig:
     """`public` of both the admin server and its deprecated predecessor."""
 
-    enabled: bool = _opt(False)
-    port: int = _opt(0, unsigned=True)  # 0 -> local.port (autoconfigure)
-    interface: str = _opt("")
-    tls_cert_file: str = _opt("")
-    tls_key_file: str = _opt("")
-    client_certs_dir: str = _opt("")
+    enabled: bool = option(False)
+    port: int = option(0, unsigned=True)  # 0 -> local.port (autoconfigure)
+    interface: str = option("")
+    tls_cert_file: str = option("")
+    tls_key_file: str = option("")
+    client_certs_dir: str = option("")
 
 
 @dataclass(frozen=True, slots=True)
 class DataplaneTokenServerConfig:
     """Deprecated 0.3.0 name of the admin server; copied into it when changed (spec §2.4)."""
 
-    enabled: bool = _opt(True)
-    local: LocalServerConfig = _section(LocalServerConfig)
-    public: PublicServerConfig = _section(PublicServerConfig)
+    enabled: bool = option(True)
+    local: LocalServerConfig = section(LocalServerConfig)
+    public: PublicServerConfig = section(PublicServerConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class MonitoringAssignmentServerConfig:
-    grpc_port: int = _opt(5676, unsigned=True)
-    assignment_refresh_interval: timedelta = _opt(timedelta(seconds=1))
+    grpc_port: int = option(5676, unsigned=True)
+    assignment_refresh_interval: timedelta = option(timedelta(seconds=1))
 
 
 @dataclass(frozen=True, slots=True)
 class DataplaneTokenApiConfig:
-    enabled: bool = _opt(True)
+    enabled: bool = option(True)
 
 
 @dataclass(frozen=True, slots=True)
 class AdminServerApisConfig:
-    dataplane_token: DataplaneTokenApiConfig = _section(DataplaneTokenApiConfig)
+    dataplane_token: DataplaneTokenApiConfig = section(DataplaneTokenApiConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class AdminServerConfig:
-    local: LocalServerConfig = _section(LocalServerConfig)
-    public: PublicServerConfig = _section(PublicServerConfig)
-    apis: AdminServerApisConfig = _section(AdminServerApisConfig)
+    local: LocalServerConfig = section(LocalServerConfig)
+    public: PublicServerConfig = section(PublicServerConfig)
+    apis: AdminServerApisConfig = section(AdminServerApisConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class XdsServerConfig:
-    grpc_port: int = _opt(5678)
-    diagnostics_port: int = _opt(5680)
-    dataplane_configuration_refresh_interval: timedelta = _opt(timedelta(seconds=1))
-    dataplane_status_flush_interval: timedelta = _opt(timedelta(seconds=1))
-    address: str = _opt("0.0.0.0")  # several replicas on one host bind 127.0.0.x each
+    grpc_port: int = option(5678)
+    diagnostics_port: int = option(5680)
+    dataplane_configuration_refresh_interval: timedelta = option(timedelta(seconds=1))
+    dataplane_status_flush_interval: timedelta = option(timedelta(seconds=1))
+    address: str = option("0.0.0.0")  # several replicas on one host bind 127.0.0.x each
 
 
 @dataclass(frozen=True, slots=True)
 class ApiServerConfig:
-    port: int = _opt(5681)
-    read_only: bool = _opt(False)
-    cors_allowed_domains: tuple[str, ...] = _opt((".*",))
-    address: str = _opt("0.0.0.0")
-    admin_token: str = _opt("", secret="value")  # "" -> generated at first start
+    port: int = option(5681)
+    read_only: bool = option(False)
+    cors_allowed_domains: tuple[str, ...] = option((".*",))
+    address: str = option("0.0.0.0")
+    admin_token: str = option("", secret="value")  # "" -> generated at first start
 
 
 @dataclass(frozen=True, slots=True)
 class AdmissionServerConfig:
-    address: str = _opt("", env="KUMA_KUBERNETES_ADMISSION_SERVER_ADDRESS")
-    port: int = _opt(5443, env="KUMA_KUBERNETES_ADMISSION_SERVER_PORT", unsigned=True)
-    cert_dir: str = _opt("", env="KUMA_KUBERNETES_ADMISSION_SERVER_CERT_DIR")
+    address: str = option("", env="KUMA_KUBERNETES_ADMISSION_SERVER_ADDRESS")
+    port: int = option(5443, env="KUMA_KUBERNETES_ADMISSION_SERVER_PORT", unsigned=True)
+    cert_dir: str = option("", env="KUMA_KUBERNETES_ADMISSION_SERVER_CERT_DIR")
 
 
 @dataclass(frozen=True, slots=True)
 class KubernetesRuntimeConfig:
-    admission_server: AdmissionServerConfig = _section(AdmissionServerConfig)
+    admission_server: AdmissionServerConfig = section(AdmissionServerConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
-    kubernetes: KubernetesRuntimeConfig = _section(KubernetesRuntimeConfig)
+    kubernetes: KubernetesRuntimeConfig = section(KubernetesRuntimeConfig)
 
 
 DEFAULT_MESH_YAML = "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: false\n"
@@ -226,70 +231,70 @@ DEFAULT_MESH_YAML = "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: fals
 
 @dataclass(frozen=True, slots=True)
 class DefaultsConfig:
-    mesh: str = _opt(DEFAULT_MESH_YAML, yaml_text=True)
+    mesh: str = option(DEFAULT_MESH_YAML, yaml_text=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ReportsConfig:
-    enabled: bool = _opt(True)
+    enabled: bool = option(True)
 
 
 @dataclass(frozen=True, slots=True)
 class GeneralConfig:
-    advertised_hostname: str = _opt("localhost")
+    advertised_hostname: str = option("localhost")
     # Callers on this host (loopback) are trusted like an operator: API writes need no admin
     # token and a dataplane may bootstrap without a dataplane token. Presented tokens are
     # always checked. Turn off where untrusted workloads share the control plane's host.
-    trust_loopback: bool = _opt(True)
+    trust_loopback: bool = option(True)
 
 
 @dataclass(frozen=True, slots=True)
 class GuiServerConfig:
-    port: int = _opt(5683, unsigned=True)
-    api_server_url: str = _opt("")  # always set by autoconfigure
+    port: int = option(5683, unsigned=True)
+    api_server_url: str = option("")  # always set by autoconfigure
 
 
 @dataclass(frozen=True, slots=True)
 class RedisChangeFeedConfig:
-    url: str = _opt("redis://127.0.0.1:6379/0", secret="url")
-    channel: str = _opt("kuma:changes")
+    url: str = option("redis://127.0.0.1:6379/0", secret="url")
+    channel: str = option("kuma:changes")
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeFeedConfig:
-    type: str = _opt("memory")  # memory | redis
-    redis: RedisChangeFeedConfig = _section(RedisChangeFeedConfig)
+    type: str = option("memory")  # memory | redis
+    redis: RedisChangeFeedConfig = section(RedisChangeFeedConfig)
     # the safety net for lost pub/sub messages: how often the store revision is polled
-    revision_poll_interval: timedelta = _opt(timedelta(seconds=5))
+    revision_poll_interval: timedelta = option(timedelta(seconds=5))
     # how long dirty meshes are coalesced before one rebuild
-    debounce: timedelta = _opt(timedelta(milliseconds=50))
+    debounce: timedelta = option(timedelta(milliseconds=50))
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    amqp_uri: str = _opt("amqp://guest:guest@127.0.0.1:5672/", secret="url")
+    amqp_uri: str = option("amqp://guest:guest@127.0.0.1:5672/", secret="url")
 
 
 @dataclass(frozen=True, slots=True)
 class KumaCpConfig:
-    environment: str = _opt("universal")  # universal | kubernetes
-    store: StoreConfig = _section(StoreConfig)
-    bootstrap_server: BootstrapServerConfig = _section(BootstrapServerConfig)
-    sds_server: SdsServerConfig = _section(SdsServerConfig)
-    dataplane_token_server: DataplaneTokenServerConfig = _section(DataplaneTokenServerConfig)
-    monitoring_assignment_server: MonitoringAssignmentServerConfig = _section(
+    environment: str = option("universal")  # universal | kubernetes
+    store: StoreConfig = section(StoreConfig)
+    bootstrap_server: BootstrapServerConfig = section(BootstrapServerConfig)
+    sds_server: SdsServerConfig = section(SdsServerConfig)
+    dataplane_token_server: DataplaneTokenServerConfig = section(DataplaneTokenServerConfig)
+    monitoring_assignment_server: MonitoringAssignmentServerConfig = section(
         MonitoringAssignmentServerConfig
     )
-    admin_server: AdminServerConfig = _section(AdminServerConfig)
-    xds_server: XdsServerConfig = _section(XdsServerConfig)
-    api_server: ApiServerConfig = _section(ApiServerConfig)
-    runtime: RuntimeConfig = _section(RuntimeConfig)
-    defaults: DefaultsConfig = _section(DefaultsConfig)
-    reports: ReportsConfig = _section(ReportsConfig)
-    general: GeneralConfig = _section(GeneralConfig)
-    gui_server: GuiServerConfig = _section(GuiServerConfig)
-    change_feed: ChangeFeedConfig = _section(ChangeFeedConfig)
-    worker: WorkerConfig = _section(WorkerConfig)
+    admin_server: AdminServerConfig = section(AdminServerConfig)
+    xds_server: XdsServerConfig = section(XdsServerConfig)
+    api_server: ApiServerConfig = section(ApiServerConfig)
+    runtime: RuntimeConfig = section(RuntimeConfig)
+    defaults: DefaultsConfig = section(DefaultsConfig)
+    reports: ReportsConfig = section(ReportsConfig)
+    general: GeneralConfig = section(GeneralConfig)
+    gui_server: GuiServerConfig = section(GuiServerConfig)
+    change_feed: ChangeFeedConfig = section(ChangeFeedConfig)
+    worker: WorkerConfig = section(WorkerConfig)
 
 
 # --- schema walking ---
@@ -334,8 +339,12 @@ def _leaves(cls: type, attrs: tuple[str, ...] = (), keys: tuple[str, ...] = ()) 
             yield _Leaf((*attrs, f.name), ".".join((*keys, key)), env, kind, f.metadata)
 
 
-_LEAVES: tuple[_Leaf, ...] = tuple(_leaves(KumaCpConfig))
-ENV_VARS: Mapping[str, str] = {leaf.env: leaf.key for leaf in _LEAVES}
+def env_vars(root_cls: type) -> Mapping[str, str]:
+    """Every env var the settings tree `root_cls` reads -> the YAML key path it sets."""
+    return {leaf.env: leaf.key for leaf in _leaves(root_cls)}
+
+
+ENV_VARS: Mapping[str, str] = env_vars(KumaCpConfig)
 """Every env var kuma-cp reads -> the YAML key path it sets."""
 
 
@@ -458,7 +467,7 @@ def _merge_node(node: Node, cls: type, where: str, out: dict[str, Any], loader: 
             out[f.name] = _from_node(value_node, kind, f.metadata, here, loader)
 
 
-def _read_file(path: str) -> dict[str, Any]:
+def _read_file(path: str, root_cls: type) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -469,7 +478,7 @@ def _read_file(path: str) -> dict[str, Any]:
         root = loader.get_single_node()
         out: dict[str, Any] = {}
         if root is not None:
-            _merge_node(root, KumaCpConfig, "", out, loader)
+            _merge_node(root, root_cls, "", out, loader)
         return out
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -491,19 +500,25 @@ def _build(cls: type, values: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> KumaCpConfig:
-    """Defaults, then the YAML file (if any), then KUMA_* env vars (a set var always wins), then
-    `validate`. Every problem raises ConfigError naming the key or env var."""
-    values = _read_file(path) if path is not None else {}
-    environ = os.environ if env is None else env
-    for leaf in _LEAVES:
+def read_settings(root_cls: type[_T], path: str | None, environ: Mapping[str, str]) -> _T:
+    """The settings tree `root_cls` (dataclasses built with `option` and `section`): defaults,
+    then the YAML file (if any), then the env vars of its leaves (a set var always wins). Every
+    problem raises ConfigError naming the key or env var; validation is the caller's."""
+    values = _read_file(path, root_cls) if path is not None else {}
+    for leaf in _leaves(root_cls):
         if leaf.env in environ:
             where = f"{leaf.env} ({leaf.key})"
             target = values
             for attr in leaf.attrs[:-1]:
                 target = target.setdefault(attr, {})
             target[leaf.attrs[-1]] = _from_text(environ[leaf.env], leaf.kind, leaf.meta, where)
-    cfg: KumaCpConfig = _build(KumaCpConfig, values)
+    built: _T = _build(root_cls, values)
+    return built
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> KumaCpConfig:
+    """kuma-cp's settings (`read_settings`), then `validate`."""
+    cfg = read_settings(KumaCpConfig, path, os.environ if env is None else env)
     validate(cfg)
     return cfg
 

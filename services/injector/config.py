@@ -18,18 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
-import yaml
-
-from kuma.config import (  # the shared loader's building blocks (see module docstring)
-    _build,
-    _from_text,
-    _leaves,
-    _merge_node,
-    _opt,
-    _section,
-)
+from kuma.config import env_vars, option, read_settings, section
 from kuma.errors import ConfigError
 
 CONFIG_FILE_ENV = "KUMA_INJECTOR_CONFIG_FILE"
@@ -39,9 +29,9 @@ GID_ENV_ALIAS = ("KUMA_INJECTOR_SIDECAR_CONTAINER_GID", "KUMA_INJECTOR_SIDECAR_C
 
 @dataclass(frozen=True, slots=True)
 class WebHookServerConfig:
-    address: str = _opt("", env="KUMA_INJECTOR_WEBHOOK_SERVER_ADDRESS")
-    port: int = _opt(8443, env="KUMA_INJECTOR_WEBHOOK_SERVER_PORT", unsigned=True)
-    cert_dir: str = _opt(DEFAULT_CERT_DIR, env="KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR")
+    address: str = option("", env="KUMA_INJECTOR_WEBHOOK_SERVER_ADDRESS")
+    port: int = option(8443, env="KUMA_INJECTOR_WEBHOOK_SERVER_PORT", unsigned=True)
+    cert_dir: str = option(DEFAULT_CERT_DIR, env="KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR")
 
     @property
     def cert_file(self) -> str:
@@ -54,111 +44,85 @@ class WebHookServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class ApiServerConfig:
-    url: str = _opt("http://kuma-control-plane.kuma-system:5681")
+    url: str = option("http://kuma-control-plane.kuma-system:5681")
 
 
 @dataclass(frozen=True, slots=True)
 class ControlPlaneConfig:
-    api_server: ApiServerConfig = _section(ApiServerConfig)
+    api_server: ApiServerConfig = section(ApiServerConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class ReadinessProbeConfig:
-    initial_delay_seconds: int = _opt(1)
-    timeout_seconds: int = _opt(3)
-    period_seconds: int = _opt(5)
-    success_threshold: int = _opt(1)
-    failure_threshold: int = _opt(12)
+    initial_delay_seconds: int = option(1)
+    timeout_seconds: int = option(3)
+    period_seconds: int = option(5)
+    success_threshold: int = option(1)
+    failure_threshold: int = option(12)
 
 
 @dataclass(frozen=True, slots=True)
 class LivenessProbeConfig:
-    initial_delay_seconds: int = _opt(60)
-    timeout_seconds: int = _opt(3)
-    period_seconds: int = _opt(5)
-    failure_threshold: int = _opt(12)
+    initial_delay_seconds: int = option(60)
+    timeout_seconds: int = option(3)
+    period_seconds: int = option(5)
+    failure_threshold: int = option(12)
 
 
 @dataclass(frozen=True, slots=True)
 class RequestsConfig:
-    cpu: str = _opt("50m")
-    memory: str = _opt("64Mi")
+    cpu: str = option("50m")
+    memory: str = option("64Mi")
 
 
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
-    cpu: str = _opt("1000m")
-    memory: str = _opt("512Mi")
+    cpu: str = option("1000m")
+    memory: str = option("512Mi")
 
 
 @dataclass(frozen=True, slots=True)
 class ResourcesConfig:
-    requests: RequestsConfig = _section(RequestsConfig)
-    limits: LimitsConfig = _section(LimitsConfig)
+    requests: RequestsConfig = section(RequestsConfig)
+    limits: LimitsConfig = section(LimitsConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class SidecarContainerConfig:
-    image: str = _opt("kuma/kuma-dp:latest")
-    redirect_port: int = _opt(15001, unsigned=True)
-    uid: int = _opt(5678, unsigned=True)
-    gid: int = _opt(5678, unsigned=True, env="KUMA_INJECTOR_SIDECAR_CONTAINER_GUI")
-    admin_port: int = _opt(9901, unsigned=True)
-    drain_time: timedelta = _opt(timedelta(seconds=30))
-    readiness_probe: ReadinessProbeConfig = _section(ReadinessProbeConfig)
-    liveness_probe: LivenessProbeConfig = _section(LivenessProbeConfig)
-    resources: ResourcesConfig = _section(ResourcesConfig)
+    image: str = option("kuma/kuma-dp:latest")
+    redirect_port: int = option(15001, unsigned=True)
+    uid: int = option(5678, unsigned=True)
+    gid: int = option(5678, unsigned=True, env="KUMA_INJECTOR_SIDECAR_CONTAINER_GUI")
+    admin_port: int = option(9901, unsigned=True)
+    drain_time: timedelta = option(timedelta(seconds=30))
+    readiness_probe: ReadinessProbeConfig = section(ReadinessProbeConfig)
+    liveness_probe: LivenessProbeConfig = section(LivenessProbeConfig)
+    resources: ResourcesConfig = section(ResourcesConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class InitContainerConfig:
-    image: str = _opt("kuma/kuma-init:latest")
+    image: str = option("kuma/kuma-init:latest")
 
 
 @dataclass(frozen=True, slots=True)
 class InjectorSection:
-    control_plane: ControlPlaneConfig = _section(ControlPlaneConfig)
-    sidecar_container: SidecarContainerConfig = _section(SidecarContainerConfig)
-    init_container: InitContainerConfig = _section(InitContainerConfig)
+    control_plane: ControlPlaneConfig = section(ControlPlaneConfig)
+    sidecar_container: SidecarContainerConfig = section(SidecarContainerConfig)
+    init_container: InitContainerConfig = section(InitContainerConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class InjectorConfig:
-    web_hook_server: WebHookServerConfig = _section(WebHookServerConfig)
-    injector: InjectorSection = _section(InjectorSection)
+    web_hook_server: WebHookServerConfig = section(WebHookServerConfig)
+    injector: InjectorSection = section(InjectorSection)
 
 
-_LEAVES = tuple(_leaves(InjectorConfig))
-ENV_VARS: Mapping[str, str] = {leaf.env: leaf.key for leaf in _LEAVES}
+ENV_VARS: Mapping[str, str] = env_vars(InjectorConfig)
 """Every env var the injector reads -> the YAML key path it sets."""
 
 
 # --- loading ---
-
-
-def _read_file(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f'Failed to access configuration file "{path}"') from exc
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        out: dict[str, Any] = {}
-        if root is not None:
-            _merge_node(root, InjectorConfig, "", out, loader)
-        return out
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f'Invalid configuration: could not parse "{path}" as YAML: {exc.problem}{at}'
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f'Invalid configuration: could not parse "{path}": {exc}') from exc
-    finally:
-        loader.dispose()
 
 
 def load_injector_config(
@@ -166,19 +130,11 @@ def load_injector_config(
 ) -> InjectorConfig:
     """Defaults, then the YAML file (if any), then KUMA_INJECTOR_* env vars, then `validate`.
     Every problem raises ConfigError naming the key (and the env var it came from)."""
-    values = _read_file(path) if path is not None else {}
     environ = dict(os.environ if env is None else env)
     gid_alias, gid_kuma = GID_ENV_ALIAS
     if gid_alias in environ:
         environ[gid_kuma] = environ[gid_alias]
-    for leaf in _LEAVES:
-        if leaf.env in environ:
-            where = f"{leaf.env} ({leaf.key})"
-            target = values
-            for attr in leaf.attrs[:-1]:
-                target = target.setdefault(attr, {})
-            target[leaf.attrs[-1]] = _from_text(environ[leaf.env], leaf.kind, leaf.meta, where)
-    cfg: InjectorConfig = _build(InjectorConfig, values)
+    cfg = read_settings(InjectorConfig, path, environ)
     validate(cfg)
     return cfg
 
@@ -250,12 +206,12 @@ def _problems(cfg: InjectorConfig) -> list[tuple[str, str]]:
                 camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
                 out.append((f"{base}.{probe_key}.{camel}", "must be >= 1"))
     parsed: dict[str, Decimal] = {}
-    for kind, section in (
+    for kind, amounts in (
         ("requests", sidecar.resources.requests),
         ("limits", sidecar.resources.limits),
     ):
         for resource in ("cpu", "memory"):
-            text = getattr(section, resource)
+            text = getattr(amounts, resource)
             key = f"{base}.resources.{kind}.{resource}"
             value = parse_quantity(text)
             if value is None or value < 0:
