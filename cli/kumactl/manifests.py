@@ -2,6 +2,8 @@
 split services: API, xDS+SDS (2 replicas), bootstrap, injector and worker, sharing Postgres, Redis
 and RabbitMQ whose settings travel in a ConfigMap (plain) and a Secret (credentials).
 
+The CustomResourceDefinitions of Kuma's kinds come from `crds` (spec §11.5).
+
 Pure: options in, a sorted list of documents out. Every document is checked by
 `kubernetes-validate --strict` in the tests.
 """
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cli.kumactl import crds
 from cli.kumactl.config import dump_yaml
 from cli.kumactl.tls import KeyPair
 
@@ -56,6 +59,7 @@ BOOTSTRAP_PORT = 5682
 INJECTOR_PORT = 8443
 SDS_CERT_DIR = "/var/run/secrets/kuma.io/kuma-sds/tls-cert"
 INJECTOR_CERT_DIR = "/var/run/secrets/kuma.io/kuma-injector/tls-cert"
+LABELS = {"app.kubernetes.io/part-of": "kuma"}  # on every document
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def b64(data: bytes | str) -> str:
 
 
 def _meta(name: str, o: InstallOptions, namespaced: bool = True) -> Doc:
-    meta: Doc = {"name": name, "labels": {"app.kubernetes.io/part-of": "kuma"}}
+    meta: Doc = {"name": name, "labels": dict(LABELS)}
     if namespaced:
         meta["namespace"] = o.namespace
     return meta
@@ -394,6 +398,7 @@ def control_plane(o: InstallOptions) -> list[Doc]:
         _tls_secret("kuma-injector-tls-cert", o.injector_tls, o),
         *_settings(o),
         *_rbac(o),
+        *crds.definitions(LABELS),
         _webhook(o),
     ]
     named = [(o.svc(s.suffix), s) for s in services(o)] + [(o.injector_service_name, _injector(o))]
