@@ -3,15 +3,13 @@ and names of those that went away."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from services.xds.ads.cache import version_of
-from services.xds.ads.stream import Stream, is_change, sorted_types
+from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
 
 WILDCARD = "*"
@@ -31,25 +29,11 @@ class DeltaStream(Stream):
         super().__init__(*args)
         self.types: dict[str, _TypeState] = {}
 
-    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async for item in self.events(requests):
-            if is_change(item):
-                for type_url in sorted_types(self.types):
-                    response = self._respond(type_url)
-                    if response is not None:
-                        yield response
-                continue
-            response = await self._on_request(item)
-            if response is not None:
-                yield response
+    def on_change(self, type_url: str) -> Any:
+        return self._respond(type_url)
 
-    async def _on_request(self, request: Any) -> Any:
-        await self.remember_node(request)
+    def on_request(self, request: Any) -> Any:
         type_url = request.type_url
-        if not type_url:
-            await self.context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
-            )
         state = self.types.get(type_url)
         subscribe = set(request.resource_names_subscribe)
         if state is None:

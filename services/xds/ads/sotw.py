@@ -3,15 +3,13 @@ for; a response answers a request, and the client's next request ACKs or NACKs i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from services.xds.ads.cache import version_of
-from services.xds.ads.stream import Stream, is_change, sorted_types
+from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
 
 
@@ -30,25 +28,11 @@ class SotwStream(Stream):
         super().__init__(*args)
         self.types: dict[str, _TypeState] = {}
 
-    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async for item in self.events(requests):
-            if is_change(item):
-                for type_url in sorted_types(self.types):
-                    response = self._respond(type_url, only_if_changed=True)
-                    if response is not None:
-                        yield response
-                continue
-            response = await self._on_request(item)
-            if response is not None:
-                yield response
+    def on_change(self, type_url: str) -> Any:
+        return self._respond(type_url, only_if_changed=True)
 
-    async def _on_request(self, request: Any) -> Any:
-        await self.remember_node(request)
+    def on_request(self, request: Any) -> Any:
         type_url = request.type_url
-        if not type_url:
-            await self.context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
-            )
         state = self.types.setdefault(type_url, _TypeState())
         names = frozenset(request.resource_names)
         nonce = request.response_nonce

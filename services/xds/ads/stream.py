@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -49,6 +49,35 @@ class Stream:
             self.id, node_id, authorization(self.context), peer_is_local(self.context)
         )
         self.callbacks.on_open(self.id, node_id, request.node)
+
+    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The responses of the stream: to each request, and to each change of the snapshot."""
+        async for item in self.events(requests):
+            if is_change(item):
+                for type_url in sorted_types(self.types):
+                    response = self.on_change(type_url)
+                    if response is not None:
+                        yield response
+                continue
+            request: Any = item
+            await self.remember_node(request)
+            if not request.type_url:
+                await self.context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
+                )
+            response = self.on_request(request)
+            if response is not None:
+                yield response
+
+    # The protocol's part: its per-type state, and the response (or None) to a request or a
+    # change of the node's snapshot.
+    types: Mapping[str, object]
+
+    def on_request(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    def on_change(self, type_url: str) -> Any:
+        raise NotImplementedError
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
         """Requests and CHANGED notices, in arrival order, until the client closes."""
