@@ -20,7 +20,10 @@ _UNITS_NS = {
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_PART_TEXT = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
+_PART = re.compile(_PART_TEXT)
+# What `parse_duration` accepts, as a JSON-schema pattern (OpenAPI, Kubernetes CRDs).
+DURATION_PATTERN = rf"^[-+]?(0|({_PART_TEXT})+)$"
 
 
 def parse_duration(text: str) -> timedelta:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from kuma.resources import registry
-from kuma.resources.base import Duration
 from kuma.resources.registry import ResourceType
 
 Doc = dict[str, Any]
@@ -67,13 +66,6 @@ DESCRIPTIONS: dict[str, str] = {
 # Kinds whose data is under `status` instead of `spec` (spec §11.5).
 STATUS_KINDS = frozenset({registry.DATAPLANE_INSIGHT})
 
-# What a duration field accepts: the grammar of kuma.durations.parse_duration (protobuf `5s`,
-# `0.250s` and Go `1m30s`, `250ms`, optional sign, bare `0`). The models' own JSON schema for
-# durations is narrower (no `1m30s`, no sign `+`): an API server enforcing it would refuse
-# durations the control plane reads fine, so CRDs use this one.
-DURATION_PATTERN = r"^[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)$"
-_DURATION_SCHEMA = TypeAdapter(Duration).json_schema()
-
 # Keywords of a JSON schema that carry over unchanged to a Kubernetes one. Pydantic's `title`,
 # `default`, `examples` and model docstrings are left out: Kubernetes would apply defaults to
 # stored objects (Kuma omits default values), and `examples` is not a Kubernetes keyword.
@@ -103,8 +95,6 @@ def structural_schema(model: type[BaseModel]) -> Doc:
 
 
 def _convert(node: Doc, defs: dict[str, Doc]) -> Doc:
-    if node == _DURATION_SCHEMA:
-        return {"type": "string", "pattern": DURATION_PATTERN}
     if "$ref" in node:
         return _convert(defs[node["$ref"].removeprefix("#/$defs/")], defs)
     if "anyOf" in node:

@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from kuma.durations import format_proto_duration, parse_duration
+from kuma.durations import DURATION_PATTERN, format_proto_duration, parse_duration
 from kuma.errors import ValidationError, Violation
 from kuma.resources import paths
 
@@ -66,7 +66,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)+$",
+            "pattern": DURATION_PATTERN,
             "examples": ["5s", "0.250s"],
         }
     ),
