@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from kuma import tokens
 from kuma.config import KumaCpConfig, autoconfigure
+from kuma.dataplane_auth import authenticator_for
 from kuma.errors import KumaError, NotFoundError
 from kuma.netutil import is_loopback
 from kuma.resources.registry import DATAPLANE
@@ -63,18 +64,12 @@ def _on_unexpected(exc: Exception) -> Response:
 def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
     cfg = autoconfigure(cfg)
     params = cfg.bootstrap_server.params
-    verify_tokens = cfg.admin_server.apis.dataplane_token.enabled
-    trust_loopback = cfg.general.trust_loopback
-    if verify_tokens:
+    authenticator = authenticator_for(cfg, core.store)
+    if authenticator.enabled and authenticator.reviewer is None:
         tokens.ensure_signing_key(core.store)  # at first start, whichever process is first
 
     def bootstrap_for(req: BootstrapRequest, remote_addr: str | None) -> str:
-        # A caller on this host without a token is trusted like the API trusts it (the seed's
-        # walk-through runs kuma-dp next to kuma-cp with no token); a presented token is
-        # always checked.
-        trusted = trust_loopback and not req.dataplane_token and is_loopback(remote_addr)
-        if verify_tokens and not trusted:
-            tokens.verify(core.store, req.dataplane_token, req.mesh, req.name)
+        authenticator.check(req.mesh, req.name, req.dataplane_token, is_loopback(remote_addr))
         dataplane = core.manager.get(DATAPLANE, req.mesh, req.name)
         data = BootstrapInput(
             mesh=req.mesh,

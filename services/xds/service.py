@@ -18,6 +18,7 @@ import grpc
 from kuma import heartbeat
 from kuma.ca import CertificateAuthority, InProcessCA
 from kuma.config import KumaCpConfig
+from kuma.dataplane_auth import DataplaneAuthenticator, authenticator_for
 from kuma.errors import KumaError
 from kuma.wiring import Core
 from services.xds.ads.cache import SnapshotCache
@@ -27,7 +28,7 @@ from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
 from services.xds.metrics import MetricsCallbacks
 from services.xds.reconciler import Reconciler
-from services.xds.sds.identities import Authenticator, IdentityManager
+from services.xds.sds.identities import IdentityManager
 from services.xds.sds.server import SdsServicer, start_sds_server
 from services.xds.sds.tls import server_certificate
 
@@ -56,11 +57,7 @@ class XdsService:
         self.cache = SnapshotCache()
         self.metrics = MetricsCallbacks()
         sds = self.cfg.sds_server
-        authenticator = Authenticator(
-            self.core.store,
-            self.cfg.admin_server.apis.dataplane_token.enabled,
-            trust_loopback=self.cfg.general.trust_loopback,
-        )
+        authenticator = authenticator_for(self.cfg, self.core.store)
         lifetime = sds.certificate_lifetime.total_seconds()
         self.identities = IdentityManager(
             self.authority,
@@ -101,7 +98,7 @@ class XdsService:
         ]
         log.info("xDS (ADS) listening on %s:%s", xds.address, self.port)
 
-    async def _start_sds(self, authenticator: Authenticator, lifetime: float) -> None:
+    async def _start_sds(self, authenticator: DataplaneAuthenticator, lifetime: float) -> None:
         sds = self.cfg.sds_server
         address = f"{self.cfg.xds_server.address}:{sds.grpc_port}"
         cert_pem, key_pem = await asyncio.get_running_loop().run_in_executor(

@@ -30,9 +30,8 @@ from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from kuma import ca as kca
-from kuma import tokens
+from kuma.dataplane_auth import DataplaneAuthenticator
 from kuma.errors import UnauthorizedError
-from kuma.store.base import ResourceStore
 from services.xds.generator.security import identity_secret, mesh_ca_secret
 from services.xds.nodes import split_node_id
 
@@ -94,25 +93,6 @@ def bearer(value: str) -> str:
     return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
-class Authenticator:
-    """Spec §9.2 for universal mode: the dataplane token must name (mesh, name)."""
-
-    def __init__(
-        self, store: ResourceStore, enabled: bool = True, trust_loopback: bool = False
-    ) -> None:
-        self.store = store
-        self.enabled = enabled
-        self.trust_loopback = trust_loopback
-
-    def check(self, mesh: str, name: str, token: str, local: bool = False) -> None:
-        """Raise UnauthorizedError unless `token` belongs to Dataplane `name` of `mesh`. A
-        stream from this host may come without a token when `general.trustLoopback` is on
-        (as kuma-dp next to kuma-cp in the seed's walk-through); a given token is checked."""
-        if not self.enabled or (local and not token and self.trust_loopback):
-            return
-        tokens.verify(self.store, token, mesh, name)
-
-
 def read_token(header: str | None, token_path: str) -> str:
     """The stream's bearer token, else the content of `dataplaneTokenPath` ('' if neither)."""
     if header:
@@ -144,7 +124,7 @@ class IdentityManager:
     def __init__(
         self,
         authority: kca.CertificateAuthority,
-        authenticator: Authenticator,
+        authenticator: DataplaneAuthenticator,
         *,
         lifetime: float,
         rotation_percent: int,

@@ -28,6 +28,7 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import any_pb2
 
 from kuma import ca as kca
+from kuma.dataplane_auth import DataplaneAuthenticator
 from kuma.errors import KumaError, NotFoundError, UnauthorizedError
 from kuma.resources.registry import DATAPLANE
 from kuma.store.base import ResourceStore
@@ -36,7 +37,6 @@ from services.xds.ads.types import SECRET
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA
 from services.xds.nodes import split_node_id
 from services.xds.sds.identities import (
-    Authenticator,
     Identity,
     bearer,
     issue_identity,
@@ -55,7 +55,7 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         self,
         store: ResourceStore,
         authority: kca.CertificateAuthority,
-        authenticator: Authenticator,
+        authenticator: DataplaneAuthenticator,
         *,
         lifetime: float,
         rotation_percent: int,
