@@ -9,7 +9,8 @@ Creates a scratch database on the machine's Postgres (KUMA_BENCH_POSTGRES_DSN, d
 
 - a trivial JSON endpoint (`GET /`, a constant document),
 - `GET /meshes/default/dataplanes/{name}` (one resource: one Postgres read),
-- `GET /meshes/default/dataplanes` (the first page of 100 out of N), and a page deep in the list.
+- `GET /meshes/default/dataplanes` (the first page of 100 out of N), and a page deep in the list;
+- and the wall time of `kumactl get dataplanes` listing all N (it follows `next` page by page).
 
 Load comes from `wrk` when installed (`apt-get install -y wrk`), else from a Python generator
 (threads with keep-alive connections; it competes with the server for the CPU, so its figures
@@ -26,8 +27,10 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -195,6 +198,31 @@ def run_python(url: str, duration: int, connections: int) -> dict[str, Any]:
     return {"requests_per_s": round(sum(counts) / elapsed, 1), "non_2xx": sum(bad)}
 
 
+def time_kumactl_get(base: str, expected_rows: int, runs: int = 3) -> dict[str, Any]:
+    """Wall time of `kumactl get dataplanes` (every page, one table) against the API."""
+    kumactl = str(Path(sys.executable).with_name("kumactl"))
+    with tempfile.TemporaryDirectory(prefix="kumactl-bench-") as tmp:
+        (Path(tmp) / "config").touch()  # an explicit --config-file must exist
+        config = ["--config-file", str(Path(tmp) / "config")]
+        subprocess.run(
+            [kumactl, *config, "config", "control-planes", "add", "--name", "bench"]
+            + ["--address", base],
+            check=True,
+            capture_output=True,
+        )
+        times, rows = [], 0
+        for _ in range(runs):
+            started = time.monotonic()
+            out = subprocess.run(
+                [kumactl, *config, "get", "dataplanes"], check=True, capture_output=True, text=True
+            ).stdout
+            times.append(time.monotonic() - started)
+            rows = len(out.splitlines()) - 1  # the header
+    if rows != expected_rows:
+        raise SystemExit(f"kumactl get dataplanes listed {rows} rows, expected {expected_rows}")
+    return {"rows": rows, "median_s": round(statistics.median(times), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per endpoint and round")
@@ -230,6 +258,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for label, path in targets.items():
                     rounds[label].append(load(base + path, args.duration, args.connections))
+            kumactl_get = time_kumactl_get(base, args.dataplanes)
             results = {}
             for label, path in targets.items():
                 runs = sorted(rounds[label], key=lambda r: r["requests_per_s"])
@@ -256,6 +285,7 @@ def main() -> None:
         "python": platform.python_version(),
         "results": results,
         "single_get_vs_trivial": round(single / trivial, 3),
+        "kumactl_get_dataplanes": kumactl_get,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
@@ -264,6 +294,10 @@ def main() -> None:
         p50, p99 = r.get("p50") or "", r.get("p99") or ""
         print(f"{label:<48} {r['requests_per_s']:>9.1f} {p50:>9} {p99:>9}")
     print(f"single GET / trivial = {report['single_get_vs_trivial']:.0%}  (target >= 60%)")
+    print(
+        f"kumactl get dataplanes: {kumactl_get['rows']} rows in {kumactl_get['median_s']} s "
+        f"(median of 3)"
+    )
     print(
         f"load: {tool}, {args.connections} connections, median of {args.rounds} rounds of "
         f"{args.duration}s; wrote {RESULTS}"
