@@ -33,35 +33,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from benchmarks.scratch import scratch_database
 from kuma.netutil import free_port
 
-ADMIN_DSN = os.environ.get("KUMA_BENCH_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres")
 RESULTS = Path(__file__).with_name("results") / "api_throughput.json"
 HOST = "127.0.0.1"
 SINGLE = "single GET /meshes/default/dataplanes/{name}"
-
-
-@contextmanager
-def scratch_database() -> Iterator[dict[str, str]]:
-    name = f"kuma_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN + " dbname=postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = dict(kv.split("=", 1) for kv in ADMIN_DSN.split())
-    params["dbname"] = name
-    try:
-        yield params
-    finally:
-        with psycopg.connect(ADMIN_DSN + " dbname=postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(dsn: str, count: int) -> None:

@@ -4,8 +4,6 @@ kuma/worker_client.py."""
 
 from __future__ import annotations
 
-import json
-import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -137,36 +135,6 @@ def test_ping_and_health_commands(client: WorkerRpcClient, worker: Worker) -> No
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-
-
-def test_signing_latency(client: WorkerRpcClient, worker: Worker) -> None:
-    """Median of the RPC against signing in-process (printed: `pytest -s`)."""
-    csr = ca.workload_csr(ca.new_private_key(), MESH_NAME, "backend")
-    client.sign(MESH_NAME, "backend", csr, 3600)  # warm up (CA loaded, connections open)
-    rpc_ms, ping_ms = [], []
-    for _ in range(50):
-        started = time.perf_counter()
-        client.sign(MESH_NAME, "backend", csr, 3600)
-        rpc_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        client.ping()
-        ping_ms.append((time.perf_counter() - started) * 1000)
-    core = open_core(cfg_of(worker.env))
-    try:
-        local_ms = []
-        for _ in range(50):
-            started = time.perf_counter()
-            ca.sign_workload(core.store, MESH_NAME, "backend", csr, 3600)
-            local_ms.append((time.perf_counter() - started) * 1000)
-    finally:
-        core.close()
-    report = {
-        "sign_rpc_median_ms": round(statistics.median(rpc_ms), 2),
-        "ping_rpc_median_ms": round(statistics.median(ping_ms), 2),
-        "sign_in_process_median_ms": round(statistics.median(local_ms), 2),
-    }
-    print(json.dumps(report))
-    assert report["sign_rpc_median_ms"] < 100
 
 
 def test_worker_log_is_clean(worker: Worker) -> None:
