@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,9 @@ class RecordingCallbacks(StreamCallbacks):
         self.events.append(("close",))
 
     def count(self, kind: str, type_url: str | None = None) -> int:
-        return sum(1 for e in self.events if e[0] == kind and (type_url in (None, e[1])))
+        return sum(
+            1 for e in self.events if e[0] == kind and (type_url is None or e[1] == type_url)
+        )
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
@@ -163,11 +165,28 @@ def envoy_path() -> str:
 
 
 class Envoy:
-    def __init__(self, node_id: str, ads_port: int, delta: bool = False) -> None:
+    """An Envoy of node `node_id` on the ADS server at `ads_port`. `admin_metadata` tells the
+    control plane the admin port as kuma-dp does (node metadata `dataplane.admin.port`, which
+    the Prometheus endpoint needs); `clusters` are extra static clusters of the bootstrap (like
+    kuma-dp's `access_log_sink`); `args` are extra command-line arguments."""
+
+    def __init__(
+        self,
+        node_id: str,
+        ads_port: int,
+        delta: bool = False,
+        *,
+        admin_metadata: bool = False,
+        clusters: Sequence[dict[str, Any]] = (),
+        args: Sequence[str] = (),
+    ) -> None:
         self.admin_port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="envoy-")
+        node: dict[str, Any] = {"id": node_id, "cluster": "test"}
+        if admin_metadata:
+            node["metadata"] = {"dataplane.admin.port": str(self.admin_port)}
         bootstrap = {
-            "node": {"id": node_id, "cluster": "test"},
+            "node": node,
             "admin": {
                 "address": {
                     "socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}
@@ -214,7 +233,8 @@ class Envoy:
                                 }
                             ],
                         },
-                    }
+                    },
+                    *clusters,
                 ]
             },
         }
@@ -233,6 +253,7 @@ class Envoy:
                 "info",
                 "--log-path",
                 str(self.log),
+                *args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
