@@ -163,6 +163,12 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
+            # The pool retries a lost connection in the background with a back-off that doubles
+            # for as long as the server stays down (up to 5 minutes by default), and meanwhile
+            # a request only waits: after a long outage the store would stay unavailable for
+            # about as long again. Give up retrying after `timeout`, so the next request
+            # starts a fresh attempt: the store recovers within seconds of the server.
+            reconnect_timeout=max(timeout, 1.0),
             kwargs=kwargs,
             open=False,
             name="kuma-store",

@@ -1,5 +1,5 @@
 """A light ADS client for tests: one SotW stream that ACKs like Envoy and keeps the latest
-Clusters it was sent."""
+Clusters it was sent; `ended` tells why the stream ended (None while it is open)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 class AdsWatcher:
     def __init__(self, address: str, node_id: str):
         self.clusters: dict[str, cluster_pb2.Cluster] = {}
+        self.updates = 0  # responses received
+        self.ended: str | None = None
         self._requests: queue.Queue[Any] = queue.Queue()
         self._channel = grpc.insecure_channel(address)
         first = discovery_pb2.DiscoveryRequest(type_url=CDS)
@@ -37,6 +39,7 @@ class AdsWatcher:
                     packed.Unpack(cluster)
                     clusters[cluster.name] = cluster
                 self.clusters = clusters
+                self.updates += 1
                 self._requests.put(
                     discovery_pb2.DiscoveryRequest(
                         type_url=response.type_url,
@@ -44,8 +47,10 @@ class AdsWatcher:
                         response_nonce=response.nonce,
                     )
                 )
-        except grpc.RpcError:
-            pass
+        except grpc.RpcError as exc:
+            self.ended = f"{exc.code()}: {exc.details()}"  # type: ignore[attr-defined]
+        else:
+            self.ended = "closed by the server"
 
     def close(self) -> None:
         self._requests.put(None)

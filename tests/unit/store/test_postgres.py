@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 import uuid
@@ -15,8 +17,9 @@ from kuma.errors import StoreUnavailableError
 from kuma.resources import registry
 from kuma.resources.base import Resource
 from kuma.store import PostgresStore
-from kuma.store.migrate import migrate, migrations, pending
+from kuma.store.migrate import conninfo_params, migrate, migrations, pending
 from tests.conftest import PG_ADMIN_DSN
+from tests.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -113,3 +116,102 @@ def test_pool_exhaustion_and_closed_store_are_unavailable(migrated_dsn: str) -> 
     store.close()
     with pytest.raises(StoreUnavailableError):
         store.ping()
+
+
+class _Gate:
+    """A TCP forwarder to the Postgres server: `cut()` is an outage (open connections are cut,
+    new ones refused), `restore()` listens again on the same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._acceptor: threading.Thread | None = None
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        self._listener, self._stop = listener, threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener, self._stop))
+        self._acceptor.start()
+
+    def cut(self) -> None:
+        self._stop.set()
+        if self._acceptor is not None:
+            self._acceptor.join()
+        if self._listener is not None:
+            self._listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            client.settimeout(None)
+            server = socket.create_connection(self.target, timeout=5)
+            server.settimeout(None)
+            with self._lock:
+                self._sockets += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_store_recovers_promptly_after_a_long_outage(migrated_dsn: str) -> None:
+    """The pool's background reconnection backs off for as long as the outage lasts; the store
+    must not: once the server is back, the next request gets a connection."""
+    params = conninfo_params(migrated_dsn)
+    gate = _Gate(params.get("host", "127.0.0.1"), int(params.get("port", "5432")))
+    gate.restore()
+    conninfo = psycopg.conninfo.make_conninfo(migrated_dsn, host="127.0.0.1", port=gate.port)
+    store = PostgresStore(conninfo, min_size=1, max_size=2, timeout=1.0)
+    try:
+        store.ping()
+        gate.cut()
+        # A doubling back-off retries about 1, 3, 7 and 15 s after the cut (10% jitter): the
+        # server back after 9-10 s would wait for the attempt at 15 s.
+        outage_end = time.monotonic() + 9.0
+        while time.monotonic() < outage_end:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError):
+                store.ping()
+            assert time.monotonic() - started < 3.0  # an outage is answered, never waited out
+            time.sleep(0.2)
+        gate.restore()
+        restored = time.monotonic()
+        while True:
+            try:
+                store.ping()
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() - restored < 15.0, "the store never recovered"
+                time.sleep(0.1)
+        recovered = time.monotonic() - restored
+        assert recovered < 2.5, f"the store took {recovered:.1f}s to recover"
+        store.revision()
+    finally:
+        store.close()
+        gate.cut()
