@@ -9,6 +9,16 @@ import multiprocessing
 import os
 
 from kuma.config import load_config
+from kuma.gunicorn_settings import (  # noqa: F401 (gunicorn reads these names)
+    accesslog,
+    control_socket_disable,
+    errorlog,
+    graceful_timeout,
+    keepalive,
+    preload_app,
+    worker_class,
+    worker_exit,
+)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
@@ -16,19 +26,7 @@ bind = [
     f"{_cfg.api_server.address}:{_cfg.api_server.port}",
     f"{_cfg.api_server.address}:{_cfg.xds_server.diagnostics_port}",
 ]
-worker_class = "gthread"
 workers = int(os.environ.get("KUMA_API_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("KUMA_API_THREADS", "8"))
-preload_app = False  # each worker opens its own store pool after the fork
-graceful_timeout = 10
-keepalive = 5
-accesslog = None
-errorlog = "-"
 loglevel = os.environ.get("KUMA_API_LOG_LEVEL", "info")
 proc_name = "kuma-api"
-
-
-def worker_exit(server: object, worker: object) -> None:
-    close = getattr(getattr(worker, "wsgi", None), "close", None)
-    if close is not None:
-        close()

@@ -8,23 +8,21 @@ once per Envoy start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 
 import os
 
 from kuma.config import load_config
+from kuma.gunicorn_settings import (  # noqa: F401 (gunicorn reads these names)
+    accesslog,
+    control_socket_disable,
+    errorlog,
+    graceful_timeout,
+    keepalive,
+    preload_app,
+    worker_class,
+    worker_exit,
+)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
-worker_class = "gthread"
 workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
-preload_app = False  # each worker opens its own store pool after the fork
-graceful_timeout = 10
-keepalive = 5
-accesslog = None
-errorlog = "-"
 loglevel = os.environ.get("KUMA_BOOTSTRAP_LOG_LEVEL", "info")
 proc_name = "kuma-bootstrap"
-
-
-def worker_exit(server: object, worker: object) -> None:
-    close = getattr(getattr(worker, "wsgi", None), "close", None)
-    if close is not None:
-        close()

@@ -8,6 +8,16 @@ KUMA_INJECTOR_THREADS (default 4): admission requests are small and rare.
 
 import os
 
+from kuma.gunicorn_settings import (  # noqa: F401 (gunicorn reads these names)
+    accesslog,
+    control_socket_disable,
+    errorlog,
+    graceful_timeout,
+    keepalive,
+    preload_app,
+    worker_class,
+    worker_exit,
+)
 from services.injector.config import load_injector_config
 
 _cfg = load_injector_config(os.environ.get("KUMA_INJECTOR_CONFIG_FILE") or None)
@@ -17,13 +27,7 @@ _host = _server.address or "0.0.0.0"
 bind = [f"[{_host}]:{_server.port}" if ":" in _host else f"{_host}:{_server.port}"]
 certfile = _server.cert_file
 keyfile = _server.key_file
-worker_class = "gthread"
 workers = int(os.environ.get("KUMA_INJECTOR_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_INJECTOR_THREADS", "4"))
-preload_app = False
-graceful_timeout = 10
-keepalive = 5
-accesslog = None
-errorlog = "-"
 loglevel = os.environ.get("KUMA_INJECTOR_LOG_LEVEL", "info")
 proc_name = "kuma-injector"

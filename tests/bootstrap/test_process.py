@@ -19,11 +19,12 @@ def _serving(url: str) -> bool:
         return False
 
 
-def test_gunicorn_process_answers_and_honours_the_token_switch():
+def test_gunicorn_process_answers_and_honours_the_token_switch(tmp_path: Path):
     exe = str(Path(sys.executable).with_name("kuma-bootstrap"))
     for token_on, expected in (("true", 401), ("false", 404)):
         port = free_port()
         env = clean_env(
+            HOME=str(tmp_path),
             KUMA_BOOTSTRAP_SERVER_PORT=str(port),
             KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED=token_on,
             KUMA_GENERAL_TRUST_LOOPBACK="false",
@@ -42,3 +43,5 @@ def test_gunicorn_process_answers_and_honours_the_token_switch():
         finally:
             proc.terminate()
             assert proc.wait(15) == 0, proc.stderr.read() if proc.stderr else ""
+    # No gunicorn control socket in $HOME: the services of one host would share its one path.
+    assert list(tmp_path.iterdir()) == []
