@@ -179,6 +179,7 @@ networking:
         "both dataplanes Online",
     )
     assert "backend-1" in table and "redis-1" in table
+
     # mTLS on the default Mesh: traffic stops until a TrafficPermission lets backend reach redis.
     def ping() -> bool:
         fresh = redis.Redis(host="127.0.0.1", port=out_port, socket_timeout=2)

@@ -11,7 +11,16 @@ import redis
 import requests
 
 from tests.integration.ads_watch import AdsWatcher
-from tests.integration.topology import API, BIN, BOOTSTRAP, XDS_HOSTS, Topology, wait_until
+from tests.integration.topology import (
+    API,
+    BIN,
+    BOOTSTRAP,
+    HEARTBEAT_TIMEOUT_S,
+    SWEEP_INTERVAL_S,
+    XDS_HOSTS,
+    Topology,
+    wait_until,
+)
 from tests.ports import free_port
 
 
@@ -171,3 +180,42 @@ def test_walkthrough_and_replica_loss_under_traffic(topology: Topology, tmp_path
     )
     second = redis.Redis(host="127.0.0.1", port=second_port, socket_timeout=2)
     wait_until(second.ping, 20, "a change after the replica loss reaches the Envoy")
+
+
+def inspect_status(home: Path, name: str) -> str:
+    """The STATUS column of `kumactl inspect dataplanes` for Dataplane `name`."""
+    lines = kumactl(home, "inspect", "dataplanes").splitlines()
+    header = lines[0].split()
+    for line in lines[1:]:
+        cells = line.split()
+        if cells[header.index("NAME")] == name:
+            return cells[header.index("STATUS")]
+    raise AssertionError(f"{name} not listed:\n" + "\n".join(lines))
+
+
+def test_dataplanes_of_a_dead_replica_go_offline_then_online_elsewhere(
+    topology: Topology, tmp_path: Path
+):
+    use_api(tmp_path)
+    kumactl(tmp_path, "apply", "-f", "-", stdin=dataplane("web-9", "web", "127.0.0.1:9:9"))
+    doomed, survivor = XDS_HOSTS
+    # A client that does not reconnect by itself (an Envoy would, at once, to the survivor).
+    watcher = AdsWatcher(f"{doomed}:5678", "default.web-9")
+    try:
+        wait_until(lambda: inspect_status(tmp_path, "web-9") == "Online", 20, "web-9 Online")
+        killed = time.monotonic()
+        topology.kill("xds-1")
+        bound = max(HEARTBEAT_TIMEOUT_S, SWEEP_INTERVAL_S) + SWEEP_INTERVAL_S
+        wait_until(
+            lambda: inspect_status(tmp_path, "web-9") == "Offline", bound + 10, "web-9 Offline"
+        )
+        offline_after = time.monotonic() - killed
+        print(f"Offline {offline_after:.1f} s after the replica's SIGKILL (bound {bound} s)")
+        assert offline_after <= bound + 1.0  # + the polling of kumactl
+    finally:
+        watcher.close()
+    again = AdsWatcher(f"{survivor}:5678", "default.web-9")
+    try:
+        wait_until(lambda: inspect_status(tmp_path, "web-9") == "Online", 20, "web-9 back Online")
+    finally:
+        again.close()

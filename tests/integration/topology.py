@@ -30,6 +30,7 @@ from tests.ports import free_port
 BIN = Path(sys.executable).parent
 API_HOST, XDS_HOSTS, BOOTSTRAP_HOST = "127.0.0.2", ("127.0.0.3", "127.0.0.4"), "127.0.0.5"
 API = f"http://{API_HOST}:5681"
+SWEEP_INTERVAL_S, HEARTBEAT_TIMEOUT_S = 6, 6
 BOOTSTRAP = f"http://{BOOTSTRAP_HOST}:5682"
 REDIS_SERVER = Path("/usr/bin/redis-server")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -76,6 +77,10 @@ class Topology:
             "KUMA_CHANGE_FEED_TYPE": "redis",
             "KUMA_CHANGE_FEED_REDIS_CHANNEL": redis_channel,
             "KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL": "1s",
+            # The liveness sweep, shortened but in the defaults' proportion (timeout = interval,
+            # two beats of 3 s): a dead replica is noticed within two sweep intervals.
+            "KUMA_WORKER_SWEEP_INTERVAL": f"{SWEEP_INTERVAL_S}s",
+            "KUMA_WORKER_HEARTBEAT_TIMEOUT": f"{HEARTBEAT_TIMEOUT_S}s",
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST": ",".join(XDS_HOSTS),
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_PORT": "5678",
             "KUMA_WORKER_AMQP_URI": amqp_uri,
