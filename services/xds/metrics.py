@@ -38,42 +38,53 @@ def _short(type_url: str) -> str:
 
 class MetricsCallbacks(StreamCallbacks):
     def __init__(self) -> None:
-        # (stream, type) -> when the response now awaiting its ACK was caused by a change
-        self._pending: dict[tuple[str, str], float] = {}
+        # stream -> type -> when the response now awaiting its ACK was caused by a change
+        self._pending: dict[str, dict[str, float]] = {}
+        # stream -> type -> the change its latest counted response carried
+        self._counted: dict[str, dict[str, float]] = {}
         self.changed_at: dict[str, float] = {}  # node id -> when its latest snapshot was noticed
-        self._nodes: dict[str, str] = {}
-        self._counted: dict[tuple[str, str], float] = {}
+        self._nodes: dict[str, str] = {}  # stream -> node id
+        self._streams_of: dict[str, int] = {}  # node id -> open streams
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         XDS_STREAMS.inc()
         self._nodes[stream_id] = node_id
+        self._streams_of[node_id] = self._streams_of.get(node_id, 0) + 1
 
     def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
         XDS_RESPONSES.labels(_short(type_url)).inc()
         noticed = self.changed_at.get(self._nodes.get(stream_id, ""))
-        key = (stream_id, type_url)
+        counted = self._counted.setdefault(stream_id, {})
         # Each type's first response after a change carries it; later ones (EDS repeats) do not.
-        if noticed is not None and self._counted.get(key) != noticed:
-            self._counted[key] = noticed
-            self._pending[key] = noticed
+        if noticed is not None and counted.get(type_url) != noticed:
+            counted[type_url] = noticed
+            self._pending.setdefault(stream_id, {})[type_url] = noticed
 
     def snapshot_changed(self, node_id: str, noticed: float) -> None:
         """Reconciler hook: the node's config changed because of a change noticed then."""
-        self.changed_at[node_id] = noticed
+        if node_id in self._streams_of:
+            self.changed_at[node_id] = noticed
 
     def on_ack(self, stream_id: str, type_url: str) -> None:
         XDS_REQUESTS.labels(_short(type_url), "ACK").inc()
-        noticed = self._pending.pop((stream_id, type_url), None)
+        noticed = self._pending.get(stream_id, {}).pop(type_url, None)
         if noticed is not None:
             XDS_DELIVERY.observe(time.monotonic() - noticed)
 
     def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
         XDS_REQUESTS.labels(_short(type_url), "NACK").inc()
-        self._pending.pop((stream_id, type_url), None)
+        self._pending.get(stream_id, {}).pop(type_url, None)
 
     def on_close(self, stream_id: str) -> None:
-        if self._nodes.pop(stream_id, None) is not None:
-            XDS_STREAMS.dec()
-        for table in (self._pending, self._counted):
-            for key in [k for k in table if k[0] == stream_id]:
-                del table[key]
+        """Forget the stream in constant time (thousands close at once when a peer goes)."""
+        self._pending.pop(stream_id, None)
+        self._counted.pop(stream_id, None)
+        node_id = self._nodes.pop(stream_id, None)
+        if node_id is None:
+            return
+        XDS_STREAMS.dec()
+        left = self._streams_of.pop(node_id) - 1
+        if left:
+            self._streams_of[node_id] = left
+        else:
+            self.changed_at.pop(node_id, None)
