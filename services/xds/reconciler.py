@@ -84,6 +84,9 @@ class Reconciler(StreamCallbacks):
         self.stats = ReconcileStats()
         self._noticed: float | None = None
         self._dirty: set[str] = set()
+        # mTLS meshes whose identities need a look, and for which nodes (None: all of them):
+        # newcomers and due rotations, without regenerating every dataplane of the mesh.
+        self._identities_due: dict[str, set[str] | None] = {}
         self._all_dirty = False
         self._wake = asyncio.Event()
         self._meshes: dict[str, _MeshState] = {}
@@ -101,6 +104,17 @@ class Reconciler(StreamCallbacks):
 
     def mark(self, mesh: str) -> None:
         self._dirty.add(mesh)
+        self._wake_up()
+
+    def mark_identities(self, mesh: str, node_id: str | None = None) -> None:
+        """Issue or rotate what is due in `mesh` (for `node_id`, or every node), and regenerate
+        only the dataplanes whose secrets changed."""
+        if node_id is None:
+            self._identities_due[mesh] = None
+        else:
+            due = self._identities_due.setdefault(mesh, set())
+            if due is not None:
+                due.add(node_id)
         self._wake_up()
 
     def mark_all(self) -> None:
@@ -130,11 +144,12 @@ class Reconciler(StreamCallbacks):
         if state is not None:
             # The mesh snapshot at hand is current (the feed keeps it so): answer from it, and
             # do not rebuild the whole mesh for every stream that connects, which would make a
-            # reconnect storm quadratic. mTLS meshes still go through a pass: the newcomer
-            # needs its identity issued.
+            # reconnect storm quadratic. In an mTLS mesh the newcomer's identity is issued
+            # next, and only its config is regenerated with it.
             self._generate(state, node_id)
-            if state.mtls is None:
-                return
+            if state.mtls is not None:
+                self.mark_identities(parts[0], node_id)
+            return
         self.mark(parts[0])
 
     def on_close(self, stream_id: str) -> None:
@@ -162,6 +177,7 @@ class Reconciler(StreamCallbacks):
             meshes = set(self._dirty)
         self._all_dirty = False
         self._dirty.clear()
+        identities_due, self._identities_due = self._identities_due, {}
         noticed, self._noticed = self._noticed or time.monotonic(), None
         started = time.perf_counter()
         for mesh in sorted(meshes):
@@ -172,6 +188,9 @@ class Reconciler(StreamCallbacks):
                 # The store may be down: keep every Envoy on its current config and retry.
                 log.exception("could not rebuild mesh %r; will retry", mesh)
                 self.loop.call_later(1.0, self.mark, mesh)
+        for mesh, due in sorted(identities_due.items()):
+            if mesh not in meshes:  # a full pass saw to them already
+                await self._refresh_identities(mesh, watched.get(mesh, []), due, noticed)
         self.stats.last_duration = time.perf_counter() - started
 
     def _watched_by_mesh(self) -> dict[str, list[str]]:
@@ -211,7 +230,21 @@ class Reconciler(StreamCallbacks):
             if i % 50 == 49:
                 await asyncio.sleep(0)  # let streams breathe during a large mesh
 
-    async def _prepare_identities(self, state: _MeshState, nodes: list[str]) -> None:
+    async def _refresh_identities(
+        self, mesh: str, watched: list[str], due: set[str] | None, noticed: float
+    ) -> None:
+        state = self._meshes.get(mesh)
+        if state is None or state.mtls is None or self.identities is None:
+            return  # no snapshot (a full pass will come) or mTLS went off meanwhile
+        nodes = watched if due is None else [n for n in watched if n in due]
+        changed = await self._prepare_identities(state, nodes)
+        for i, node_id in enumerate(sorted(changed)):
+            self._generate(state, node_id, noticed)
+            if i % 50 == 49:
+                await asyncio.sleep(0)
+
+    async def _prepare_identities(self, state: _MeshState, nodes: list[str]) -> set[str]:
+        """Make the identities of `nodes` current; the nodes whose secrets changed."""
         assert self.identities is not None
         wanted = []
         for node_id in nodes:
@@ -220,7 +253,7 @@ class Reconciler(StreamCallbacks):
             if parts is not None and dataplane is not None:
                 wanted.append((node_id, parts[1], dataplane.spec.service()))
         paths = {n: m.dataplane_token_path for n, m in self._metadata.items()}
-        await self.identities.prepare(state.snapshot.mesh.name, wanted, paths)
+        return await self.identities.prepare(state.snapshot.mesh.name, wanted, paths)
 
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
         """Every input of one mesh (runs in a worker thread: the store is blocking)."""

@@ -64,7 +64,7 @@ class XdsService:
             authenticator,
             lifetime=lifetime,
             rotation_percent=sds.certificate_rotation_percent,
-            on_due=lambda mesh: self.reconciler.mark(mesh),
+            on_due=lambda mesh: self.reconciler.mark_identities(mesh),
         )
         self.reconciler = Reconciler(
             self.core.store,

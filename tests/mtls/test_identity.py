@@ -15,6 +15,7 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 
 from kuma import tokens
 from services.xds.ads.types import SECRET
+from tests.integration.ads_watch import AdsWatcher
 from tests.mtls.harness import PERMISSION, Conversation, Envoy, apply, dataplane, set_mtls, talk
 from tests.xds_ads.harness import free_port, wait_for
 
@@ -151,3 +152,29 @@ def test_sds_server_serves_identity_to_its_owner_only(core, xds):
         with channel, pytest.raises(grpc.RpcError) as exc:
             next(stream)
         assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.trust_loopback
+def test_newcomers_to_an_mtls_mesh_cost_their_own_config_only(core, xds):
+    """Each stream that connects gets its config and then its identity, without the whole mesh
+    being regenerated for it: a connect storm stays linear (it was quadratic, and the last
+    streams of a few thousand waited so long that gRPC cancelled them)."""
+    set_mtls(core, True)
+    n = 30
+    for i in range(n):
+        apply(core, dataplane(f"web-{i}", "web", free_port(), free_port()))
+    watchers = []
+    try:
+        watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", "default.web-0"))
+        wait_for(lambda: xds.identities.identity("default.web-0"), 15, "the first identity")
+        before = xds.reconciler.stats.generated
+        for i in range(1, n):
+            watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", f"default.web-{i}"))
+            wait_for(lambda i=i: xds.identities.identity(f"default.web-{i}"), 15, "identity")
+        generated = xds.reconciler.stats.generated - before
+        # Arrival, then identity: two generations per newcomer (a full pass each: n*n/2).
+        assert generated <= 3 * (n - 1), generated
+        assert all(w.ended is None for w in watchers)
+    finally:
+        for watcher in watchers:
+            watcher.close()

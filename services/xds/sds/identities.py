@@ -191,9 +191,11 @@ class IdentityManager:
         mesh: str,
         nodes: Iterable[tuple[str, str, str]],
         token_paths: Mapping[str, str],
-    ) -> None:
+    ) -> set[str]:
         """Make sure each `(node_id, dataplane name, service)` of `mesh` holds a current
-        identity, and the mesh's trust bundle is loaded."""
+        identity, and the mesh's trust bundle is loaded. Returns the node ids whose secrets
+        changed (all of them when the trust bundle did)."""
+        nodes = list(nodes)
         now = time.time()
         work: list[_Request] = []
         for node_id, name, service in nodes:
@@ -211,24 +213,29 @@ class IdentityManager:
         except Exception:
             log.exception("mesh %r: cannot load the CA; retrying in %ss", mesh, self.retry_after)
             loop.call_later(self.retry_after, self.on_due, mesh)
-            return
+            return set()
+        changed: set[str] = set()
         if (
             self._bundles.get(mesh) is None
             or self._bundles[mesh].SerializeToString() != bundle.SerializeToString()
         ):
             self._bundles[mesh] = bundle
+            changed.update(node_id for node_id, _, _ in nodes)
         retry = False
         for request, result in zip(work, results, strict=True):
             if isinstance(result, Identity):
                 self._identities[request.node_id] = result
                 self._denied.pop(request.node_id, None)
+                changed.add(request.node_id)
             elif isinstance(result, UnauthorizedError):
-                self._identities.pop(request.node_id, None)
+                if self._identities.pop(request.node_id, None) is not None:
+                    changed.add(request.node_id)
             else:  # the CA failed: keep the current identity while it lasts, retry soon
                 retry = True
         if retry:
             loop.call_later(self.retry_after, self.on_due, mesh)
         self._schedule()
+        return changed
 
     def _issue_all(
         self, mesh: str, work: list[_Request]
