@@ -8,16 +8,7 @@ once per Envoy start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 
 import os
 
 from kuma.config import load_config
-from kuma.gunicorn_settings import (  # noqa: F401 (gunicorn reads these names)
-    accesslog,
-    control_socket_disable,
-    errorlog,
-    graceful_timeout,
-    keepalive,
-    preload_app,
-    worker_class,
-    worker_exit,
-)
+from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 

@@ -8,16 +8,7 @@ KUMA_INJECTOR_THREADS (default 4): admission requests are small and rare.
 
 import os
 
-from kuma.gunicorn_settings import (  # noqa: F401 (gunicorn reads these names)
-    accesslog,
-    control_socket_disable,
-    errorlog,
-    graceful_timeout,
-    keepalive,
-    preload_app,
-    worker_class,
-    worker_exit,
-)
+from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 from services.injector.config import load_injector_config
 
 _cfg = load_injector_config(os.environ.get("KUMA_INJECTOR_CONFIG_FILE") or None)

@@ -3,7 +3,6 @@ backend pair of real Envoys with tokens, over a memory store."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -12,10 +11,11 @@ import pytest
 
 from kuma import tokens
 from kuma.config import KumaCpConfig, load_config
-from kuma.wiring import Core, ensure_default_mesh, open_core
+from kuma.wiring import Core
 from services.xds.service import XdsService
 from tests.mtls.harness import Echo, Envoy, apply, dataplane, set_mtls
-from tests.xds_ads.harness import free_port, shared_loop
+from tests.xds_ads.conftest import core, xds  # noqa: F401 (the same fixtures, over this cfg)
+from tests.xds_ads.harness import free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,23 +53,6 @@ def cfg(request: pytest.FixtureRequest) -> KumaCpConfig:
     )
 
 
-@pytest.fixture()
-def core(cfg: KumaCpConfig) -> Iterator[Core]:
-    core = open_core(cfg)
-    ensure_default_mesh(cfg, core.manager)
-    yield core
-    core.close()
-
-
-@pytest.fixture()
-def xds(cfg: KumaCpConfig, core: Core) -> Iterator[XdsService]:
-    loop = shared_loop()
-    service = XdsService(cfg, core)
-    asyncio.run_coroutine_threadsafe(service.start(), loop).result(10)
-    yield service
-    asyncio.run_coroutine_threadsafe(service.stop(), loop).result(20)
-
-
 @dataclass
 class Pair:
     """web-1 calls backend-1 through its outbound `out`; backend-1's inbound is `inbound`."""
@@ -82,7 +65,7 @@ class Pair:
 
 
 @pytest.fixture()
-def pair(core: Core, xds: XdsService) -> Iterator[Pair]:
+def pair(core: Core, xds: XdsService) -> Iterator[Pair]:  # noqa: F811 (the fixtures)
     set_mtls(core, True)
     echo = Echo("backend")
     out, inbound = free_port(), free_port()
