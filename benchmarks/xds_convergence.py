@@ -18,7 +18,6 @@ Writes benchmarks/results/xds_convergence[-mtls].json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -27,9 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -114,7 +111,7 @@ def percentile(values: list[float], p: float) -> float:
 
 class RealEnvoy:
     """One real Envoy for dataplane `dp-{index}` (own loopback ports), bootstrapped by the
-    bootstrap service's generator; a thread polls its admin API for the marker."""
+    bootstrap service's generator; benchmarks.envoy_watch times it."""
 
     def __init__(self, index: int, xds_port: int, workdir: Path) -> None:
         self.index = index
@@ -127,21 +124,11 @@ class RealEnvoy:
         path.write_text(to_yaml(build_bootstrap(params, data)))
         self.log = (workdir / f"envoy-{index}.log").open("wb")
         self.proc = subprocess.Popen(
-            [
-                locate_envoy(),
-                "-c",
-                str(path),
-                "--disable-hot-restart",
-                "-l",
-                "warning",
-                "--base-id",
-                str(1000 + index),
-            ],
+            [locate_envoy(), "-c", str(path), "--disable-hot-restart", "-l", "warning"]
+            + ["--base-id", str(1000 + index), "--concurrency", "1"],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self.seen_at: float | None = None
-        self._watch: threading.Thread | None = None
 
     def dataplane(self) -> dict:
         return {
@@ -159,45 +146,15 @@ class RealEnvoy:
             },
         }
 
-    def interval(self) -> int | None:
-        url = f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_active_clusters"
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            dump = json.load(answer)
-        for config in dump.get("configs", []):
-            cluster = config.get("cluster", {})
-            if cluster.get("name") == "backend" and cluster.get("health_checks"):
-                return int(cluster["health_checks"][0]["interval"].rstrip("s"))
-        return None
-
-    def wait_for(self, marker: int | None, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.interval() == marker or (marker is None and self.interval()):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"Envoy dp-{self.index} did not converge; see {self.log.name}")
-
-    def watch(self, marker: int) -> None:
-        def poll() -> None:
-            while self.seen_at is None:
-                with contextlib.suppress(OSError):
-                    if self.interval() == marker:
-                        self.seen_at = time.time()
-                        return
-                time.sleep(0.005)
-
-        self._watch = threading.Thread(target=poll, daemon=True)
-        self._watch.start()
-
     def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.join(timeout=10)
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+def spawn(argv: list[str]) -> subprocess.Popen[str]:
+    """A client process: prints `ready`, then its JSON results once its stdin closes."""
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> dict:
@@ -237,19 +194,17 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         count = min(per, n - first) if len(procs) < clients - 1 else n - first
         argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{service.port}"]
         argv += [str(first), str(count), str(marker)] + (["--secrets"] if mtls else [])
-        procs.append(
-            subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        )
+        procs.append(spawn(argv))
         first += count
+    if real:
+        argv = [sys.executable, "-m", "benchmarks.envoy_watch", str(marker)]
+        argv += [str(e.admin_port) for e in real]
+        procs.append(spawn(argv))
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    for envoy in real:
-        envoy.wait_for(None)
     connect_s = time.monotonic() - started
     time.sleep(1.0)  # let insights flush and the loop go idle
     rss_per_dp = (rss_bytes() - rss_before) / n
-    for envoy in real:
-        envoy.watch(marker)
     cpu0 = cpu_seconds()
     committed = time.time()
     core.manager.upsert(wire.from_json(health_check(marker)))
@@ -262,9 +217,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         seen.update(json.loads(out.strip().splitlines()[-1]))
     for envoy in real:
         envoy.stop()
-        if envoy.seen_at is not None:
-            seen[f"default.dp-{envoy.index}"] = envoy.seen_at
-    envoy_ms = [(e.seen_at - committed) * 1000 for e in real if e.seen_at is not None]
+    envoy_ms = [(t - committed) * 1000 for node, t in seen.items() if node.startswith("envoy@")]
     loop.run(service.stop())
     loop.close()
     core.close()
@@ -277,7 +230,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
         "mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
-        "envoys": f"{len(envoy_ms)}/{len(real)}",
+        "envoys_converged": f"{len(envoy_ms)}/{len(real)}",
         "envoy_max_ms": round(max(envoy_ms), 1) if envoy_ms else None,
         "cpu_seconds_per_change": round(cpu, 3),
         "rss_kib_per_dataplane": round(rss_per_dp / 1024, 1),
