@@ -9,7 +9,7 @@ clients in `--clients` subprocesses, benchmarks.xds_client, that ACK like Envoy)
 one HealthCheck written through the resource manager (the API's write path): it changes the
 `backend` cluster of every dataplane. Measured from the write's commit to each light client's
 ACK of the new cluster, and to the moment each Envoy's admin `/config_dump` shows it:
-p50/p99/max; CPU seconds the xDS process spent on the change; RSS per connected dataplane.
+p50/p99/max; when the server handed the last new Cluster response to gRPC; CPU seconds the xDS process spent on the change; RSS per connected dataplane.
 With `--mtls` the Mesh has mTLS on (builtin CA, every dataplane holds an identity, an allow-all
 TrafficPermission): the cost of mTLS is the difference between the two runs.
 Writes benchmarks/results/xds_convergence[-mtls].json.
@@ -41,6 +41,7 @@ from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService
 
 RESULTS = Path(__file__).parent / "results"
+CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 
 def rss_bytes() -> int:
@@ -152,6 +153,22 @@ class RealEnvoy:
         self.log.close()
 
 
+def record_cds_responses(service: XdsService) -> list[float]:
+    """Wall times at which the server handed a Cluster response to gRPC: the server's side of
+    convergence, apart from the clients' (which share the machine's 2 cores)."""
+    sent: list[float] = []
+    metrics = service.metrics
+    original = metrics.on_response
+
+    def on_response(stream_id: str, type_url: str, version: str, count: int) -> None:
+        if type_url == CDS_TYPE:
+            sent.append(time.time())
+        original(stream_id, type_url, version, count)
+
+    metrics.on_response = on_response  # type: ignore[method-assign]
+    return sent
+
+
 def spawn(argv: list[str]) -> subprocess.Popen[str]:
     """A client process: prints `ready`, then its JSON results once its stdin closes."""
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -179,6 +196,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
     loop = LoopThread("xds-bench")
     service = XdsService(cfg, core)
     loop.run(service.start())
+    sent = record_cds_responses(service)
     real = [RealEnvoy(i, service.port, workdir) for i in range(min(envoys, n))]
     for i in range(n):
         core.manager.upsert(wire.from_json(real[i].dataplane() if i < len(real) else dataplane(i)))
@@ -217,6 +235,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         seen.update(json.loads(out.strip().splitlines()[-1]))
     for envoy in real:
         envoy.stop()
+    server_ms = [(t - committed) * 1000 for t in sent if t >= committed]
     envoy_ms = [(t - committed) * 1000 for node, t in seen.items() if node.startswith("envoy@")]
     loop.run(service.stop())
     loop.close()
@@ -230,6 +249,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
         "mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
+        "server_sent_last_ms": round(max(server_ms), 1) if server_ms else None,
         "envoys_converged": f"{len(envoy_ms)}/{len(real)}",
         "envoy_max_ms": round(max(envoy_ms), 1) if envoy_ms else None,
         "cpu_seconds_per_change": round(cpu, 3),
