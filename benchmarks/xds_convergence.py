@@ -9,7 +9,8 @@ clients in `--clients` subprocesses, benchmarks.xds_client, that ACK like Envoy)
 one HealthCheck written through the resource manager (the API's write path): it changes the
 `backend` cluster of every dataplane. Measured from the write's commit to each light client's
 ACK of the new cluster, and to the moment each Envoy's admin `/config_dump` shows it:
-p50/p99/max; when the server handed the last new Cluster response to gRPC; CPU seconds the xDS process spent on the change; RSS per connected dataplane.
+p50/p99/max; when the server handed the last new Cluster response to gRPC; CPU seconds the
+xDS process spent on the change; RSS per connected dataplane.
 With `--mtls` the Mesh has mTLS on (builtin CA, every dataplane holds an identity, an allow-all
 TrafficPermission): the cost of mTLS is the difference between the two runs.
 Writes benchmarks/results/xds_convergence[-mtls].json.
