@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from kuma.resources import wire
 from kuma.wiring import Core
-from tests.xds_ads.harness import EnvoyProcess, ads_bootstrap
+from tests.xds_ads.harness import EnvoyProcess, ads_bootstrap, serve_tcp
 
 DRAIN_TIME_S = 2  # what the tests give Envoy's --drain-time-s (the bound on old connections)
 
@@ -43,13 +42,8 @@ class Echo:
                         return
                     self.request.sendall(prefix + data)
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = serve_tcp(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()

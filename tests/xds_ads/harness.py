@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import socketserver
 import subprocess
 import tempfile
 import threading
@@ -97,6 +98,18 @@ class AdsServerThread:
         asyncio.run_coroutine_threadsafe(self.server.stop(0), self.loop).result(10)
 
 
+def serve_tcp(handler: type[socketserver.BaseRequestHandler]) -> socketserver.ThreadingTCPServer:
+    """A threaded TCP server on a free loopback port, serving in the background."""
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    server = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class Backend:
     """An HTTP server answering every GET with its own name."""
 
@@ -172,8 +185,12 @@ def admin(port: int) -> dict[str, Any]:
     return {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
 
 
-def grpc_cluster(name: str, port: int, transport_socket: dict[str, Any] | None = None) -> dict:
-    """A static HTTP/2 cluster to 127.0.0.1:`port` (for Envoy's gRPC clients: ADS, SDS)."""
+def grpc_cluster(
+    name: str, to: int | dict[str, Any], transport_socket: dict[str, Any] | None = None
+) -> dict:
+    """A static HTTP/2 cluster (for Envoy's gRPC clients: ADS, SDS, access logs) to
+    127.0.0.1:`to`, or to the address `to` (e.g. `{"pipe": {"path": ...}}`)."""
+    target = {"endpoint": {"address": to}} if isinstance(to, dict) else endpoint(to)
     cluster: dict[str, Any] = {
         "name": name,
         "type": "STATIC",
@@ -186,7 +203,7 @@ def grpc_cluster(name: str, port: int, transport_socket: dict[str, Any] | None =
         },
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [endpoint(port)]}],
+            "endpoints": [{"lb_endpoints": [target]}],
         },
     }
     if transport_socket is not None:

@@ -23,7 +23,6 @@ import functools
 import json
 import socketserver
 import tempfile
-import threading
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
@@ -43,7 +42,15 @@ from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, version_of
 from services.xds.generator.access_logs import ACCESS_LOG_SINK
 from services.xds.service import XdsService
-from tests.xds_ads.harness import Backend, Envoy, free_port, shared_loop, wait_for
+from tests.xds_ads.harness import (
+    Backend,
+    Envoy,
+    free_port,
+    grpc_cluster,
+    serve_tcp,
+    shared_loop,
+    wait_for,
+)
 
 MESH = "default"
 WEB = f"{MESH}.web-1"
@@ -55,7 +62,6 @@ TYPE_KEYS = {
     types.ROUTE: "routes",
     types.SECRET: "secrets",
 }
-HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 TCP_LOG_FORMAT = "%KUMA_SOURCE_SERVICE%->%KUMA_DESTINATION_SERVICE% via %UPSTREAM_HOST%"
 
 
@@ -228,22 +234,7 @@ networking:
 
 def sink_cluster(socket_path: str) -> dict[str, Any]:
     """kuma-dp's bootstrap cluster for its access-log sink on a unix socket (spec §7.2)."""
-    pipe = {"address": {"pipe": {"path": socket_path}}}
-    return {
-        "name": ACCESS_LOG_SINK,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "typed_extension_protocol_options": {
-            HTTP_OPTIONS: {
-                "@type": f"type.googleapis.com/{HTTP_OPTIONS}",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        },
-        "load_assignment": {
-            "cluster_name": ACCESS_LOG_SINK,
-            "endpoints": [{"lb_endpoints": [{"endpoint": pipe}]}],
-        },
-    }
+    return grpc_cluster(ACCESS_LOG_SINK, {"pipe": {"path": socket_path}})
 
 
 def apply(core: Core, text: str) -> None:
@@ -294,13 +285,8 @@ class LineCollector:
                 for raw in self.rfile:
                     lines.append(raw.decode(errors="replace").rstrip("\n"))
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = serve_tcp(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()
