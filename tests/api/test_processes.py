@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.api.conftest import pg_env
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import fresh_database as shared_fresh_database
 from tests.ports import cp_ports, free_port
 
 BIN = Path(sys.executable).parent
@@ -110,16 +110,8 @@ def kuma_api(workers: int = 1) -> list[str]:
 @pytest.fixture()
 def fresh_database() -> Iterator[dict[str, str]]:
     """An empty, unmigrated database of its own (the start-up race needs a clean slate)."""
-    name = f"kuma_test_race_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN + " dbname=postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = dict(kv.split("=", 1) for kv in PG_ADMIN_DSN.split())
-    params["dbname"] = name
-    try:
+    with shared_fresh_database(f"kuma_test_race_{uuid.uuid4().hex[:10]}") as params:
         yield params
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN + " dbname=postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
