@@ -4,12 +4,18 @@ injector entry points."""
 
 from __future__ import annotations
 
+import os
 import runpy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import click
 from gunicorn.app.base import BaseApplication
+
+from kuma.errors import ConfigError
+
+_Cfg = TypeVar("_Cfg")
 
 
 class GunicornService(BaseApplication):  # type: ignore[misc]
@@ -28,3 +34,22 @@ class GunicornService(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return self.build_app()
+
+
+def serve(
+    conf_file: Path,
+    config_env: str,
+    config_file: str | None,
+    load: Callable[[str | None], _Cfg],
+    build_app: Callable[[_Cfg], Any],
+    overrides: dict[str, Any],
+) -> None:
+    """A service's console script: name the config file to its `gunicorn.conf.py` (through
+    `config_env`), load the config (a bad setting is a usage error, not a traceback), run."""
+    if config_file:
+        os.environ[config_env] = config_file
+    try:
+        cfg = load(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    GunicornService(conf_file, lambda: build_app(cfg), overrides).run()

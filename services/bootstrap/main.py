@@ -7,14 +7,12 @@ Gunicorn's own settings are in `gunicorn.conf.py` beside this file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from kuma.clitools import CONTEXT
-from kuma.errors import ConfigError
-from kuma.gunicorn_app import GunicornService
+from kuma.gunicorn_app import serve
 from services.bootstrap.wsgi import CONFIG_FILE_ENV, BootstrapWsgi, load_bootstrap_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
@@ -26,14 +24,10 @@ GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
 @click.option("--bind", default=None, help="HOST:PORT (default 0.0.0.0:bootstrapServer.port)")
 def main(config_file: str | None, workers: int | None, bind: str | None) -> None:
     """Serve POST /bootstrap (5682): Envoy bootstraps for kuma-dp."""
-    if config_file:
-        os.environ[CONFIG_FILE_ENV] = config_file  # gunicorn.conf.py reads the same file
-    try:
-        cfg = load_bootstrap_config(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     overrides = {"workers": workers, "bind": [bind] if bind else None}
-    GunicornService(GUNICORN_CONF, lambda: BootstrapWsgi(cfg), overrides).run()
+    serve(
+        GUNICORN_CONF, CONFIG_FILE_ENV, config_file, load_bootstrap_config, BootstrapWsgi, overrides
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import click
 
 from kuma.clitools import CONTEXT
 from kuma.errors import ConfigError
-from kuma.gunicorn_app import GunicornService
+from kuma.gunicorn_app import serve
 from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
 from services.injector.wsgi import build_app, load_config
 
@@ -39,14 +39,13 @@ def check_tls_files(cfg: InjectorConfig) -> None:
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes")
 def main(config_file: str | None, workers: int | None) -> None:
     """Serve POST /inject-sidecar (8443, TLS): the Kuma sidecar injector webhook."""
-    if config_file:
-        os.environ[CONFIG_FILE_ENV] = config_file  # gunicorn.conf.py reads the same file
-    try:
-        cfg = load_config(config_file)
-        check_tls_files(cfg)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    GunicornService(GUNICORN_CONF, lambda: build_app(cfg), {"workers": workers}).run()
+    serve(GUNICORN_CONF, CONFIG_FILE_ENV, config_file, _load, build_app, {"workers": workers})
+
+
+def _load(config_file: str | None) -> InjectorConfig:
+    cfg = load_config(config_file)
+    check_tls_files(cfg)
+    return cfg
 
 
 if __name__ == "__main__":
