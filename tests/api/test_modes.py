@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from kuma.admin_token import TOKEN_MESH, TOKEN_NAME, ensure_admin_token, stored_token
-from kuma.events import RESYNC, Change
+from kuma.events import RESYNC, Change, InProcessFeed
 from kuma.manager import ResourceManager
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, SECRET
@@ -193,22 +193,11 @@ class RacingStore(MemoryStore):
 
 def test_concurrent_update_is_409(serve_session: Serve):
     store = RacingStore()
-    feed_core = Core(store=store, feed=_NullFeed(), manager=ResourceManager(store))
+    feed_core = Core(store=store, feed=InProcessFeed(), manager=ResourceManager(store))
     served = serve_session(core=feed_core)
     r = served.put("/meshes/default", {"type": "Mesh", "name": "default"})
     assert r.status_code == 409
     assert r.json() == {"title": "Could not update a resource", "details": "Resource conflict"}
-
-
-class _NullFeed:
-    def publish(self, change: Change) -> None:
-        pass
-
-    def subscribe(self, callback: object) -> object:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 # --- change feed ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,9 @@ from services.xds.ads.callbacks import StreamCallbacks
 _END = object()
 
 
-class Stream:
+class Stream(ABC):
+    """One ADS stream; SotW and delta subclasses answer requests and snapshot changes."""
+
     def __init__(self, cache: SnapshotCache, callbacks: StreamCallbacks, context: Any):
         self.cache = cache
         self.callbacks = callbacks
@@ -73,11 +76,11 @@ class Stream:
     # change of the node's snapshot.
     types: Mapping[str, object]
 
-    def on_request(self, request: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def on_request(self, request: Any) -> Any: ...
 
-    def on_change(self, type_url: str) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def on_change(self, type_url: str) -> Any: ...
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
         """Requests and CHANGED notices, in arrival order, until the client closes."""
