@@ -15,7 +15,6 @@ from typing import Any
 import requests
 
 from kuma.config import KumaCpConfig, load_config
-from kuma.resources import wire
 from kuma.wiring import Core, ensure_default_mesh, open_core
 from kuma.wsgi_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
@@ -48,11 +47,6 @@ def open_test_core(cfg: KumaCpConfig) -> Core:
     core = open_core(cfg)
     ensure_default_mesh(cfg, core.manager)
     return core
-
-
-def apply(core: Core, text: str) -> None:
-    for doc in wire.parse_yaml_documents(text):
-        core.manager.upsert(wire.from_json(doc))
 
 
 def dataplane(name: str, service: str, inbound: str, outbound: str = "", mesh: str = "default"):

@@ -6,13 +6,8 @@ from __future__ import annotations
 import yaml
 
 from kuma import tokens
-from tests.bootstrap.servers import (
-    apply,
-    dataplane,
-    envoy_validate,
-    make_config,
-    served,
-)
+from tests.apply import apply
+from tests.bootstrap.servers import dataplane, envoy_validate, make_config, served
 
 
 def _valid(text: str) -> None:

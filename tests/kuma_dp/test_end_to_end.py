@@ -21,7 +21,8 @@ import pytest
 from kuma import tokens
 from kuma.wiring import Core
 from services.xds.service import XdsService
-from tests.bootstrap.servers import apply, dataplane, make_config, open_test_core, serve_bootstrap
+from tests.apply import apply
+from tests.bootstrap.servers import dataplane, make_config, open_test_core, serve_bootstrap
 from tests.kuma_dp.harness import serve_catalog, start_dp
 from tests.xds_ads.harness import Backend, free_port, get, shared_loop, wait_for
 

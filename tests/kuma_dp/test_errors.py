@@ -6,7 +6,8 @@ import stat
 from pathlib import Path
 
 from kuma import tokens
-from tests.bootstrap.servers import apply, dataplane
+from tests.apply import apply
+from tests.bootstrap.servers import dataplane
 from tests.kuma_dp.harness import clean_env, run_dp, serve_catalog
 
 NO_ADMIN = ("--admin-port", "-")

@@ -13,7 +13,8 @@ from kuma import tokens
 from kuma.config import KumaCpConfig, load_config
 from kuma.wiring import Core
 from services.xds.service import XdsService
-from tests.mtls.harness import Echo, Envoy, apply, dataplane, set_mtls
+from tests.apply import apply
+from tests.mtls.harness import Echo, Envoy, dataplane, set_mtls
 from tests.xds_ads.conftest import core, xds  # noqa: F401 (the same fixtures, over this cfg)
 from tests.xds_ads.harness import free_port
 

@@ -9,16 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kuma.resources import wire
 from kuma.wiring import Core
+from tests.apply import apply
 from tests.xds_ads.harness import EnvoyProcess, ads_bootstrap, serve_tcp
 
 DRAIN_TIME_S = 2  # what the tests give Envoy's --drain-time-s (the bound on old connections)
-
-
-def apply(core: Core, text: str) -> None:
-    for doc in wire.parse_yaml_documents(text):
-        core.manager.upsert(wire.from_json(doc))
 
 
 def set_mtls(core: Core, enabled: bool, mesh: str = "default") -> None:

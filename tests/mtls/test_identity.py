@@ -15,8 +15,9 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 
 from kuma import tokens
 from services.xds.ads.types import SECRET
+from tests.apply import apply
 from tests.integration.ads_watch import AdsWatcher
-from tests.mtls.harness import PERMISSION, Conversation, Envoy, apply, dataplane, set_mtls, talk
+from tests.mtls.harness import PERMISSION, Conversation, Envoy, dataplane, set_mtls, talk
 from tests.xds_ads.harness import free_port, wait_for
 
 OK = b"backend:hi"

@@ -6,15 +6,8 @@ from __future__ import annotations
 import time
 
 from kuma.resources.registry import TRAFFIC_PERMISSION
-from tests.mtls.harness import (
-    DRAIN_TIME_S,
-    PERMISSION,
-    Conversation,
-    apply,
-    elapsed,
-    set_mtls,
-    talk,
-)
+from tests.apply import apply
+from tests.mtls.harness import DRAIN_TIME_S, PERMISSION, Conversation, elapsed, set_mtls, talk
 from tests.xds_ads.harness import wait_for
 
 OK = b"backend:hi"

@@ -16,7 +16,8 @@ from cryptography import x509
 
 from kuma import tokens
 from services.xds.service import XdsService
-from tests.mtls.harness import Echo, apply, dataplane, set_mtls
+from tests.apply import apply
+from tests.mtls.harness import Echo, dataplane, set_mtls
 from tests.xds_ads.harness import (
     EnvoyProcess,
     admin,

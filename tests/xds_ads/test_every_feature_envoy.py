@@ -35,13 +35,13 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf import json_format
 
 from cli.kuma_dp.accesslogs import start_sink, stop_sink
-from kuma.resources import wire
 from kuma.resources.registry import DATAPLANE_INSIGHT
 from kuma.wiring import Core
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, version_of
 from services.xds.generator.access_logs import ACCESS_LOG_SINK
 from services.xds.service import XdsService
+from tests.apply import apply
 from tests.xds_ads.harness import (
     Backend,
     Envoy,
@@ -235,11 +235,6 @@ networking:
 def sink_cluster(socket_path: str) -> dict[str, Any]:
     """kuma-dp's bootstrap cluster for its access-log sink on a unix socket (spec §7.2)."""
     return grpc_cluster(ACCESS_LOG_SINK, {"pipe": {"path": socket_path}})
-
-
-def apply(core: Core, text: str) -> None:
-    for doc in wire.parse_yaml_documents(text):
-        core.manager.upsert(wire.from_json(doc))
 
 
 def expected_names(p: Ports, workload: int, mtls: bool, transparent: bool) -> dict[str, set[str]]:

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import time
 
-from kuma.resources import wire
 from kuma.wiring import Core
+from services.xds.service import XdsService
+from tests.apply import apply
 from tests.xds_ads.harness import Backend, Envoy, free_port, get, wait_for
-
-
-def apply(core: Core, text: str) -> None:
-    for doc in wire.parse_yaml_documents(text):
-        core.manager.upsert(wire.from_json(doc))
 
 
 def dataplane(name: str, service: str, dp_port: int, outbound: str = "") -> str:
@@ -28,23 +24,21 @@ networking:
 {outbound}"""
 
 
+def seed_pair(core: Core, xds: XdsService, redis_port: int) -> tuple[Envoy, int]:
+    """The seed's redis-1 (its inbound address is where its endpoint is: `redis_port`) and
+    backend-1 with an Envoy, whose outbound port to redis is returned."""
+    out = free_port()
+    apply(core, dataplane("redis-1", "redis", redis_port))
+    outbound = f"  outbound:\n  - interface: :{out}\n    service: redis\n"
+    apply(core, dataplane("backend-1", "backend", free_port(), outbound))
+    return Envoy("default.backend-1", xds.port), out
+
+
 def test_seed_pair_traffic_and_live_changes(core, xds):
     a, b = Backend("A"), Backend("B")
-    out = free_port()
     envoy = None
     try:
-        # redis-1's inbound address is where its endpoint is: point it at backend A.
-        apply(core, dataplane("redis-1", "redis", a.port))
-        apply(
-            core,
-            dataplane(
-                "backend-1",
-                "backend",
-                free_port(),
-                f"  outbound:\n  - interface: :{out}\n    service: redis\n",
-            ),
-        )
-        envoy = Envoy("default.backend-1", xds.port)
+        envoy, out = seed_pair(core, xds, a.port)
         assert wait_for(lambda: get(out) == "A", 15, "traffic to redis through the outbound")
 
         # A new endpoint and the old one gone: the change reaches traffic without any timer.
@@ -78,20 +72,9 @@ def test_seed_pair_traffic_and_live_changes(core, xds):
 
 def test_unrelated_writes_do_not_regenerate(core, xds):
     a = Backend("A")
-    out = free_port()
     envoy = None
     try:
-        apply(core, dataplane("redis-1", "redis", a.port))
-        apply(
-            core,
-            dataplane(
-                "backend-1",
-                "backend",
-                free_port(),
-                f"  outbound:\n  - interface: :{out}\n    service: redis\n",
-            ),
-        )
-        envoy = Envoy("default.backend-1", xds.port)
+        envoy, out = seed_pair(core, xds, a.port)
         wait_for(lambda: get(out) == "A", 15, "first config")
         time.sleep(0.5)
         rebuilds = xds.reconciler.stats.rebuilds
