@@ -37,6 +37,11 @@ def kumactl(home: Path, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+def apply_yaml(home: Path, text: str) -> str:
+    """`kumactl apply -f -` with `text` on stdin."""
+    return kumactl(home, "apply", "-f", "-", stdin=text)
+
+
 def use_api(home: Path) -> None:
     kumactl(home, "config", "control-planes", "add", "--name", "split", "--address", API)
 
@@ -78,20 +83,15 @@ conf:
 def test_change_reaches_clients_of_both_replicas(topology: Topology, tmp_path: Path):
     use_api(tmp_path)
     for i in range(len(XDS_HOSTS)):
-        kumactl(
+        apply_yaml(
             tmp_path,
-            "apply",
-            "-f",
-            "-",
-            stdin=dataplane(
-                f"web-{i}", "web", f"127.0.0.1:{20000 + i}:8080", [(30000 + i, "backend")]
-            ),
+            dataplane(f"web-{i}", "web", f"127.0.0.1:{20000 + i}:8080", [(30000 + i, "backend")]),
         )
     watchers = [AdsWatcher(f"{host}:5678", f"default.web-{i}") for i, host in enumerate(XDS_HOSTS)]
     try:
         for w in watchers:
             wait_until(lambda w=w: "backend" in w.clusters, 15, "first config")
-        kumactl(tmp_path, "apply", "-f", "-", stdin=HEALTH_CHECK)
+        apply_yaml(tmp_path, HEALTH_CHECK)
         for w in watchers:
             wait_until(
                 lambda w=w: w.clusters["backend"].health_checks,
@@ -107,19 +107,13 @@ def test_change_reaches_clients_of_both_replicas(topology: Topology, tmp_path: P
 def test_walkthrough_and_replica_loss_under_traffic(topology: Topology, tmp_path: Path):
     use_api(tmp_path)
     out_port, second_port = free_port(), free_port()
-    kumactl(
+    apply_yaml(
         tmp_path,
-        "apply",
-        "-f",
-        "-",
-        stdin=dataplane("redis-1", "redis", f"127.0.0.1:{free_port()}:6379"),
+        dataplane("redis-1", "redis", f"127.0.0.1:{free_port()}:6379"),
     )
-    kumactl(
+    apply_yaml(
         tmp_path,
-        "apply",
-        "-f",
-        "-",
-        stdin=dataplane(
+        dataplane(
             "backend-1", "backend", f"127.0.0.1:{free_port()}:{free_port()}", [(out_port, "redis")]
         ),
     )
@@ -169,12 +163,9 @@ def test_walkthrough_and_replica_loss_under_traffic(topology: Topology, tmp_path
     assert failures[0] == 0
 
     # The surviving replica serves changes: a new outbound starts to work.
-    kumactl(
+    apply_yaml(
         tmp_path,
-        "apply",
-        "-f",
-        "-",
-        stdin=dataplane(
+        dataplane(
             "backend-1", "backend", "127.0.0.1:1:1", [(out_port, "redis"), (second_port, "redis")]
         ).replace("127.0.0.1:1:1", f"127.0.0.1:{free_port()}:{free_port()}"),
     )
@@ -197,7 +188,7 @@ def test_dataplanes_of_a_dead_replica_go_offline_then_online_elsewhere(
     topology: Topology, tmp_path: Path
 ):
     use_api(tmp_path)
-    kumactl(tmp_path, "apply", "-f", "-", stdin=dataplane("web-9", "web", "127.0.0.1:9:9"))
+    apply_yaml(tmp_path, dataplane("web-9", "web", "127.0.0.1:9:9"))
     doomed, survivor = XDS_HOSTS
     # A client that does not reconnect by itself (an Envoy would, at once, to the survivor).
     watcher = AdsWatcher(f"{doomed}:5678", "default.web-9")
