@@ -13,6 +13,7 @@ credential that is presented is always checked.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -76,6 +77,11 @@ class KubernetesTokenReviewer:
             str(SERVICE_ACCOUNT_DIR / "token"),
         )
 
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """Trusting the cluster's CA, loaded once (an OSError is not cached: retried)."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def review(self, token: str) -> str:
         body = {
             "apiVersion": "authentication.k8s.io/v1",
@@ -83,8 +89,9 @@ class KubernetesTokenReviewer:
             "spec": {"token": token},
         }
         try:
+            # Read each time: Kubernetes rotates the projected service-account token.
             credential = Path(self.credential_file).read_text().strip()
-            context = ssl.create_default_context(cafile=self.ca_file)
+            context = self._tls
         except OSError as exc:
             raise StoreUnavailableError(f"cannot read the Kubernetes credentials: {exc}") from exc
         request = urllib.request.Request(
