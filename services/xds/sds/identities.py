@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,13 +189,12 @@ class IdentityManager:
     async def prepare(
         self,
         mesh: str,
-        nodes: Iterable[tuple[str, str, str]],
+        nodes: Sequence[tuple[str, str, str]],
         token_paths: Mapping[str, str],
     ) -> set[str]:
         """Make sure each `(node_id, dataplane name, service)` of `mesh` holds a current
         identity, and the mesh's trust bundle is loaded. Returns the node ids whose secrets
         changed (all of them when the trust bundle did)."""
-        nodes = list(nodes)
         now = time.time()
         work: list[_Request] = []
         for node_id, name, service in nodes:
