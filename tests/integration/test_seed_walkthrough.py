@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import redis
 import requests
 
+from tests.integration.topology import wait_until
 from tests.ports import cp_ports, free_port
 
 BIN = Path(sys.executable).parent
@@ -37,20 +37,6 @@ destinations:
 - match:
     service: redis
 """
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 (report the last failure)
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 class Processes:
@@ -83,18 +69,26 @@ class Processes:
 
 
 @pytest.fixture()
-def processes(tmp_path: Path) -> Iterator[Processes]:
+def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(procs.logs())  # pytest shows it with the failure
 
 
 def test_seed_walkthrough(processes: Processes, tmp_path: Path):
     base = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
     ports = cp_ports()
-    processes.start("kuma-cp", [str(BIN / "kuma-cp"), "run"], {**base, **ports})
+    cp = processes.start("kuma-cp", [str(BIN / "kuma-cp"), "run"], {**base, **ports})
     api = f"http://127.0.0.1:{ports['KUMA_API_SERVER_PORT']}"
-    wait_until(lambda: requests.get(api, timeout=1).ok, 30, "kuma-cp API")
+
+    def api_up() -> bool:
+        assert cp.poll() is None, f"kuma-cp run exited with {cp.returncode}"
+        return requests.get(api, timeout=1).ok
+
+    wait_until(api_up, 30, "kuma-cp API")
 
     home = tmp_path / "home"
     home.mkdir()
