@@ -222,7 +222,9 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     connect_s = time.monotonic() - started
-    time.sleep(1.0)  # let insights flush and the loop go idle
+    # Let insights flush and the loop go idle: past the quiet collection that follows the
+    # connection storm (a change arriving during it would wait for it, as it would in production).
+    time.sleep(service.collector.quiet + 1.0)
     rss_per_dp = (rss_bytes() - rss_before) / n
     cpu0 = cpu_seconds()
     committed = time.time()

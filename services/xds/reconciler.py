@@ -71,6 +71,7 @@ class Reconciler(StreamCallbacks):
         mtls: MtlsHooks | None = None,
         identities: IdentityManager | None = None,
         on_snapshot: Callable[[str, float], None] | None = None,
+        after_pass: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -81,6 +82,7 @@ class Reconciler(StreamCallbacks):
         self.identities = identities
         # Told (node id, when the change that caused it was noticed) for each new snapshot.
         self.on_snapshot = on_snapshot
+        self.after_pass = after_pass  # told when a reconcile pass is over
         self.stats = ReconcileStats()
         self._noticed: float | None = None
         self._dirty: set[str] = set()
@@ -192,6 +194,8 @@ class Reconciler(StreamCallbacks):
             if mesh not in meshes:  # a full pass saw to them already
                 await self._refresh_identities(mesh, watched.get(mesh, []), due, noticed)
         self.stats.last_duration = time.perf_counter() - started
+        if self.after_pass is not None:
+            self.after_pass()
 
     def _watched_by_mesh(self) -> dict[str, list[str]]:
         by_mesh: dict[str, list[str]] = {}

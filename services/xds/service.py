@@ -27,6 +27,7 @@ from services.xds.ads.server import start_ads_server
 from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
 from services.xds.metrics import MetricsCallbacks
+from services.xds.quiet_gc import QuietCollector
 from services.xds.reconciler import Reconciler
 from services.xds.sds.identities import IdentityManager
 from services.xds.sds.server import SdsServicer, start_sds_server
@@ -56,6 +57,7 @@ class XdsService:
         xds = self.cfg.xds_server
         self.cache = SnapshotCache()
         self.metrics = MetricsCallbacks()
+        self.collector = QuietCollector(loop)
         sds = self.cfg.sds_server
         authenticator = authenticator_for(self.cfg, self.core.store)
         lifetime = sds.certificate_lifetime.total_seconds()
@@ -74,6 +76,7 @@ class XdsService:
             mtls=mesh_mtls,
             identities=self.identities,
             on_snapshot=self.metrics.snapshot_changed,
+            after_pass=self.collector.busy,
         )
         self.insights = InsightRecorder(
             self.core.manager,
@@ -86,7 +89,7 @@ class XdsService:
         self._server, self.port = await start_ads_server(
             f"{xds.address}:{xds.grpc_port}",
             self.cache,
-            CallbackChain(self.reconciler, self.insights, self.metrics),
+            CallbackChain(self.reconciler, self.insights, self.metrics, self.collector),
         )
         await self._start_sds(authenticator, lifetime)
         # Heart-beat so that the worker's sweep can close this replica's subscriptions if it dies.
@@ -149,6 +152,7 @@ class XdsService:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(KumaError):
             await loop.run_in_executor(None, heartbeat.retire, self.core.store, self.instance_id)
+        self.collector.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

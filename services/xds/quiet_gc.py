@@ -1,0 +1,85 @@
+"""Full garbage collections when the xDS loop is quiet, not in the middle of a push.
+
+CPython's full (generation 2) collection scans every tracked object: each connected stream
+holds a couple of hundred (its task, coroutines, queue, gRPC call state), so at 1,000
+dataplanes a full collection takes about 0.1 s of the loop, at 5,000 about 0.45 s. Left to
+itself it runs when objects are being made, which is during a push: it was a fifth of the CPU
+a mesh-wide change cost, all of it added to that change's propagation.
+
+So the xDS process collects everything once the loop has been quiet for a moment (no
+reconcile pass, no new stream), then freezes what survived (`gc.freeze`): the automatic
+collections that a later push triggers scan only what was made since, which is cheap. A frozen
+object that becomes cyclic garbage is reclaimed by the next quiet collection, and one runs at
+least every `longest` seconds even under constant churn, so nothing is held for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from typing import Any
+
+from services.xds.ads.callbacks import StreamCallbacks
+
+log = logging.getLogger("kuma.xds.gc")
+
+
+class QuietCollector(StreamCallbacks):
+    """Loop-bound: `busy` is called on the xDS loop whenever it made long-lived objects: after a
+    reconcile pass, and (as stream callbacks) when a stream opens or closes."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, *, quiet: float = 1.0, longest: float = 300.0
+    ) -> None:
+        self.loop = loop
+        self.quiet = quiet
+        self.longest = longest
+        self.collections = 0
+        self.last_duration = 0.0
+        self._last_busy = 0.0
+        self._last_collection = loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def busy(self) -> None:
+        self._last_busy = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.quiet, self._check)
+
+    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+        self.busy()
+
+    def on_close(self, stream_id: str) -> None:
+        self.busy()
+
+    def _check(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        quiet_for = now - self._last_busy
+        if quiet_for >= self.quiet or now - self._last_collection >= self.longest:
+            self.collect()
+        else:
+            self._timer = self.loop.call_later(self.quiet - quiet_for, self._check)
+
+    def collect(self) -> None:
+        started = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        gc.freeze()
+        self.last_duration = time.perf_counter() - started
+        self.collections += 1
+        self._last_collection = self.loop.time()
+        log.debug(
+            "quiet collection: %d unreachable, %d objects frozen, %.3f s",
+            found,
+            gc.get_freeze_count(),
+            self.last_duration,
+        )
+
+    def close(self) -> None:
+        """Stop collecting and hand every frozen object back to the normal collector."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        gc.unfreeze()

@@ -1,0 +1,95 @@
+"""Full collections wait for a quiet loop, freeze what survives, and still reclaim cyclic
+garbage that was frozen: nothing is held for good."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+import pytest
+
+from services.xds.quiet_gc import QuietCollector
+
+
+class Node:
+    """A cycle: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+    gc.unfreeze()
+
+
+def test_collects_and_freezes_only_after_the_loop_was_quiet_for_a_moment(loop):
+    collector = QuietCollector(loop, quiet=0.2)
+
+    async def scenario():
+        for _ in range(5):  # busy every 0.1 s: never quiet for 0.2 s
+            collector.busy()
+            await asyncio.sleep(0.1)
+        assert collector.collections == 0
+        await asyncio.sleep(0.35)
+        assert collector.collections == 1
+        assert gc.get_freeze_count() > 0
+        await asyncio.sleep(0.4)  # nothing happened since: no further collection
+        assert collector.collections == 1
+
+    loop.run_until_complete(scenario())
+    collector.close()
+    assert gc.get_freeze_count() == 0
+
+
+def test_constant_churn_still_gets_a_collection_every_longest_seconds(loop):
+    collector = QuietCollector(loop, quiet=0.2, longest=0.5)
+
+    async def scenario():
+        for _ in range(20):  # 1 s, busy every 0.05 s
+            collector.busy()
+            await asyncio.sleep(0.05)
+
+    loop.run_until_complete(scenario())
+    assert collector.collections >= 1
+    collector.close()
+
+
+def test_cyclic_garbage_frozen_by_one_collection_is_reclaimed_by_the_next(loop):
+    collector = QuietCollector(loop, quiet=0.05)
+    node = Node()
+    gone = weakref.ref(node)
+
+    async def quiet_collection() -> None:
+        before = collector.collections
+        collector.busy()
+        while collector.collections == before:
+            await asyncio.sleep(0.02)
+
+    loop.run_until_complete(quiet_collection())  # `node` is alive: frozen
+    del node
+    gc.collect()
+    assert gone() is not None  # a frozen cycle is out of the normal collector's reach
+    loop.run_until_complete(quiet_collection())
+    assert gone() is None
+    collector.close()
+
+
+def test_streams_opening_and_closing_count_as_busy(loop):
+    collector = QuietCollector(loop, quiet=0.15)
+
+    async def scenario():
+        collector.on_open("s1", "default.web-1", None)
+        await asyncio.sleep(0.1)
+        collector.on_close("s1")
+        await asyncio.sleep(0.1)
+        assert collector.collections == 0  # 0.2 s since the open, but 0.1 s since the close
+        await asyncio.sleep(0.15)
+        assert collector.collections == 1
+
+    loop.run_until_complete(scenario())
+    collector.close()
