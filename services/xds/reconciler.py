@@ -26,6 +26,7 @@ from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.generator import GenerationError, MeshSnapshot, MtlsHook, ProxyMetadata, generate
 from services.xds.generator.config import SECRET as SECRET_TYPE
+from services.xds.generator.memo import PartMemo
 from services.xds.metrics import XDS_GENERATION
 from services.xds.nodes import metadata_of, split_node_id
 from services.xds.sds.identities import IdentityManager
@@ -45,10 +46,8 @@ _EMPTY = NodeSnapshot()
 class _MeshState:
     snapshot: MeshSnapshot
     mtls: MtlsHook | None = None
-    packer: Packer = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.packer = Packer(self.snapshot.shared.holds)
+    # Kept from one revision of the mesh to the next: unchanged messages are not packed again.
+    packer: Packer = field(default_factory=Packer)
 
 
 @dataclass
@@ -93,6 +92,7 @@ class Reconciler(StreamCallbacks):
         self._wake = asyncio.Event()
         self._meshes: dict[str, _MeshState] = {}
         self._metadata: dict[str, ProxyMetadata] = {}  # node id -> what its Envoy told us
+        self._memos: dict[str, PartMemo] = {}  # node id -> its parts from the last generation
         self._streams: dict[str, str] = {}  # stream id -> node id
 
     # --- inputs -----------------------------------------------------------------------------
@@ -158,6 +158,7 @@ class Reconciler(StreamCallbacks):
         node_id = self._streams.pop(stream_id, None)
         if node_id is not None and node_id not in self.cache.watched():
             self._metadata.pop(node_id, None)
+            self._memos.pop(node_id, None)
             self.cache.clear(node_id)
             if self.identities is not None:
                 self.identities.forget(node_id)
@@ -218,12 +219,15 @@ class Reconciler(StreamCallbacks):
                 self._publish(node_id, _EMPTY, noticed)
             return
         mesh_resource, resources = loaded
-        snapshot = MeshSnapshot.build(mesh_resource, resources)
         state = self._meshes.get(mesh)
+        previous = state.snapshot if state is not None else None
+        snapshot = MeshSnapshot.build(mesh_resource, resources, previous)
         if state is None or state.snapshot.revision != snapshot.revision:
             hook = self.mtls(snapshot) if self.mtls is not None else None
-            state = self._meshes[mesh] = _MeshState(snapshot, mtls=hook)
+            packer = state.packer if state is not None else Packer()
+            state = self._meshes[mesh] = _MeshState(snapshot, mtls=hook, packer=packer)
             self.stats.rebuilds += 1
+        state.packer.next_pass()
         if self.identities is not None:
             if state.mtls is not None:
                 await self._prepare_identities(state, nodes)
@@ -279,7 +283,9 @@ class Reconciler(StreamCallbacks):
         if parts is None:
             return
         try:
-            config = generate(state.snapshot, parts[1], self._metadata.get(node_id), state.mtls)
+            memo = self._memos.setdefault(node_id, PartMemo())
+            metadata = self._metadata.get(node_id)
+            config = generate(state.snapshot, parts[1], metadata, state.mtls, memo)
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
             return

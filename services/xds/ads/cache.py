@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2
@@ -79,23 +79,30 @@ class NodeSnapshot:
 
 
 class Packer:
-    """Packs each shared message object once: the generator hands every dataplane of a mesh the
-    same Cluster and ClusterLoadAssignment objects, so they are serialized once per mesh
-    revision. Only messages `is_shared` accepts are remembered (they stay alive with the mesh
-    snapshot, so their ids cannot be reused); per-dataplane messages are packed and let go,
-    which keeps their protobuf trees out of memory."""
+    """Packs each message object once. The generator hands every dataplane of a mesh the same
+    shared Cluster and ClusterLoadAssignment objects, and each dataplane its unchanged parts as
+    the objects of its last generation (generator.memo): all of those are serialized once.
 
-    def __init__(self, is_shared: Callable[[Message], bool] | None = None) -> None:
-        self._is_shared = is_shared
-        self._done: dict[int, Packed] = {}
+    An entry holds its message, so the id it is found by cannot be reused while it is there.
+    Entries live for two passes over the mesh: `next_pass()` drops what the pass before last
+    packed and the last one did not ask for again."""
+
+    def __init__(self) -> None:
+        self._current: dict[int, tuple[Message, Packed]] = {}
+        self._previous: dict[int, tuple[Message, Packed]] = {}
+
+    def next_pass(self) -> None:
+        self._previous, self._current = self._current, {}
 
     def pack(self, name: str, message: Message) -> Packed:
-        if self._is_shared is None or not self._is_shared(message):
-            return Packed.of(name, message)
-        hit = self._done.get(id(message))
-        if hit is None or hit.name != name:
-            hit = self._done[id(message)] = Packed.of(name, message)
-        return hit
+        key = id(message)
+        hit = self._current.get(key)
+        if hit is None:
+            hit = self._previous.pop(key, None)
+        if hit is None or hit[1].name != name:
+            hit = (message, Packed.of(name, message))
+        self._current[key] = hit
+        return hit[1]
 
 
 class SnapshotCache:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.mesh import LoggingBackend, MeshSpec
 from kuma.resources.policies import WeightedDestination
 from kuma.resources.selectors import SERVICE_TAG
+from services.xds.generator.memo import Build, PartMemo
 from services.xds.generator.policy_match import most_specific
 from services.xds.generator.security import MtlsHook
 from services.xds.generator.snapshot import MeshSnapshot
@@ -47,6 +51,8 @@ class Proxy:
     logs: Mapping[str, LoggingBackend] = field(default_factory=dict)  # by outbound service
     health_checks: Mapping[str, Resource] = field(default_factory=dict)  # by destination service
     mtls: MtlsHook | None = None
+    # The dataplane's parts from its last generation (None: build everything).
+    memo: PartMemo | None = None
 
     @property
     def spec(self) -> DataplaneSpec:
@@ -66,12 +72,21 @@ class Proxy:
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
 
+    @property
+    def mtls_key(self) -> Any:
+        return self.mtls.key if self.mtls is not None else None
+
+    def part(self, name: str, key: Any, build: Build) -> list[Message]:
+        """`build()`, or what it returned last time if `key` (everything it reads) is unchanged."""
+        return build() if self.memo is None else self.memo.part(name, key, build)
+
 
 def build_proxy(
     snapshot: MeshSnapshot,
     dataplane: Resource,
     metadata: ProxyMetadata,
     mtls: MtlsHook | None = None,
+    memo: PartMemo | None = None,
 ) -> Proxy:
     spec: DataplaneSpec = dataplane.spec
     outbound_services = list(dict.fromkeys(o.service for o in spec.networking.outbound))
@@ -102,4 +117,5 @@ def build_proxy(
         logs=logs,
         health_checks=most_specific(spec, destinations, snapshot.health_checks),
         mtls=mtls,
+        memo=memo,
     )

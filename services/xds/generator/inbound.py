@@ -20,6 +20,10 @@ def inbound_listener_name(ip: str, port: int) -> str:
 
 
 def generate(proxy: Proxy) -> list[Message]:
+    return proxy.part("inbound", (proxy.spec, proxy.mtls_key), lambda: _build(proxy))
+
+
+def _build(proxy: Proxy) -> list[Message]:
     out: list[Message] = []
     seen: set[str] = set()
     for i, inbound in enumerate(proxy.spec.networking.inbound):

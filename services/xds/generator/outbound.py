@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -105,11 +106,15 @@ def eds_cluster(proxy: Proxy, split: Split) -> cluster_pb2.Cluster:
     return proxy.snapshot.shared.get(key, build)
 
 
-def generate(proxy: Proxy) -> list[Message]:
-    listeners: list[Message] = []
-    # Outbounds may share destinations: emit each cluster and assignment once.
-    clusters: dict[str, Message] = {}
-    assignments: dict[str, Message] = {}
+class _Outbound(NamedTuple):
+    service: str
+    ip: str
+    port: int
+    splits: list[Split]
+
+
+def _plan(proxy: Proxy) -> list[_Outbound]:
+    out = []
     for i, outbound in enumerate(proxy.spec.networking.outbound):
         iface = parse_outbound(outbound.interface)
         if iface is None:
@@ -123,22 +128,40 @@ def generate(proxy: Proxy) -> list[Message]:
             raise GenerationError(
                 f'trafficroute{{name="{route.name}"}}.conf: has no destination with weight > 0'
             )
-        for split in chosen:
+        out.append(_Outbound(outbound.service, iface.ip, iface.port, chosen))
+    return out
+
+
+def _listener(proxy: Proxy, outbound: _Outbound) -> Message:
+    chosen = outbound.splits
+    proxy_filter = builders.tcp_proxy(
+        outbound.service,
+        cluster=chosen[0].cluster if len(chosen) == 1 else "",
+        weighted=[(s.cluster, s.weight) for s in chosen],
+        access_logs=access_logs(proxy, outbound.service),
+    )
+    return builders.listener(
+        outbound_listener_name(outbound.ip, outbound.port),
+        outbound.ip,
+        outbound.port,
+        [proxy_filter],
+        virtual=proxy.virtual,
+    )
+
+
+def generate(proxy: Proxy) -> list[Message]:
+    plan = _plan(proxy)
+    # Outbounds may share destinations: emit each cluster and assignment once.
+    clusters: dict[str, Message] = {}
+    assignments: dict[str, Message] = {}
+    for outbound in plan:
+        for split in outbound.splits:
             clusters.setdefault(split.cluster, eds_cluster(proxy, split))
             assignments.setdefault(split.cluster, load_assignment(proxy.snapshot, split))
-        proxy_filter = builders.tcp_proxy(
-            outbound.service,
-            cluster=chosen[0].cluster if len(chosen) == 1 else "",
-            weighted=[(s.cluster, s.weight) for s in chosen],
-            access_logs=access_logs(proxy, outbound.service),
-        )
-        listeners.append(
-            builders.listener(
-                outbound_listener_name(iface.ip, iface.port),
-                iface.ip,
-                iface.port,
-                [proxy_filter],
-                virtual=proxy.virtual,
-            )
-        )
+    # Listeners read the outbounds, their routes and loggers; clusters are shared per snapshot.
+    listeners = proxy.part(
+        "outbound",
+        (proxy.spec, proxy.routes, proxy.logs),
+        lambda: [_listener(proxy, outbound) for outbound in plan],
+    )
     return [*clusters.values(), *assignments.values(), *listeners]

@@ -50,6 +50,11 @@ def _collides(port: int, proxy: Proxy) -> bool:
 
 
 def generate(proxy: Proxy) -> list[Message]:
+    key = (proxy.mesh.metrics, proxy.spec, proxy.metadata.admin_port)
+    return proxy.part("prometheus", key, lambda: _build(proxy))
+
+
+def _build(proxy: Proxy) -> list[Message]:
     settings = endpoint(proxy)
     admin_port = proxy.metadata.admin_port
     if settings is None or admin_port == 0 or _collides(settings[0], proxy):

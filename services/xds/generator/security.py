@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2
@@ -59,6 +59,10 @@ class InboundSecurity:
 
 
 class MtlsHook(Protocol):
+    # Everything the hook's answers depend on, compared by equality: a dataplane's inbound
+    # listeners are rebuilt only when it changes (generator.memo).
+    key: Any
+
     def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
         """TLS and RBAC for the inbound listener `listener_name` whose interface has `tags`."""
         ...
@@ -137,6 +141,8 @@ class MeshMtls:
     def __init__(self, snapshot: MeshSnapshot) -> None:
         self.mesh = snapshot.mesh.name
         self.permissions = snapshot.traffic_permissions
+        self.key = (self.mesh, self.permissions)
+        self._upstreams: dict[str, base_pb2.TransportSocket] = {}
 
     def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
         context = tls_pb2.DownstreamTlsContext(
@@ -149,8 +155,12 @@ class MeshMtls:
         return InboundSecurity(transport_socket=_socket(context), filters=(rbac,))
 
     def upstream(self, service: str) -> base_pb2.TransportSocket | None:
-        peer = string_pb2.StringMatcher(exact=spiffe_id(self.mesh, service))
-        return _socket(tls_pb2.UpstreamTlsContext(common_tls_context=common_tls_context(peer)))
+        socket = self._upstreams.get(service)
+        if socket is None:  # asked for every outbound of every dataplane: build once
+            peer = string_pb2.StringMatcher(exact=spiffe_id(self.mesh, service))
+            context = tls_pb2.UpstreamTlsContext(common_tls_context=common_tls_context(peer))
+            socket = self._upstreams[service] = _socket(context)
+        return socket
 
 
 def mesh_mtls(snapshot: MeshSnapshot) -> MtlsHook | None:

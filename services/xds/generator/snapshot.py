@@ -46,19 +46,13 @@ class SharedCache:
 
     def __init__(self) -> None:
         self._items: dict[tuple[Any, ...], Any] = {}
-        self._ids: set[int] = set()
 
     def get(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         try:
             return self._items[key]  # type: ignore[no-any-return]
         except KeyError:
             value = self._items[key] = build()
-            self._ids.add(id(value))
             return value
-
-    def holds(self, obj: object) -> bool:
-        """Whether `obj` is one of the shared messages (kept alive by this cache)."""
-        return id(obj) in self._ids
 
     def __len__(self) -> int:
         return len(self._items)
@@ -80,14 +74,21 @@ class MeshSnapshot:
     shared: SharedCache = field(default_factory=SharedCache, compare=False, repr=False)
 
     @classmethod
-    def build(cls, mesh: Resource, resources: Iterable[Resource]) -> MeshSnapshot:
+    def build(
+        cls, mesh: Resource, resources: Iterable[Resource], previous: MeshSnapshot | None = None
+    ) -> MeshSnapshot:
         """Keep the resources of `mesh` the generator reads; others (insights, other meshes,
         secrets) are ignored. Each type is ordered by name so output never depends on the
-        store's listing order."""
+        store's listing order.
+
+        A resource that `previous` holds at the same store revision is taken from `previous`:
+        the same object, so what was generated from it is recognised in O(1) (generator.memo)."""
+        known = previous._by_revision if previous is not None else {}
+        mesh = known.get(_stored_key(mesh), mesh)
         grouped: dict[str, list[Resource]] = {name: [] for name in _FIELDS.values()}
         for res in resources:
             if res.mesh == mesh.name and res.type in _FIELDS:
-                grouped[_FIELDS[res.type]].append(res)
+                grouped[_FIELDS[res.type]].append(known.get(_stored_key(res), res))
 
         def by_name(field_name: str) -> tuple[Resource, ...]:
             return tuple(sorted(grouped[field_name], key=lambda r: r.name))
@@ -107,6 +108,11 @@ class MeshSnapshot:
 
     def dataplane(self, name: str) -> Resource | None:
         return self._by_name.get(name)
+
+    @cached_property
+    def _by_revision(self) -> dict[tuple[str, str, int], Resource]:
+        resources = (self.mesh, *(r for name in _FIELDS.values() for r in getattr(self, name)))
+        return {_stored_key(r): r for r in resources if r.revision}
 
     @cached_property
     def _by_name(self) -> dict[str, Resource]:
@@ -137,10 +143,17 @@ def index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint,
     return {service: tuple(eps) for service, eps in index.items()}
 
 
+def _stored_key(res: Resource) -> tuple[str, str, int]:
+    return (res.type, res.name, res.revision)
+
+
 def _revision(mesh: Resource, resources: Iterable[Resource]) -> str:
+    """A stored resource is named by its store revision (one per write, never reused); one not
+    stored (revision 0) by its content."""
     digest = hashlib.sha256()
     for res in (mesh, *resources):
-        record = [res.type, res.mesh, res.name, registry.encode_spec(res.spec)]
+        content = res.revision or registry.encode_spec(res.spec)
+        record = [res.type, res.mesh, res.name, content]
         digest.update(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
         digest.update(b"\n")
     return digest.hexdigest()

@@ -20,6 +20,8 @@ TLS = "envoy.transport_sockets.tls"
 
 
 class DenyAllHook:
+    key = "deny-all"
+
     def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
         rbac = rbac_pb2.RBAC(stat_prefix=listener_name)
         rbac.rules.SetInParent()  # no policies: every connection is denied
