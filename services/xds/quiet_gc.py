@@ -1,4 +1,4 @@
-"""Full garbage collections when the xDS loop is quiet, not in the middle of a push.
+"""Garbage collections when the xDS loop is quiet, not in the middle of a push.
 
 CPython's full (generation 2) collection scans every tracked object: each connected stream
 holds a couple of hundred (its task, coroutines, queue, gRPC call state), so at 1,000
@@ -6,11 +6,12 @@ dataplanes a full collection takes about 0.1 s of the loop, at 5,000 about 0.45 
 itself it runs when objects are being made, which is during a push: it was a fifth of the CPU
 a mesh-wide change cost, all of it added to that change's propagation.
 
-So the xDS process collects everything once the loop has been quiet for a moment (no
-reconcile pass, no new stream), then freezes what survived (`gc.freeze`): the automatic
-collections that a later push triggers scan only what was made since, which is cheap. A frozen
-object that becomes cyclic garbage is reclaimed by the next quiet collection, and one runs at
-least every `longest` seconds even under constant churn, so nothing is held for good.
+So once the loop has been quiet for a moment (no reconcile pass, no stream opened or closed),
+the xDS process collects what is not frozen and freezes what survived (`gc.freeze`): the
+collections a later push triggers scan only what was made since, and so does the next quiet
+collection. A frozen object that becomes cyclic garbage is out of their reach: every `longest`
+seconds a quiet collection is a full one (everything unfrozen first), and one runs at least that
+often even under constant churn, so nothing is held for good.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class QuietCollector(StreamCallbacks):
         self.collections = 0
         self.last_duration = 0.0
         self._last_busy = 0.0
-        self._last_collection = loop.time()
+        self._last_collection = self._last_full = loop.time()
         self._timer: asyncio.TimerHandle | None = None
 
     def busy(self) -> None:
@@ -64,14 +65,19 @@ class QuietCollector(StreamCallbacks):
 
     def collect(self) -> None:
         started = time.perf_counter()
-        gc.unfreeze()
+        now = self.loop.time()
+        full = now - self._last_full >= self.longest
+        if full:
+            gc.unfreeze()
+            self._last_full = now
         found = gc.collect()
         gc.freeze()
         self.last_duration = time.perf_counter() - started
         self.collections += 1
-        self._last_collection = self.loop.time()
+        self._last_collection = now
         log.debug(
-            "quiet collection: %d unreachable, %d objects frozen, %.3f s",
+            "quiet collection%s: %d unreachable, %d objects frozen, %.3f s",
+            " (full)" if full else "",
             found,
             gc.get_freeze_count(),
             self.last_duration,

@@ -1,5 +1,5 @@
-"""Full collections wait for a quiet loop, freeze what survives, and still reclaim cyclic
-garbage that was frozen: nothing is held for good."""
+"""Collections wait for a quiet loop and freeze what survives; a full one every `longest`
+seconds reclaims cyclic garbage that was frozen: nothing is held for good."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def test_constant_churn_still_gets_a_collection_every_longest_seconds(loop):
     collector.close()
 
 
-def test_cyclic_garbage_frozen_by_one_collection_is_reclaimed_by_the_next(loop):
-    collector = QuietCollector(loop, quiet=0.05)
+def test_cyclic_garbage_frozen_by_one_collection_is_reclaimed_by_a_full_one(loop):
+    collector = QuietCollector(loop, quiet=0.05, longest=0.6)
     node = Node()
     gone = weakref.ref(node)
 
@@ -73,8 +73,10 @@ def test_cyclic_garbage_frozen_by_one_collection_is_reclaimed_by_the_next(loop):
     loop.run_until_complete(quiet_collection())  # `node` is alive: frozen
     del node
     gc.collect()
-    assert gone() is not None  # a frozen cycle is out of the normal collector's reach
-    loop.run_until_complete(quiet_collection())
+    loop.run_until_complete(quiet_collection())  # not full yet
+    assert gone() is not None  # a frozen cycle is out of the reach of partial collections
+    loop.run_until_complete(asyncio.sleep(0.6))
+    loop.run_until_complete(quiet_collection())  # `longest` has passed: full
     assert gone() is None
     collector.close()
 
