@@ -295,6 +295,6 @@ class Reconciler(StreamCallbacks):
                 **resources.get(SECRET_TYPE, {}),
                 **self.identities.secrets_for(node_id, parts[0]),
             }
-        snapshot = NodeSnapshot.build(resources, state.packer)
+        snapshot = NodeSnapshot.build(resources, state.packer, self.cache.get(node_id))
         self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())
         self.stats.generated += 1

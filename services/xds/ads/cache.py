@@ -42,12 +42,26 @@ class Packed:
 @dataclass(frozen=True, slots=True)
 class TypeSnapshot:
     resources: Mapping[str, Packed] = field(default_factory=dict)
+    # The last selection asked for, with its version: a node's stream asks the same one (all,
+    # or the same EDS names) on every change of the node's snapshot, which keeps this object
+    # for each type that did not change.
+    _last: list[object] = field(default_factory=list, compare=False, repr=False)
 
     def select(self, names: Iterable[str] | None) -> list[Packed]:
         """Every resource (names None), or the named ones that exist, in name order."""
         if names is None:
             return [self.resources[n] for n in sorted(self.resources)]
         return [self.resources[n] for n in sorted(set(names)) if n in self.resources]
+
+    def selection(self, names: frozenset[str] | None) -> tuple[list[Packed], str]:
+        """`select(names)` and its version."""
+        last = self._last
+        if last and last[0] == names:
+            return last[1], last[2]  # type: ignore[return-value]
+        items = self.select(names)
+        version = version_of(items)
+        last[:] = [names, items, version]
+        return items, version
 
 
 def version_of(items: Iterable[Packed]) -> str:
@@ -66,16 +80,22 @@ class NodeSnapshot:
 
     @classmethod
     def build(
-        cls, resources: Mapping[str, Mapping[str, Message]], packer: Packer | None = None
+        cls,
+        resources: Mapping[str, Mapping[str, Message]],
+        packer: Packer | None = None,
+        previous: NodeSnapshot | None = None,
     ) -> NodeSnapshot:
-        """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes."""
+        """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes.
+        A type whose resources are those of `previous` keeps its TypeSnapshot object."""
         pack = (packer or Packer()).pack
-        return cls(
-            {
-                type_url: TypeSnapshot({name: pack(name, m) for name, m in by_name.items()})
-                for type_url, by_name in resources.items()
-            }
-        )
+        types: dict[str, TypeSnapshot] = {}
+        for type_url, by_name in resources.items():
+            packed = {name: pack(name, m) for name, m in by_name.items()}
+            old = previous.types.get(type_url) if previous is not None else None
+            types[type_url] = (
+                old if old is not None and old.resources == packed else TypeSnapshot(packed)
+            )
+        return cls(types)
 
 
 class Packer:

@@ -8,7 +8,6 @@ from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from services.xds.ads.cache import version_of
 from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
 
@@ -63,8 +62,7 @@ class SotwStream(Stream):
         if not state.outstanding or snapshot is None:
             return None  # nothing asked, or the Dataplane is not known yet: wait for it
         wildcard = type_url in WILDCARD_TYPES and not state.names
-        items = snapshot.of(type_url).select(None if wildcard else state.names)
-        version = version_of(items)
+        items, version = snapshot.of(type_url).selection(None if wildcard else state.names)
         if only_if_changed and version == state.sent_version:
             return None
         state.outstanding = False

@@ -15,6 +15,7 @@ import grpc
 from kuma.netutil import is_loopback
 from services.xds.ads.cache import CHANGED, NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.types import order
 
 _END = object()
 
@@ -138,6 +139,4 @@ def is_change(item: object) -> bool:
 
 
 def sorted_types(type_urls: Iterable[str]) -> list[str]:
-    from services.xds.ads.types import order
-
     return sorted(type_urls, key=order)

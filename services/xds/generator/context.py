@@ -3,6 +3,7 @@ health check of each service, computed once and read by every generator module."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ class Route:
     splits: tuple[WeightedDestination, ...]
 
     @classmethod
+    @functools.lru_cache(maxsize=4096)  # asked for each outbound of each dataplane
     def implicit(cls, service: str) -> Route:
         return cls("", (WeightedDestination(weight=100, destination={SERVICE_TAG: service}),))
 

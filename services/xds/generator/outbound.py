@@ -66,8 +66,9 @@ def splits(route: Route) -> list[Split]:
 
 
 def load_assignment(snapshot: MeshSnapshot, split: Split) -> endpoint_pb2.ClusterLoadAssignment:
-    """Shared: the cluster name fully determines the destination selector."""
-    return snapshot.shared.get(
+    """Shared: the cluster name fully determines the destination selector, and the endpoints
+    are all it reads."""
+    return snapshot.by_endpoints.get(
         ("cla", split.cluster),
         lambda: builders.load_assignment(
             split.cluster,

@@ -72,6 +72,9 @@ class MeshSnapshot:
     # Hash of every input: equal revisions mean equal generated configs.
     revision: str = ""
     shared: SharedCache = field(default_factory=SharedCache, compare=False, repr=False)
+    # Messages that depend only on `endpoints` (ClusterLoadAssignments): carried over to the
+    # next snapshot while its dataplanes are the same.
+    by_endpoints: SharedCache = field(default_factory=SharedCache, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -94,6 +97,11 @@ class MeshSnapshot:
             return tuple(sorted(grouped[field_name], key=lambda r: r.name))
 
         kept = {name: by_name(name) for name in _FIELDS.values()}
+        dataplanes = kept["dataplanes"]
+        if previous is not None and _same_objects(previous.dataplanes, dataplanes):
+            endpoints, by_endpoints = previous.endpoints, previous.by_endpoints
+        else:
+            endpoints, by_endpoints = index_endpoints(dataplanes), SharedCache()
         return cls(
             mesh=mesh,
             dataplanes=kept["dataplanes"],
@@ -102,8 +110,9 @@ class MeshSnapshot:
             health_checks=kept["health_checks"],
             proxy_templates=kept["proxy_templates"],
             traffic_permissions=kept["traffic_permissions"],
-            endpoints=index_endpoints(kept["dataplanes"]),
+            endpoints=endpoints,
             revision=_revision(mesh, [r for group in kept.values() for r in group]),
+            by_endpoints=by_endpoints,
         )
 
     def dataplane(self, name: str) -> Resource | None:
@@ -141,6 +150,10 @@ def index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint,
                 endpoint = Endpoint(iface.dataplane_ip, iface.dataplane_port, dict(inbound.tags))
                 index.setdefault(service, []).append(endpoint)
     return {service: tuple(eps) for service, eps in index.items()}
+
+
+def _same_objects(a: tuple[Resource, ...], b: tuple[Resource, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _stored_key(res: Resource) -> tuple[str, str, int]:

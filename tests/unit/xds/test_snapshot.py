@@ -6,6 +6,14 @@ from services.xds.generator import Endpoint, MeshSnapshot, generate
 from tests.unit.xds.helpers import resources, snapshot
 
 MESH = {"type": "Mesh", "name": "default"}
+HEALTH_CHECK = {
+    "type": "HealthCheck",
+    "mesh": "default",
+    "name": "hc",
+    "sources": [{"match": {"service": "*"}}],
+    "destinations": [{"match": {"service": "redis"}}],
+    "conf": {"activeChecks": {"interval": "5s", "timeout": "1s"}},
+}
 
 
 def dp(
@@ -90,7 +98,25 @@ def test_shared_clusters_are_built_once_per_snapshot() -> None:
     assert one.clusters["redis"] is two.clusters["redis"]
     assert one.endpoints["redis"] is two.endpoints["redis"]
     assert one.listeners["outbound:127.0.0.1:10000"] == two.listeners["outbound:127.0.0.1:10000"]
-    assert len(snap.shared) == 2
+    assert len(snap.shared) == 1 and len(snap.by_endpoints) == 1
+
+
+def test_endpoint_assignments_carry_over_while_the_dataplanes_are_the_same() -> None:
+    outbound = [{"interface": ":10000", "service": "redis"}]
+    docs = [
+        MESH,
+        dp("redis-1", ("10.0.0.1:6379:6379", {"service": "redis"})),
+        dp("backend-1", ("10.0.0.2:80:8080", {"service": "backend"}), outbound=outbound),
+    ]
+    first = snapshot(docs)
+    assignment = generate(first, "backend-1").endpoints["redis"]
+    policy = resources([HEALTH_CHECK])
+    second = MeshSnapshot.build(first.mesh, [*first.dataplanes, *policy], first)
+    assert second.revision != first.revision
+    assert generate(second, "backend-1").endpoints["redis"] is assignment
+    moved = resources([dp("redis-1", ("10.0.0.9:6379:6379", {"service": "redis"}))])
+    third = MeshSnapshot.build(first.mesh, [*moved, first.dataplanes[0], *policy], second)
+    assert generate(third, "backend-1").endpoints["redis"] is not assignment
 
 
 def test_unknown_dataplane_gets_an_empty_config() -> None:
