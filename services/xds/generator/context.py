@@ -4,9 +4,9 @@ health check of each service, computed once and read by every generator module."
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -15,10 +15,12 @@ from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.mesh import LoggingBackend, MeshSpec
 from kuma.resources.policies import WeightedDestination
 from kuma.resources.selectors import SERVICE_TAG
-from services.xds.generator.memo import Build, PartMemo
+from services.xds.generator.memo import PartMemo
 from services.xds.generator.policy_match import most_specific
 from services.xds.generator.security import MtlsHook
 from services.xds.generator.snapshot import MeshSnapshot
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Proxy:
     def mtls_key(self) -> Any:
         return self.mtls.key if self.mtls is not None else None
 
-    def part(self, name: str, key: Any, build: Build) -> list[Message]:
+    def part(self, name: str, key: Any, build: Callable[[], list[Message]]) -> list[Message]:
         """`build()`, or what it returned last time if `key` (everything it reads) is unchanged."""
         return build() if self.memo is None else self.memo.part(name, key, build)
 
@@ -91,33 +93,69 @@ def build_proxy(
     memo: PartMemo | None = None,
 ) -> Proxy:
     spec: DataplaneSpec = dataplane.spec
-    outbound_services = list(dict.fromkeys(o.service for o in spec.networking.outbound))
-    chosen_routes = most_specific(spec, outbound_services, snapshot.traffic_routes)
-    routes = {
-        s: Route(chosen_routes[s].name, tuple(chosen_routes[s].spec.conf))
-        if s in chosen_routes
-        else Route.implicit(s)
-        for s in outbound_services
-    }
-    destinations = dict.fromkeys(
-        split.destination[SERVICE_TAG]
-        for route in routes.values()
-        for split in route.splits
-        if SERVICE_TAG in split.destination
+
+    def chosen(name: str, key: Any, select: Callable[[], T]) -> T:
+        return select() if memo is None else memo.part(name, key, select)
+
+    routes = chosen(
+        "routes",
+        (spec, snapshot.traffic_routes),
+        lambda: _routes(spec, snapshot.traffic_routes),
     )
-    mesh: MeshSpec = snapshot.mesh.spec
-    logs = {}
-    for service, policy in most_specific(spec, outbound_services, snapshot.traffic_logs).items():
-        backend = mesh.backend(policy.spec.conf.backend if policy.spec.conf else "")
-        if backend is not None:  # an unknown backend means no logging (§8.2.7)
-            logs[service] = backend
+    logs = chosen(
+        "logs",
+        (spec, snapshot.traffic_logs, snapshot.mesh.spec.logging),
+        lambda: _logs(spec, snapshot),
+    )
+    health_checks = chosen(
+        "health_checks",
+        (spec, routes, snapshot.health_checks),
+        lambda: _health_checks(spec, routes, snapshot.health_checks),
+    )
     return Proxy(
         snapshot=snapshot,
         dataplane=dataplane,
         metadata=metadata,
         routes=routes,
         logs=logs,
-        health_checks=most_specific(spec, destinations, snapshot.health_checks),
+        health_checks=health_checks,
         mtls=mtls,
         memo=memo,
     )
+
+
+def _outbound_services(spec: DataplaneSpec) -> list[str]:
+    return list(dict.fromkeys(o.service for o in spec.networking.outbound))
+
+
+def _routes(spec: DataplaneSpec, policies: Sequence[Resource]) -> dict[str, Route]:
+    services = _outbound_services(spec)
+    chosen = most_specific(spec, services, policies)
+    return {
+        s: Route(chosen[s].name, tuple(chosen[s].spec.conf)) if s in chosen else Route.implicit(s)
+        for s in services
+    }
+
+
+def _logs(spec: DataplaneSpec, snapshot: MeshSnapshot) -> dict[str, LoggingBackend]:
+    mesh: MeshSpec = snapshot.mesh.spec
+    logs = {}
+    for service, policy in most_specific(
+        spec, _outbound_services(spec), snapshot.traffic_logs
+    ).items():
+        backend = mesh.backend(policy.spec.conf.backend if policy.spec.conf else "")
+        if backend is not None:  # an unknown backend means no logging (§8.2.7)
+            logs[service] = backend
+    return logs
+
+
+def _health_checks(
+    spec: DataplaneSpec, routes: Mapping[str, Route], policies: Sequence[Resource]
+) -> dict[str, Resource]:
+    destinations = dict.fromkeys(
+        split.destination[SERVICE_TAG]
+        for route in routes.values()
+        for split in route.splits
+        if SERVICE_TAG in split.destination
+    )
+    return most_specific(spec, destinations, policies)

@@ -199,6 +199,8 @@ def test_every_step_equals_a_generation_from_scratch(mesh):
         lambda: mesh.write(ROUTE % 50),
         lambda: mesh.write(MESH_LOGS_METRICS),  # Prometheus listener, a log backend
         lambda: mesh.write(LOG),
+        lambda: mesh.write(MESH_LOGS_METRICS.replace("/tmp/access.log", "/tmp/other.log")),
+        lambda: mesh.write(MESH_LOGS_METRICS),
         lambda: mesh.write(dataplane("backend-2", "10.0.0.5", "backend", "v2")),  # endpoint moves
         lambda: mesh.write(
             dataplane(
@@ -237,7 +239,7 @@ def test_a_health_check_change_rebuilds_no_listener(mesh):
 
     mesh.write(HEALTH_CHECK % 7)
 
-    # inbound, outbound listeners, Prometheus and transparent parts all reused; only the shared
-    # backend cluster is new.
-    assert mesh.parts("default.web-1") == (built, reused + 4)
+    # Only the choice of health checks is made again (and the shared backend cluster built):
+    # routes, logs, inbound, outbound listeners, Prometheus and transparent parts are reused.
+    assert mesh.parts("default.web-1") == (built + 1, reused + 6)
     assert_same_as_from_scratch(mesh)
