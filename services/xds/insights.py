@@ -9,7 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kuma.errors import AlreadyExistsError, ConflictError, KumaError, NotFoundError
+from kuma.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    KumaError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from kuma.manager import ResourceManager
 from kuma.resources.base import Resource, now
 from kuma.resources.insight import (
@@ -105,19 +111,39 @@ class InsightRecorder(StreamCallbacks):
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every changed subscription; closed ones leave the live set once written."""
-        pending = [(sid, live) for sid, live in self._live.items() if live.dirty]
-        for stream_id, live in pending:
-            live.dirty = False
-            subscription = live.subscription(stream_id, self.control_plane_id)
-            try:
-                await self.loop.run_in_executor(None, self._write, live, subscription)
-            except KumaError as exc:
+        """Write every changed subscription; closed ones leave the live set once written.
+
+        The batch is written by one worker-thread call: a hop to the thread and back per
+        subscription cost the xDS loop more than the writes themselves, at the moment a change
+        has made every subscription dirty."""
+        batch = []
+        for stream_id, live in self._live.items():
+            if live.dirty:
+                live.dirty = False
+                batch.append((live, live.subscription(stream_id, self.control_plane_id)))
+        if not batch:
+            return
+        failed = await self.loop.run_in_executor(None, self._write_batch, batch)
+        for live, subscription in batch:
+            if subscription.id in failed:
                 live.dirty = True  # the store is down or the mesh is gone: try again later
+            elif subscription.disconnect_time is not None:
+                self._live.pop(subscription.id, None)  # its close is written: forget it
+
+    def _write_batch(self, batch: list[tuple[_Live, Subscription]]) -> set[str]:
+        """Write each subscription; the ids of those not written."""
+        failed: set[str] = set()
+        for i, (live, subscription) in enumerate(batch):
+            try:
+                self._write(live, subscription)
+            except StoreUnavailableError as exc:
+                log.warning("could not record %d insights: %s", len(batch) - i, exc)
+                failed.update(s.id for _, s in batch[i:])  # do not wait out each one
+                break
+            except KumaError as exc:
                 log.warning("could not record insight of %s.%s: %s", live.mesh, live.name, exc)
-                continue
-            if live.disconnect_time is not None:
-                self._live.pop(stream_id, None)
+                failed.add(subscription.id)
+        return failed
 
     def _write(self, live: _Live, subscription: Subscription) -> None:
         for _ in range(5):  # another replica may write the same insight: re-read and retry
