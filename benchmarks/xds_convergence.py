@@ -9,8 +9,10 @@ clients in `--clients` subprocesses, benchmarks.xds_client, that ACK like Envoy)
 one HealthCheck written through the resource manager (the API's write path): it changes the
 `backend` cluster of every dataplane. Measured from the write's commit to each light client's
 ACK of the new cluster, and to the moment each Envoy's admin `/config_dump` shows it:
-p50/p99/max; when the server handed the last new Cluster response to gRPC; CPU seconds the
-xDS process spent on the change; RSS per connected dataplane.
+p50/p99/max; when the server handed the last new Cluster response to gRPC; how long the
+reconcile pass (snapshot, generation, packing) took; CPU seconds the xDS process spent on the
+change, including the full garbage collection once it is quiet again; RSS per connected
+dataplane.
 With `--mtls` the Mesh has mTLS on (builtin CA, every dataplane holds an identity, an allow-all
 TrafficPermission): the cost of mTLS is the difference between the two runs.
 Writes benchmarks/results/xds_convergence[-mtls].json.
@@ -232,6 +234,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
     # Wait for the clients to report: close stdin once the xDS loop has gone quiet.
     time.sleep(max(2.0, n / 500))
     cpu = cpu_seconds() - cpu0
+    reconcile_ms = service.reconciler.stats.last_duration * 1000  # the change's pass
     seen: dict[str, float] = {}
     for p in procs:
         out, _ = p.communicate("", timeout=120)
@@ -253,6 +256,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
         "max_ms": round(max(latencies), 1) if latencies else None,
         "mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
         "server_sent_last_ms": round(max(server_ms), 1) if server_ms else None,
+        "reconcile_pass_ms": round(reconcile_ms, 1),
         "envoys_converged": f"{len(envoy_ms)}/{len(real)}",
         "envoy_max_ms": round(max(envoy_ms), 1) if envoy_ms else None,
         "cpu_seconds_per_change": round(cpu, 3),
