@@ -7,7 +7,8 @@ Cluster response on a change, an EDS response to the EDS request that follows, A
 dropped. No store, no generation, no versions, no callbacks. The clients are the same light
 ADS clients (benchmarks.xds_client) on the same 2 cores, and the change is timed the same way:
 from the push to each client's receipt of the new `backend` Cluster. What xds_convergence
-measures above this is the control plane's own cost. Writes benchmarks/results/grpc_floor.json.
+measures above this (latency, and CPU seconds of the server process) is the control plane's
+own cost. Writes benchmarks/results/grpc_floor.json.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from benchmarks.xds_convergence import RESULTS, percentile, spawn
+from benchmarks.xds_convergence import RESULTS, cpu_seconds, percentile, spawn
 from services.xds.ads.server import SERVER_OPTIONS
 from services.xds.ads.types import CLUSTER, ENDPOINT
 from services.xds.generator import builders
@@ -112,6 +113,7 @@ async def run_size(n: int, clients: int) -> dict[str, Any]:
         assert p.stdout is not None
         assert (await loop.run_in_executor(None, p.stdout.readline)).strip() == "ready"
     await asyncio.sleep(2.0)
+    cpu0 = cpu_seconds()
     pushed = time.time()
     floor.interval = marker
     for i, queue in enumerate(floor.queues):
@@ -119,6 +121,7 @@ async def run_size(n: int, clients: int) -> dict[str, Any]:
         if i % 50 == 49:
             await asyncio.sleep(0)  # as the reconciler does
     await asyncio.sleep(max(2.0, n / 500))
+    cpu = cpu_seconds() - cpu0
     seen: dict[str, float] = {}
     for p in procs:
         out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
@@ -131,6 +134,7 @@ async def run_size(n: int, clients: int) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(max(latencies), 1),
+        "cpu_seconds_per_change": round(cpu, 3),
     }
 
 

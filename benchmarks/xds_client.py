@@ -4,7 +4,8 @@
 
 Opens streams for nodes `default.dp-FIRST` .. `default.dp-(FIRST+COUNT-1)`; each subscribes to
 CDS and LDS (wildcard) and to EDS for the clusters it receives (and, with `--secrets`, to the
-mTLS secrets `identity_cert` and `mesh_ca` as Envoy does), ACKing every response. Prints
+mTLS secrets `identity_cert` and `mesh_ca` as Envoy does), ACKing every response with its
+type's subscription, as Envoy does. Prints
 `ready` once every stream has its first config, then waits; it records, per stream, the wall
 time of the ACK of the first CDS response whose `backend` cluster has a health check with
 interval MARKER_SECONDS, and prints them as JSON when its stdin closes.
@@ -49,12 +50,16 @@ async def stream(
                 return
             yield item
 
+    # As Envoy does, every request of a type (ACKs included) carries the type's subscription:
+    # empty for the wildcard CDS and LDS, the clusters' names for EDS.
+    subscribed: dict[str, list[str]] = {SECRET: ["identity_cert", "mesh_ca"]}
     got_first = False
     async for response in stub.StreamAggregatedResources(requests()):
         ack = discovery_pb2.DiscoveryRequest(
             type_url=response.type_url,
             version_info=response.version_info,
             response_nonce=response.nonce,
+            resource_names=subscribed.get(response.type_url, []),
         )
         if response.type_url == CDS:
             names = []
@@ -69,9 +74,9 @@ async def stream(
                     and node_id not in seen
                 ):
                     seen[node_id] = time.time()
-            ack.resource_names.extend(sorted(names))
             # SotW: the EDS subscription follows CDS (sent as its own request).
             await queue.put(ack)
+            subscribed[EDS] = sorted(names)
             await queue.put(discovery_pb2.DiscoveryRequest(type_url=EDS, resource_names=names))
         else:
             await queue.put(ack)
