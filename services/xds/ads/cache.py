@@ -105,14 +105,26 @@ class Packer:
 
     An entry holds its message, so the id it is found by cannot be reused while it is there.
     Entries live for two passes over the mesh: `next_pass()` drops what the pass before last
-    packed and the last one did not ask for again."""
+    packed and the last one did not ask for again. Between passes (a mesh with no change for
+    hours still gets rotated identities and reconnecting streams) a generation is also closed
+    once it has grown to twice what the last one held, so entries stay in proportion to what
+    is alive."""
 
-    def __init__(self) -> None:
+    def __init__(self, floor: int = 1024) -> None:
         self._current: dict[int, tuple[Message, Packed]] = {}
         self._previous: dict[int, tuple[Message, Packed]] = {}
+        self._limit = self._floor = floor
 
     def next_pass(self) -> None:
+        """A full pass over the mesh begins: what it packs is what is alive."""
+        self._rotate()
+        self._limit = max(self._floor, 2 * len(self._previous))
+
+    def _rotate(self) -> None:
         self._previous, self._current = self._current, {}
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
 
     def pack(self, name: str, message: Message) -> Packed:
         key = id(message)
@@ -122,6 +134,8 @@ class Packer:
         if hit is None or hit[1].name != name:
             hit = (message, Packed.of(name, message))
         self._current[key] = hit
+        if len(self._current) > self._limit:
+            self._rotate()
         return hit[1]
 
 
