@@ -148,6 +148,7 @@ class Reconciler(StreamCallbacks):
             # do not rebuild the whole mesh for every stream that connects, which would make a
             # reconnect storm quadratic. In an mTLS mesh the newcomer's identity is issued
             # next, and only its config is regenerated with it.
+            state.packer.serving(len(self._streams))
             self._generate(state, node_id)
             if state.mtls is not None:
                 self.mark_identities(parts[0], node_id)
@@ -227,6 +228,7 @@ class Reconciler(StreamCallbacks):
             packer = state.packer if state is not None else Packer()
             state = self._meshes[mesh] = _MeshState(snapshot, mtls=hook, packer=packer)
             self.stats.rebuilds += 1
+        state.packer.serving(len(nodes))
         state.packer.next_pass()
         if self.identities is not None:
             if state.mtls is not None:

@@ -87,7 +87,7 @@ class NodeSnapshot:
     ) -> NodeSnapshot:
         """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes.
         A type whose resources are those of `previous` keeps its TypeSnapshot object."""
-        pack = (packer or Packer()).pack
+        pack = (packer if packer is not None else Packer()).pack
         types: dict[str, TypeSnapshot] = {}
         for type_url, by_name in resources.items():
             packed = {name: pack(name, m) for name, m in by_name.items()}
@@ -107,23 +107,38 @@ class Packer:
     Entries live for two passes over the mesh: `next_pass()` drops what the pass before last
     packed and the last one did not ask for again. Between passes (a mesh with no change for
     hours still gets rotated identities and reconnecting streams) a generation is also closed
-    once it has grown to twice what the last one held, so entries stay in proportion to what
-    is alive."""
+    once it outgrows both twice the last pass and `PER_NODE` entries per node served, so
+    entries stay in proportion to what is alive without a connection storm evicting the shared
+    messages every node is using."""
+
+    PER_NODE = 16
 
     def __init__(self, floor: int = 1024) -> None:
         self._current: dict[int, tuple[Message, Packed]] = {}
         self._previous: dict[int, tuple[Message, Packed]] = {}
-        self._limit = self._floor = floor
+        self._floor = floor
+        self._nodes = 0
+        self._limit = floor
 
     def next_pass(self) -> None:
         """A full pass over the mesh begins: what it packs is what is alive."""
         self._rotate()
-        self._limit = max(self._floor, 2 * len(self._previous))
+        self._set_limit()
+
+    def serving(self, nodes: int) -> None:
+        """How many nodes this packer's messages are for (they bound what it keeps)."""
+        self._nodes = nodes
+        self._set_limit()
+
+    def _set_limit(self) -> None:
+        self._limit = max(self._floor, 2 * len(self._previous), self.PER_NODE * self._nodes)
 
     def _rotate(self) -> None:
         self._previous, self._current = self._current, {}
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Entries kept (not `__len__`: an empty packer must not be falsy)."""
         return len(self._current) + len(self._previous)
 
     def pack(self, name: str, message: Message) -> Packed:

@@ -20,7 +20,7 @@ from envoy.config.core.v3 import base_pb2
 
 from kuma.resources.base import Resource
 from kuma.store.memory import MemoryStore
-from services.xds.ads.cache import NodeSnapshot, SnapshotCache
+from services.xds.ads.cache import NodeSnapshot, Packed, SnapshotCache
 from services.xds.generator import MeshSnapshot, generate
 from services.xds.generator.security import mesh_mtls
 from services.xds.nodes import metadata_of
@@ -226,7 +226,7 @@ def test_every_step_equals_a_generation_from_scratch(mesh):
         assert_same_as_from_scratch(mesh)
 
 
-def test_a_health_check_change_rebuilds_no_listener(mesh):
+def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
     mesh.write(MESH_LOGS_METRICS)
     for name, ip, service in [
         ("backend-1", "10.0.0.2", "backend"),
@@ -236,10 +236,17 @@ def test_a_health_check_change_rebuilds_no_listener(mesh):
     mesh.write(dataplane("web-1", "10.0.0.1", "web", extra=WEB_OUTBOUNDS))
     mesh.write(HEALTH_CHECK % 10)
     built, reused = mesh.parts("default.web-1")
+    packed: list[str] = []
+    pack = Packed.of.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Packed, "of", classmethod(lambda cls, name, m: packed.append(name) or pack(cls, name, m))
+    )
 
     mesh.write(HEALTH_CHECK % 7)
 
     # Only the choice of health checks is made again (and the shared backend cluster built):
     # routes, logs, inbound, outbound listeners, Prometheus and transparent parts are reused.
     assert mesh.parts("default.web-1") == (built + 1, reused + 6)
+    # The new revision's clusters, each serialized once for every node; nothing else again.
+    assert sorted(packed) == ["backend", "redis"]
     assert_same_as_from_scratch(mesh)

@@ -23,6 +23,16 @@ def test_a_message_kept_across_a_pass_is_not_packed_again():
     assert packer.pack("backend", shared) is not first
 
 
+def test_a_storm_of_new_nodes_keeps_the_shared_messages_packed_once():
+    packer = Packer(floor=100)
+    shared = cluster("backend")
+    first = packer.pack("backend", shared)
+    for i in range(1000):  # nodes connecting, each with its own messages and the shared one
+        packer.serving(i + 1)
+        packer.pack(f"local-{i}", cluster(f"local-{i}"))
+        assert packer.pack("backend", shared) is first
+
+
 def test_without_passes_entries_stay_bounded():
     packer = Packer(floor=100)
     for i in range(100):
@@ -32,7 +42,7 @@ def test_without_passes_entries_stay_bounded():
         live = [cluster(m.name) for m in live]
         for m in live:
             packer.pack(m.name, m)
-    assert len(packer) <= 2 * (100 + 1)
+    assert packer.size <= 2 * (100 + 1)
     kept = live[0]
     packed = packer.pack(kept.name, kept)
     assert packer.pack(kept.name, kept) is packed  # what is in use is still found
