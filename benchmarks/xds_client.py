@@ -4,11 +4,11 @@
 
 Opens streams for nodes `default.dp-FIRST` .. `default.dp-(FIRST+COUNT-1)`; each subscribes to
 CDS and LDS (wildcard) and to EDS for the clusters it receives (and, with `--secrets`, to the
-mTLS secrets `identity_cert` and `mesh_ca` as Envoy does), ACKing every response with its
-type's subscription, as Envoy does. Prints
-`ready` once every stream has its first config, then waits; it records, per stream, the wall
-time of the ACK of the first CDS response whose `backend` cluster has a health check with
-interval MARKER_SECONDS, and prints them as JSON when its stdin closes.
+mTLS secrets `identity_cert` and `mesh_ca`), ACKing every response with its type's
+subscription, as Envoy does. Prints `ready` once every stream has its first config (and its
+identity), then waits; it records, per stream, the wall time of the ACK of the first CDS
+response whose `backend` cluster has a health check with interval MARKER_SECONDS, and prints
+them as JSON when its stdin closes.
 """
 
 from __future__ import annotations
@@ -20,12 +20,22 @@ import time
 
 import grpc
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
 SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+def secret_names(response: discovery_pb2.DiscoveryResponse) -> set[str]:
+    names = set()
+    for any_msg in response.resources:
+        secret = secret_pb2.Secret()
+        any_msg.Unpack(secret)
+        names.add(secret.name)
+    return names
 
 
 async def stream(
@@ -53,7 +63,9 @@ async def stream(
     # As Envoy does, every request of a type (ACKs included) carries the type's subscription:
     # empty for the wildcard CDS and LDS, the clusters' names for EDS.
     subscribed: dict[str, list[str]] = {SECRET: ["identity_cert", "mesh_ca"]}
-    got_first = False
+    # Ready once the stream has its listeners and, in an mTLS mesh, its identity: a change
+    # timed before identities are issued would be timed against the issuing as well.
+    waiting = {LDS, SECRET} if secrets else {LDS}
     async for response in stub.StreamAggregatedResources(requests()):
         ack = discovery_pb2.DiscoveryRequest(
             type_url=response.type_url,
@@ -80,8 +92,14 @@ async def stream(
             await queue.put(discovery_pb2.DiscoveryRequest(type_url=EDS, resource_names=names))
         else:
             await queue.put(ack)
-        if not got_first and response.type_url == LDS:
-            got_first = True
+        if (
+            waiting
+            and response.type_url in waiting
+            and (response.type_url != SECRET or "identity_cert" in secret_names(response))
+        ):
+            waiting.discard(response.type_url)
+            if waiting:
+                continue
             counter[0] += 1
             if counter[0] == counter[1]:
                 ready.set()
