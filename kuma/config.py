@@ -207,6 +207,7 @@ class ApiServerConfig:
     cors_allowed_domains: tuple[str, ...] = option((".*",))
     address: str = option("0.0.0.0")
     admin_token: str = option("", secret="value")  # "" -> generated at first start
+    admin_token_file: str = option("")  # operator's token file, read only (kuma/admin_token.py)
 
 
 @dataclass(frozen=True, slots=True)

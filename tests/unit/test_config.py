@@ -97,6 +97,7 @@ SPEC_DEFAULTS = {
         "corsAllowedDomains": [".*"],
         "address": "0.0.0.0",
         "adminToken": "",
+        "adminTokenFile": "",
     },
     "runtime": {"kubernetes": {"admissionServer": {"address": "", "port": 5443, "certDir": ""}}},
     "defaults": {"mesh": "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: false\n"},
@@ -144,6 +145,7 @@ KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS KUMA_STORE_POSTGRES_MIN_OPEN_CONNECTION
 KUMA_STORE_MIGRATE_ON_START KUMA_CHANGE_FEED_TYPE KUMA_CHANGE_FEED_REDIS_URL
 KUMA_CHANGE_FEED_REDIS_CHANNEL KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL KUMA_CHANGE_FEED_DEBOUNCE
 KUMA_WORKER_AMQP_URI KUMA_API_SERVER_ADDRESS KUMA_API_SERVER_ADMIN_TOKEN
+KUMA_API_SERVER_ADMIN_TOKEN_FILE
 KUMA_XDS_SERVER_ADDRESS
 KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
 """.split()  # noqa: SIM905
