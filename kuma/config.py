@@ -198,6 +198,18 @@ class XdsServerConfig:
     dataplane_configuration_refresh_interval: timedelta = option(timedelta(seconds=1))
     dataplane_status_flush_interval: timedelta = option(timedelta(seconds=1))
     address: str = option("0.0.0.0")  # several replicas on one host bind 127.0.0.x each
+    # ADS (5678) speaks TLS with the control plane's certificate (general.tlsCertFile)
+    tls_enabled: bool = option(True)
+    # Bounds on what one client can make this process hold (docs/security.md): streams per
+    # process (ADS and SDS together), requests buffered per stream before the server stops
+    # reading it, resource names per request and per subscription, bytes per message, and how
+    # long a new stream may wait before its first request.
+    max_streams: int = option(10_000, unsigned=True)
+    stream_queue_size: int = option(8, unsigned=True)
+    max_resource_names_per_request: int = option(10_000, unsigned=True)
+    max_resource_names_per_subscription: int = option(10_000, unsigned=True)
+    max_message_bytes: int = option(4 * 1024 * 1024, unsigned=True)
+    first_request_timeout: timedelta = option(timedelta(seconds=30))
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +259,12 @@ class GeneralConfig:
     # token and a dataplane may bootstrap without a dataplane token. Presented tokens are
     # always checked. Turn off where untrusted workloads share the control plane's host.
     trust_loopback: bool = option(True)
+    # The control plane's own TLS certificate and key (PEM) for xDS (5678), SDS (5677) and
+    # bootstrap (5682). Empty: one is generated at first start and stored, shared by every
+    # replica, for localhost, the loopback addresses, advertisedHostname and tlsServerNames.
+    tls_cert_file: str = option("")
+    tls_key_file: str = option("")
+    tls_server_names: tuple[str, ...] = option(())
 
 
 @dataclass(frozen=True, slots=True)
@@ -674,6 +692,15 @@ def _check_xds(x: XdsServerConfig) -> str | None:
             x.dataplane_status_flush_interval <= timedelta(0),
             "DataplaneStatusFlushInterval must be positive",
         ),
+        (x.max_streams < 1, "MaxStreams must be at least 1"),
+        (x.stream_queue_size < 1, "StreamQueueSize must be at least 1"),
+        (x.max_resource_names_per_request < 1, "MaxResourceNamesPerRequest must be at least 1"),
+        (
+            x.max_resource_names_per_subscription < 1,
+            "MaxResourceNamesPerSubscription must be at least 1",
+        ),
+        (x.max_message_bytes < 1024, "MaxMessageBytes must be at least 1024"),
+        (x.first_request_timeout <= timedelta(0), "FirstRequestTimeout must be positive"),
     )
 
 
@@ -735,6 +762,7 @@ _CHECKS: tuple[tuple[str, typing.Callable[[KumaCpConfig], str | None]], ...] = (
     ("GuiServer", lambda c: _first(_port_range(c.gui_server.port))),
     ("Change Feed", lambda c: _check_change_feed(c.change_feed)),
     ("Worker", lambda c: _check_worker(c.worker)),
+    ("General", lambda c: _first(*_cert_pair(c.general.tls_cert_file, c.general.tls_key_file))),
 )
 
 

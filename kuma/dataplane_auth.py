@@ -26,7 +26,7 @@ from typing import Protocol
 
 from kuma import tokens
 from kuma.config import KumaCpConfig
-from kuma.errors import StoreUnavailableError, UnauthorizedError
+from kuma.errors import ForbiddenError, StoreUnavailableError, UnauthorizedError
 from kuma.tokens import KeySource
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -50,7 +50,7 @@ def check_service_account(username: str, dataplane_name: str) -> None:
         )
     namespace = dataplane_name.rsplit(".", 1)[-1]
     if found["namespace"] != namespace:
-        raise UnauthorizedError(
+        raise ForbiddenError(
             f"authentication failed: the token belongs to namespace {found['namespace']}, "
             f"Dataplane {dataplane_name} to namespace {namespace}"
         )

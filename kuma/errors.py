@@ -97,6 +97,11 @@ class UnauthorizedError(KumaError):
     details = "Unauthorized"
 
 
+class ForbiddenError(UnauthorizedError):
+    """A valid credential that belongs to someone else (another Dataplane, another namespace).
+    HTTP keeps Kuma's 401; gRPC answers PERMISSION_DENIED rather than UNAUTHENTICATED."""
+
+
 class PreconditionFailedError(KumaError):
     http_status = 412
     details = "Precondition Failed"

@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kuma.errors import AlreadyExistsError, NotFoundError, UnauthorizedError
+from kuma.errors import AlreadyExistsError, ForbiddenError, NotFoundError, UnauthorizedError
 from kuma.resources.base import Resource
 from kuma.resources.registry import SECRET
 from kuma.resources.secret import SecretSpec
@@ -145,11 +145,11 @@ def verify(source: KeySource, token: str, mesh: str, name: str) -> TokenClaims:
     """Check that `token` is valid and was issued to Dataplane `name` in `mesh` (spec §9.2)."""
     claims = decode(source, token)
     if claims.name != name:
-        raise UnauthorizedError(
+        raise ForbiddenError(
             f"proxy name from requestor: {name} is different than in token: {claims.name}"
         )
     if claims.mesh != mesh:
-        raise UnauthorizedError(
+        raise ForbiddenError(
             f"proxy mesh from requestor: {mesh} is different than in token: {claims.mesh}"
         )
     return claims

@@ -80,6 +80,12 @@ def cli(log_level: str) -> None:
     default="",
     help="file holding this Dataplane's token (kumactl generate dataplane-token)",
 )
+@_option(
+    "--ca-cert-file",
+    envvar="KUMA_CONTROL_PLANE_CA_CERT_FILE",
+    default="",
+    help="CA certificate (PEM) that the control plane's TLS certificate must chain to",
+)
 @click.argument("envoy_args", nargs=-1, type=click.UNPROCESSED)
 def run(
     name: str,
@@ -91,6 +97,7 @@ def run(
     binary_path: str,
     config_dir: str,
     dataplane_token_file: str,
+    ca_cert_file: str,
     envoy_args: tuple[str, ...],
 ) -> None:
     """Launch Envoy for one Dataplane. Arguments after `--` go to Envoy."""
@@ -111,6 +118,7 @@ def run(
             binary_path=binary_path,
             config_dir=config_dir,
             token_file=dataplane_token_file,
+            ca_cert_file=ca_cert_file,
         )
         status = run_dataplane(settings, envoy_args)
     except DpError as exc:

@@ -15,17 +15,21 @@ from typing import Any
 import yaml
 
 from cli.kuma_dp import accesslogs
-from cli.kuma_dp.control_plane import TOKEN_REQUIRED, discover, fetch_bootstrap, read_token
+from cli.kuma_dp.control_plane import TOKEN_REQUIRED, discover, fetch_bootstrap
 from cli.kuma_dp.envoy import locate_envoy, supervise
 from cli.kuma_dp.errors import DpError
 from cli.kuma_dp.settings import DpSettings
+from cli.kuma_dp.token_file import TokenCopy
 
 log = logging.getLogger("kuma-dp")
 ACCESS_LOG_SINK = "access_log_sink"
 
 
-def bootstrap_request(settings: DpSettings, admin_port: int) -> dict[str, Any]:
-    """Discover the bootstrap server, read the token, and say what to ask for."""
+def bootstrap_request(
+    settings: DpSettings, admin_port: int, token: TokenCopy | None = None
+) -> dict[str, Any]:
+    """Discover the bootstrap server and say what to ask for: the token (checked by the
+    bootstrap server; Envoy presents its copy to xDS), the CA to trust for xDS."""
     if settings.bootstrap_server_url:
         url, token_required = settings.bootstrap_server_url.rstrip("/"), False
     else:
@@ -34,13 +38,24 @@ def bootstrap_request(settings: DpSettings, admin_port: int) -> dict[str, Any]:
     request: dict[str, Any] = {"url": url, "mesh": settings.mesh, "name": settings.name}
     if admin_port:
         request["adminPort"] = admin_port
-    if settings.token_file:
-        request["dataplaneToken"] = read_token(settings.token_file)
-        # the path travels on, in node metadata, for the SDS side to read (spec §7.2)
-        request["dataplaneTokenPath"] = os.path.abspath(settings.token_file)
+    if token is not None:
+        request["dataplaneToken"] = token.token
+        request["dataplaneTokenPath"] = str(token.path.resolve())
     elif token_required:
         raise DpError(TOKEN_REQUIRED)
+    if settings.ca_cert_file:
+        request["caCert"] = read_ca(settings.ca_cert_file)
     return request
+
+
+def read_ca(path: str) -> str:
+    try:
+        pem = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DpError(f"could not read the CA certificate file {path}: {exc}") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise DpError(f"{path} holds no PEM certificate")
+    return pem
 
 
 def sink_socket(bootstrap: dict[str, Any]) -> str | None:
@@ -74,7 +89,9 @@ def write_bootstrap(directory: Path, text: str) -> Path:
     return path
 
 
-async def _serve_and_run(command: list[str], socket_path: str | None) -> int:
+async def _serve_and_run(
+    command: list[str], socket_path: str | None, token: TokenCopy | None
+) -> int:
     sink = None
     if socket_path:
         try:
@@ -84,9 +101,12 @@ async def _serve_and_run(command: list[str], socket_path: str | None) -> int:
                 f"could not start the access log server on {socket_path}: {exc}"
             ) from None
         log.info("access log server listening on unix:%s", socket_path)
+    follower = asyncio.create_task(token.follow()) if token is not None else None
     try:
         return await supervise(command)
     finally:
+        if follower is not None:
+            follower.cancel()
         if sink is not None and socket_path:
             await accesslogs.stop_sink(sink, socket_path)
 
@@ -96,14 +116,15 @@ def run(settings: DpSettings, envoy_args: tuple[str, ...] = ()) -> int:
     log.info("kuma-dp settings: %s", settings)
     envoy = locate_envoy(settings.binary_path)
     admin_port = settings.admin_ports.first_free() if settings.admin_ports else 0
-    request = bootstrap_request(settings, admin_port)
-    text = fetch_bootstrap(request.pop("url"), request)
-    try:
-        bootstrap = yaml.safe_load(text)
-        socket_path = sink_socket(bootstrap)
-    except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
-        raise DpError(f"the control plane answered an invalid Envoy bootstrap: {exc}") from None
     with config_dir(settings.config_dir) as directory:
+        token = TokenCopy(settings.token_file, directory) if settings.token_file else None
+        request = bootstrap_request(settings, admin_port, token)
+        text = fetch_bootstrap(request.pop("url"), request)
+        try:
+            bootstrap = yaml.safe_load(text)
+            socket_path = sink_socket(bootstrap)
+        except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+            raise DpError(f"the control plane answered an invalid Envoy bootstrap: {exc}") from None
         path = write_bootstrap(directory, text)
         log.info("wrote Envoy bootstrap to %s (admin port %s)", path, admin_port or "off")
         command = [
@@ -115,4 +136,4 @@ def run(settings: DpSettings, envoy_args: tuple[str, ...] = ()) -> int:
             "--disable-hot-restart",
             *envoy_args,
         ]
-        return asyncio.run(_serve_and_run(command, socket_path))
+        return asyncio.run(_serve_and_run(command, socket_path, token))

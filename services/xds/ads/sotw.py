@@ -23,8 +23,8 @@ class _TypeState:
 
 
 class SotwStream(Stream):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.types: dict[str, _TypeState] = {}
 
     def on_change(self, type_url: str) -> Any:
@@ -32,6 +32,8 @@ class SotwStream(Stream):
 
     def on_request(self, request: Any) -> Any:
         type_url = request.type_url
+        self.check_request(type_url, len(request.resource_names))
+        self.check_name_lengths(request.resource_names)
         state = self.types.setdefault(type_url, _TypeState())
         names = frozenset(request.resource_names)
         nonce = request.response_nonce

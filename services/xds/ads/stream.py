@@ -1,5 +1,6 @@
-"""What both protocols share: one queue per stream fed by the request reader and by the cache's
-change notices, the node remembered from the first request, and nonces."""
+"""What both protocols share: the stream's inbox (requests from the client, change notices from
+the cache), its binding to one dataplane at the first request, nonces, and the bounds that keep
+what one client can make the server hold small (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,107 @@ import asyncio
 import itertools
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from kuma.netutil import is_loopback
-from services.xds.ads.cache import CHANGED, NodeSnapshot, SnapshotCache
+from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
-from services.xds.ads.types import order
+from services.xds.ads.types import KNOWN_TYPES, order
+from services.xds.auth import Principal, StreamAuthenticator
 
-_END = object()
+# A resource name longer than this is refused: Kuma's names are at most 253 characters, and the
+# longest generated ones (clusters with tags) stay far below it.
+MAX_NAME_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Per-stream bounds (xdsServer.* in the config)."""
+
+    queue_size: int = 8
+    names_per_request: int = 10_000
+    names_per_subscription: int = 10_000
+    first_request_timeout: float = 30.0
+
+
+class StreamRefused(Exception):
+    """The client broke a rule: the stream ends with `code` and `message`."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Inbox:
+    """Requests, at most `size` waiting (the reader stops reading the client until there is
+    room: HTTP/2 flow control then holds the client back), and at most one pending change notice,
+    however often the cache says the snapshot changed."""
+
+    def __init__(self, size: int) -> None:
+        self._requests: deque[Any] = deque()
+        self._room = asyncio.Semaphore(size)
+        self._ready = asyncio.Event()
+        self._changed = False
+        self._ended = False
+
+    async def put(self, request: Any) -> None:
+        await self._room.acquire()
+        self._requests.append(request)
+        self._ready.set()
+
+    def changed(self) -> None:
+        """The cache's notice: the node's snapshot changed (called on the loop)."""
+        self._changed = True
+        self._ready.set()
+
+    def end(self) -> None:
+        self._ended = True
+        self._ready.set()
+
+    async def get(self) -> Any:
+        """The next request, CHANGED, or END; requests first, in arrival order."""
+        while True:
+            if self._requests:
+                self._room.release()
+                return self._requests.popleft()
+            if self._changed:
+                self._changed = False
+                return CHANGED
+            if self._ended:
+                return END
+            self._ready.clear()
+            await self._ready.wait()
+
+
+CHANGED = object()
+END = object()
 
 
 class Stream(ABC):
     """One ADS stream; SotW and delta subclasses answer requests and snapshot changes."""
 
-    def __init__(self, cache: SnapshotCache, callbacks: StreamCallbacks, context: Any):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        callbacks: StreamCallbacks,
+        context: Any,
+        auth: StreamAuthenticator | None = None,
+        limits: StreamLimits = StreamLimits(),
+    ):
         self.cache = cache
         self.callbacks = callbacks
         self.context = context
+        self.auth = auth
+        self.limits = limits
         self.id = uuid.uuid4().hex
         self.node_id: str | None = None
-        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.principal: Principal | None = None
+        self.inbox = Inbox(limits.queue_size)
         self._nonces = itertools.count(1)
 
     def next_nonce(self) -> str:
@@ -38,21 +117,55 @@ class Stream(ABC):
     def snapshot(self) -> NodeSnapshot | None:
         return self.cache.get(self.node_id) if self.node_id else None
 
-    async def remember_node(self, request: Any) -> None:
-        """gRPC clients send `node` only on the first request: keep it for the whole stream."""
-        if self.node_id is not None:
-            return
+    async def bind(self, request: Any) -> None:
+        """The first request binds the stream to the dataplane its credential names; every later
+        one that names a node must name the same. gRPC clients send `node` only first."""
         node_id = request.node.id if request.HasField("node") else ""
+        if self.node_id is not None:
+            if node_id and node_id != self.node_id:
+                raise StreamRefused(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"this stream belongs to {self.node_id}, not {node_id[:256]}",
+                )
+            return
         if not node_id:
-            await self.context.abort(
+            raise StreamRefused(
                 grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
             )
+        if self.auth is not None:
+            self.principal = await self.auth.bind(node_id, self.context)
         self.node_id = node_id
-        self.cache.watch(node_id, self.queue)
-        self.callbacks.on_credential(
-            self.id, node_id, authorization(self.context), peer_is_local(self.context)
-        )
+        self.cache.watch(node_id, self.inbox)
         self.callbacks.on_open(self.id, node_id, request.node)
+
+    def check_request(self, type_url: str, names: int) -> None:
+        if not type_url:
+            raise StreamRefused(
+                grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
+            )
+        if type_url not in KNOWN_TYPES:
+            raise StreamRefused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"type_url {type_url[:256]!r} is not served here",
+            )
+        self.check_names(names, self.limits.names_per_request, "per request")
+
+    @staticmethod
+    def check_names(count: int, limit: int, what: str) -> None:
+        if count > limit:
+            raise StreamRefused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{count} resource names {what}: at most {limit} are allowed",
+            )
+
+    @staticmethod
+    def check_name_lengths(names: Iterable[str]) -> None:
+        for name in names:
+            if len(name) > MAX_NAME_LENGTH:
+                raise StreamRefused(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"a resource name of {len(name)} characters: at most {MAX_NAME_LENGTH}",
+                )
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """The responses of the stream: to each request, and to each change of the snapshot.
@@ -60,7 +173,7 @@ class Stream(ABC):
         A response is a copy of its resources (an EDS one can be tens of kB): none is held
         once it is handed over, or every idle stream would keep its last one."""
         async for item in self.events(requests):
-            if is_change(item):
+            if item is CHANGED:
                 for type_url in sorted_types(self.types):
                     response = self.on_change(type_url)
                     if response is not None:
@@ -68,18 +181,14 @@ class Stream(ABC):
                         del response
                 continue
             request: Any = item
-            await self.remember_node(request)
-            if not request.type_url:
-                await self.context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "type_url is required on ADS requests"
-                )
+            await self.bind(request)
             response = self.on_request(request)
             if response is not None:
                 yield response
                 del response
 
     # The protocol's part: its per-type state, and the response (or None) to a request or a
-    # change of the node's snapshot.
+    # change of the node's snapshot. `on_request` checks the request's bounds first.
     types: Mapping[str, object]
 
     @abstractmethod
@@ -94,53 +203,29 @@ class Stream(ABC):
         async def read() -> None:
             try:
                 async for request in requests:
-                    self.queue.put_nowait(request)
+                    await self.inbox.put(request)
             finally:
-                self.queue.put_nowait(_END)
+                self.inbox.end()
 
         reader = asyncio.create_task(read())
         try:
-            while True:
-                item = await self.queue.get()
-                if item is _END:
-                    return
+            try:
+                first = await asyncio.wait_for(
+                    self.inbox.get(), timeout=self.limits.first_request_timeout
+                )
+            except TimeoutError:
+                raise StreamRefused(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
+                ) from None
+            item = first
+            while item is not END:
                 yield item
+                item = await self.inbox.get()
         finally:
             reader.cancel()
             if self.node_id is not None:
-                self.cache.unwatch(self.node_id, self.queue)
+                self.cache.unwatch(self.node_id, self.inbox)
             self.callbacks.on_close(self.id)
-
-
-def authorization(context: Any) -> str:
-    """The single `authorization` metadata value of a call ('' if absent or repeated)."""
-    try:
-        metadata = context.invocation_metadata() or ()
-    except Exception:  # noqa: BLE001 (a test double without metadata)
-        return ""
-    values = [str(v) for k, v in metadata if k.lower() == "authorization"]
-    return values[0] if len(values) == 1 else ""
-
-
-def peer_is_local(context: Any) -> bool:
-    """Whether the call comes from this host: gRPC names peers `ipv4:127.0.0.1:5678` or
-    `ipv6:[::1]:5678`."""
-    try:
-        peer = str(context.peer() or "")
-    except Exception:  # noqa: BLE001 (a test double without a peer)
-        return False
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        host = rest.rsplit(":", 1)[0]
-    elif kind == "ipv6":
-        host = rest.rsplit(":", 1)[0].strip("[]")
-    else:
-        return False
-    return is_loopback(host)
-
-
-def is_change(item: object) -> bool:
-    return item is CHANGED
 
 
 def sorted_types(type_urls: Iterable[str]) -> list[str]:

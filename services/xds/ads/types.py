@@ -11,6 +11,8 @@ ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
 
 ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
+# What a stream may ask for: per-type state is kept for these alone.
+KNOWN_TYPES = frozenset(ORDER)
 # Types a client may ask for without naming resources (SotW: an empty name list means all).
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 # DataplaneInsight's per-type counters (spec §12.2).

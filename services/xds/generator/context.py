@@ -28,7 +28,6 @@ class ProxyMetadata:
     """What Envoy's node metadata tells about the dataplane (spec §8.1)."""
 
     admin_port: int = 0
-    dataplane_token_path: str = ""
     # gRPC's own xDS client rather than Envoy: it is configured through api_listeners.
     proxyless: bool = False
 

@@ -5,11 +5,9 @@ The xDS process generates each workload key itself (EC P-256) and has a CSR for
 `spiffe://{mesh}/{service}` signed by a `kuma.ca.CertificateAuthority` (in-process, or the
 worker's RPC client): CA private keys never enter this process unless the CA is in-process.
 
-Authentication (spec §9.2): a dataplane gets an identity only if its dataplane token names its
-own mesh and name. The token comes from the `authorization` gRPC metadata of its stream (a bearer
-token), else from the file at the node metadata's `dataplaneTokenPath` (kuma-dp sets it; readable
-when this process shares the dataplane's file system, as in `kuma-cp run` on one host). With token
-verification off (`adminServer.apis.dataplaneToken.enabled: false`) nothing is checked.
+Who gets one: a node with an open stream on this replica. Every such stream was bound to that
+very node by its own credential when it opened (services/xds/auth.py), so an identity is only
+ever sent to streams authenticated as its dataplane; nothing here reads a token or a file.
 
 Rotation: a certificate is replaced after `certificateRotationPercent` of its lifetime (80% of
 24 h by default); one timer per process (not per dataplane) wakes for the earliest due identity
@@ -22,16 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from kuma import ca as kca
-from kuma.dataplane_auth import DataplaneAuthenticator
-from kuma.errors import UnauthorizedError
 from services.xds.generator.security import identity_secret, mesh_ca_secret
 from services.xds.nodes import split_node_id
 
@@ -88,43 +83,22 @@ def issue_identity(
     )
 
 
-def bearer(value: str) -> str:
-    value = value.strip()
-    return value[7:].strip() if value[:7].lower() == "bearer " else value
-
-
-def read_token(header: str | None, token_path: str) -> str:
-    """The stream's bearer token, else the content of `dataplaneTokenPath` ('' if neither)."""
-    if header:
-        return bearer(header)
-    if token_path:
-        try:
-            return Path(token_path).read_text().strip()
-        except OSError as exc:
-            log.warning("cannot read dataplane token %s: %s", token_path, exc)
-    return ""
-
-
 @dataclass(frozen=True)
 class _Request:
     node_id: str
-    name: str
     service: str
-    header: str | None
-    token_path: str
 
 
 class IdentityManager:
     """Identities and trust bundles of the dataplanes with a stream on this replica.
 
-    Loop-bound (call from the xDS asyncio loop); signing and token checks run in the default
-    executor. `on_due(mesh)` is called when some identity of `mesh` must be rotated (or a failed
+    Loop-bound (call from the xDS asyncio loop); signing runs in the default executor.
+    `on_due(mesh)` is called when some identity of `mesh` must be rotated (or a failed
     issue retried): the reconciler marks the mesh dirty and calls `prepare` again."""
 
     def __init__(
         self,
         authority: kca.CertificateAuthority,
-        authenticator: DataplaneAuthenticator,
         *,
         lifetime: float,
         rotation_percent: int,
@@ -132,7 +106,6 @@ class IdentityManager:
         retry_after: float = 2.0,
     ) -> None:
         self.authority = authority
-        self.authenticator = authenticator
         self.lifetime = lifetime
         self.rotation_percent = rotation_percent
         self.on_due = on_due
@@ -140,28 +113,12 @@ class IdentityManager:
         self.issued = 0  # certificates issued (stats, tests)
         self._identities: dict[str, Identity] = {}
         self._bundles: dict[str, secret_pb2.Secret] = {}
-        self._headers: dict[str, str] = {}
-        self._local: set[str] = set()  # nodes whose stream comes from this host
-        self._denied: dict[str, str] = {}  # node id -> the token refused (not re-checked)
         self._timer: asyncio.TimerHandle | None = None
 
     # --- inputs -----------------------------------------------------------------------------
 
-    def set_credential(self, node_id: str, authorization: str, local: bool = False) -> None:
-        if local:
-            self._local.add(node_id)
-        else:
-            self._local.discard(node_id)
-        if authorization:
-            self._headers[node_id] = authorization
-        else:
-            self._headers.pop(node_id, None)
-
     def forget(self, node_id: str) -> None:
         self._identities.pop(node_id, None)
-        self._headers.pop(node_id, None)
-        self._local.discard(node_id)
-        self._denied.pop(node_id, None)
 
     def forget_mesh(self, mesh: str) -> None:
         """mTLS went off (or the Mesh went away): drop its identities and bundle."""
@@ -189,23 +146,18 @@ class IdentityManager:
     async def prepare(
         self,
         mesh: str,
-        nodes: Sequence[tuple[str, str, str]],
-        token_paths: Mapping[str, str],
+        nodes: Sequence[tuple[str, str]],
     ) -> set[str]:
-        """Make sure each `(node_id, dataplane name, service)` of `mesh` holds a current
+        """Make sure each `(node_id, service)` of `mesh` holds a current
         identity, and the mesh's trust bundle is loaded. Returns the node ids whose secrets
         changed (all of them when the trust bundle did)."""
         now = time.time()
         work: list[_Request] = []
-        for node_id, name, service in nodes:
+        for node_id, service in nodes:
             current = self._identities.get(node_id)
             if current is not None and current.service == service and now < current.rotate_at:
                 continue
-            work.append(
-                _Request(
-                    node_id, name, service, self._headers.get(node_id), token_paths.get(node_id, "")
-                )
-            )
+            work.append(_Request(node_id, service))
         loop = asyncio.get_running_loop()
         try:
             bundle, results = await loop.run_in_executor(None, self._issue_all, mesh, work)
@@ -219,16 +171,12 @@ class IdentityManager:
             or self._bundles[mesh].SerializeToString() != bundle.SerializeToString()
         ):
             self._bundles[mesh] = bundle
-            changed.update(node_id for node_id, _, _ in nodes)
+            changed.update(node_id for node_id, _ in nodes)
         retry = False
         for request, result in zip(work, results, strict=True):
             if isinstance(result, Identity):
                 self._identities[request.node_id] = result
-                self._denied.pop(request.node_id, None)
                 changed.add(request.node_id)
-            elif isinstance(result, UnauthorizedError):
-                if self._identities.pop(request.node_id, None) is not None:
-                    changed.add(request.node_id)
             else:  # the CA failed: keep the current identity while it lasts, retry soon
                 retry = True
         if retry:
@@ -239,30 +187,17 @@ class IdentityManager:
     def _issue_all(
         self, mesh: str, work: list[_Request]
     ) -> tuple[secret_pb2.Secret, list[Identity | Exception]]:
-        """Runs in a thread: trust bundle, token checks, keys and signatures."""
+        """Runs in a thread: trust bundle, keys and signatures."""
         bundle = trust_bundle(self.authority, mesh)
         results: list[Identity | Exception] = []
         for request in work:
-            token = read_token(request.header, request.token_path)
             try:
-                if self._denied.get(request.node_id) == token and self.authenticator.enabled:
-                    raise UnauthorizedError("the same token was refused before")
-                try:
-                    self.authenticator.check(
-                        mesh, request.name, token, request.node_id in self._local
-                    )
-                except UnauthorizedError as exc:
-                    self._denied[request.node_id] = token
-                    log.warning("%s gets no identity: %s", request.node_id, exc)
-                    raise
                 results.append(
                     issue_identity(
                         self.authority, mesh, request.service, self.lifetime, self.rotation_percent
                     )
                 )
                 self.issued += 1
-            except UnauthorizedError as exc:
-                results.append(exc)
             except Exception as exc:  # noqa: BLE001 (reported, retried)
                 log.error("%s: cannot issue an identity: %s", request.node_id, exc)
                 results.append(exc)

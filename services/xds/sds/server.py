@@ -8,8 +8,10 @@ per stream are allowed, and the identity is rotated on the open stream (a new `i
 pushed when `certificateRotationPercent` of its lifetime has passed). `FetchSecrets` and
 `DeltaSecrets` answer UNIMPLEMENTED, as in Kuma.
 
-Authentication is the same as over ADS: the `authorization` metadata must carry a dataplane token
-naming the node's mesh and name (unless token verification is off); `mesh_ca` needs none.
+Authentication and bounds are those of ADS (services/xds/auth.py, ads/stream.py): the stream is
+bound at its first request to the dataplane its `authorization` metadata names (or, with
+same-host trust, to the node a local caller claims), for both secrets; it counts against the
+process's stream cap.
 """
 
 from __future__ import annotations
@@ -28,24 +30,18 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import any_pb2
 
 from kuma import ca as kca
-from kuma.dataplane_auth import DataplaneAuthenticator
-from kuma.errors import KumaError, NotFoundError, UnauthorizedError
+from kuma.errors import KumaError, NotFoundError
 from kuma.resources.registry import DATAPLANE
 from kuma.store.base import ResourceStore
-from services.xds.ads.stream import authorization
+from services.xds.ads.server import StreamPolicy, listen
+from services.xds.ads.stream import END, Inbox, StreamRefused
 from services.xds.ads.types import SECRET
+from services.xds.auth import Principal, StreamAuthenticator
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA
-from services.xds.nodes import split_node_id
-from services.xds.sds.identities import (
-    Identity,
-    bearer,
-    issue_identity,
-    trust_bundle,
-)
+from services.xds.sds.identities import Identity, issue_identity, trust_bundle
 
 log = logging.getLogger("kuma.sds")
 
-_END = object()
 _ROTATE = object()
 SERVER_OPTIONS = [("grpc.so_reuseport", 0), ("grpc.keepalive_time_ms", 30_000)]
 
@@ -55,59 +51,77 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         self,
         store: ResourceStore,
         authority: kca.CertificateAuthority,
-        authenticator: DataplaneAuthenticator,
+        auth: StreamAuthenticator,
         *,
         lifetime: float,
         rotation_percent: int,
+        policy: StreamPolicy | None = None,
     ) -> None:
         self.store = store
         self.authority = authority
-        self.authenticator = authenticator
+        self.auth = auth
+        self.policy = policy or StreamPolicy(auth=auth)
         self.lifetime = lifetime
         self.rotation_percent = rotation_percent
 
     async def StreamSecrets(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
-    ) -> AsyncIterator[Any]:
-        token = bearer(authorization(context))
-        queue: asyncio.Queue[object] = asyncio.Queue()
+    ) -> None:
+        if not self.policy.slots.take():
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this control plane serves at most {self.policy.slots.limit} streams per process",
+            )
+        try:
+            await self._serve(request_iterator, context)
+        except StreamRefused as exc:
+            await context.abort(exc.code, exc.message)
+        finally:
+            self.policy.slots.give_back()
+
+    async def _serve(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
+        limits = self.policy.limits
+        inbox = Inbox(limits.queue_size)
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    queue.put_nowait(request)
+                    await inbox.put(request)
             finally:
-                queue.put_nowait(_END)
+                inbox.end()
 
         reader = asyncio.create_task(read())
         nonces = itertools.count(1)
-        node: tuple[str, str] | None = None
+        node: Principal | None = None
         names: list[str] = []
         sent_nonce = ""
         identity: Identity | None = None
         loop = asyncio.get_running_loop()
         try:
             while True:
-                timeout = None
+                timeout: float | None = limits.first_request_timeout if node is None else None
                 if identity is not None and IDENTITY_CERT in names:
                     timeout = max(0.0, identity.rotate_at - time.time())
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout)
+                    item = await asyncio.wait_for(inbox.get(), timeout)
                 except TimeoutError:
+                    if node is None:
+                        raise StreamRefused(
+                            grpc.StatusCode.DEADLINE_EXCEEDED,
+                            "no request within the first-request timeout",
+                        ) from None
                     item = _ROTATE
-                if item is _END:
+                if item is END:
                     return
                 if item is _ROTATE:
                     identity = None
                 else:
                     request: Any = item
-                    if node is None:
-                        node = split_node_id(request.node.id if request.HasField("node") else "")
-                        if node is None:
-                            await context.abort(
-                                grpc.StatusCode.INVALID_ARGUMENT,
-                                "the first request must carry node.id {mesh}.{name}",
-                            )
+                    node = await self._bind(node, request, context)
+                    if len(request.resource_names) > limits.names_per_request:
+                        raise StreamRefused(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED, "too many resource names"
+                        )
                     if request.response_nonce and request.response_nonce == sent_nonce:
                         if request.HasField("error_detail"):
                             log.warning(
@@ -120,40 +134,55 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
                 assert node is not None
                 try:
                     resources, identity = await loop.run_in_executor(
-                        None, self._secrets, node, names, token, identity
+                        None, self._secrets, node, names, identity
                     )
-                except UnauthorizedError as exc:
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+                except NotFoundError as exc:
+                    raise StreamRefused(grpc.StatusCode.NOT_FOUND, str(exc)) from None
                 except (KumaError, ValueError) as exc:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                    raise StreamRefused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
                 sent_nonce = str(next(nonces))
-                yield discovery_pb2.DiscoveryResponse(
-                    version_info=uuid.uuid4().hex,
-                    type_url=SECRET,
-                    nonce=sent_nonce,
-                    resources=resources,
+                await context.write(
+                    discovery_pb2.DiscoveryResponse(
+                        version_info=uuid.uuid4().hex,
+                        type_url=SECRET,
+                        nonce=sent_nonce,
+                        resources=resources,
+                    )
                 )
         finally:
             reader.cancel()
 
+    async def _bind(self, node: Principal | None, request: Any, context: Any) -> Principal:
+        """As on ADS: the first request binds the stream to the dataplane its credential names;
+        a later request naming another node is refused."""
+        node_id = request.node.id if request.HasField("node") else ""
+        if node is not None:
+            if node_id and node_id != node.node_id:
+                raise StreamRefused(
+                    grpc.StatusCode.PERMISSION_DENIED, f"this stream belongs to {node.node_id}"
+                )
+            return node
+        if not node_id:
+            raise StreamRefused(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
+            )
+        return await self.auth.bind(node_id, context)
+
     def _secrets(
-        self, node: tuple[str, str], names: list[str], token: str, identity: Identity | None
+        self, node: Principal, names: list[str], identity: Identity | None
     ) -> tuple[list[any_pb2.Any], Identity | None]:
-        """Runs in a thread."""
-        mesh, name = node
+        """Runs in a thread. The stream was bound to `node` by its credential."""
+        mesh, name = node.mesh, node.name
         out = []
         for resource in names:
             if resource == MESH_CA:
                 secret = trust_bundle(self.authority, mesh)
             elif resource == IDENTITY_CERT:
                 if identity is None:
-                    self.authenticator.check(mesh, name, token)
                     try:
                         dataplane = self.store.get(DATAPLANE, mesh, name)
                     except NotFoundError:
-                        raise UnauthorizedError(
-                            f'dataplane "{name}" of mesh "{mesh}" does not exist'
-                        ) from None
+                        raise NotFoundError(DATAPLANE, mesh, name) from None
                     identity = issue_identity(
                         self.authority,
                         mesh,
@@ -173,14 +202,16 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
 
 
 async def start_sds_server(
-    address: str, servicer: SdsServicer, cert_pem: bytes, key_pem: bytes
+    address: str,
+    servicer: SdsServicer,
+    cert_pem: bytes,
+    key_pem: bytes,
+    max_message_bytes: int = 4 * 1024 * 1024,
 ) -> tuple[grpc.aio.Server, int]:
     """Serve SDS with TLS on `address` (`host:port`, port 0 = any); returns (server, port)."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
+    server = grpc.aio.server(options=options)
     sds_pb2_grpc.add_SecretDiscoveryServiceServicer_to_server(servicer, server)
-    credentials = grpc.ssl_server_credentials([(key_pem, cert_pem)])
-    port = server.add_secure_port(address, credentials)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    port = listen(server, address, (cert_pem, key_pem))
     await server.start()
     return server, port
