@@ -815,7 +815,7 @@ def catalog(cfg: KumaCpConfig) -> dict[str, Any]:
     token_on = admin.apis.dataplane_token.enabled
     return {
         "apis": {
-            "bootstrap": {"url": f"http://{host}:{cfg.bootstrap_server.port}"},
+            "bootstrap": {"url": f"https://{host}:{cfg.bootstrap_server.port}"},
             "dataplaneToken": {k: v if token_on else "" for k, v in admin_urls.items()},
             "admin": admin_urls,
             "monitoringAssignment": {

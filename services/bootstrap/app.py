@@ -10,6 +10,17 @@ Token verification follows `adminServer.apis.dataplaneToken.enabled` (env
 catalog advertises to kuma-dp, so kuma-dp and the server always agree on whether a token is needed
 (Kuma's mismatch, spec §16.12, is avoided). Set it to false to run without tokens. With
 `general.trustLoopback` (default true) a caller on this host may omit the token.
+
+Transport. The port serves HTTPS with the control plane's certificate (`kuma.server_tls`) and
+plain HTTP on the same socket (`kuma.dual_listener`). Plain HTTP is answered only to a peer on
+this host (a loopback address), so the README's walk-through
+(`KUMA_CONTROL_PLANE_BOOTSTRAP_SERVER_URL=http://localhost:5682`) needs no flags. A plain-HTTP
+request from any other address is refused with 403 before its body is read, with details saying
+to use https://: a misconfigured dataplane fails loudly at its first try rather than working
+with its token in plaintext, and nothing is answered in plaintext across hosts. Whether a
+request came over TLS is its `wsgi.url_scheme`, which the dual-protocol servers set from the
+connection alone, never from headers. This rule does not depend on `general.trustLoopback`,
+which only decides whether a caller on this host needs a token.
 """
 
 from __future__ import annotations
@@ -88,6 +99,18 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
             raise ConfigError(str(exc)) from None
 
     app = Flask("kuma-bootstrap")
+
+    @app.before_request
+    def plain_http_from_this_host_only() -> Response | None:
+        if request.is_secure or is_loopback(request.remote_addr):
+            return None
+        return _error(
+            403,
+            "HTTPS required",
+            "this server answers plain HTTP only to callers on its own host: use "
+            f"https://{request.host}{request.path} (kuma-dp: an https:// bootstrap server URL, "
+            "and --ca-cert-file to verify the control plane)",
+        )
 
     @app.post("/bootstrap")
     def bootstrap() -> Response:

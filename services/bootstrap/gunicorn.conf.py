@@ -1,8 +1,10 @@
 """gunicorn settings of the bootstrap service (DESIGN §1: Flask under gunicorn, gthread).
 
 Binds `0.0.0.0:bootstrapServer.port` from the kuma config (`KUMA_CONFIG_FILE`, KUMA_* env) unless
-`--bind` is given. Workers and threads: KUMA_BOOTSTRAP_WORKERS (default 2; a bootstrap is asked
-once per Envoy start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
+`--bind` is given. The port speaks HTTPS with the control plane's certificate and plain HTTP,
+told apart per connection (`kuma.gunicorn_dual`); the app answers plain HTTP to this host only.
+Workers and threads: KUMA_BOOTSTRAP_WORKERS (default 2; a bootstrap is asked once per Envoy
+start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
 """
 
 import os
@@ -13,6 +15,7 @@ from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service s
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
+worker_class = "kuma.gunicorn_dual.DualProtocolWorker"
 workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
 loglevel = os.environ.get("KUMA_BOOTSTRAP_LOG_LEVEL", "info")

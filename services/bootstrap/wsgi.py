@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kuma import server_tls
 from kuma.config import KumaCpConfig, load_config
 from kuma.wiring import Core, open_core
 from services.bootstrap.app import create_app
@@ -23,6 +24,7 @@ class BootstrapWsgi:
     """The Flask app plus the core it owns, closed by gunicorn's `worker_exit`."""
 
     def __init__(self, cfg: KumaCpConfig):
+        self.cfg = cfg
         self.core: Core = open_core(cfg, name="kuma-bootstrap")
         try:
             self.app = create_app(cfg, self.core)
@@ -34,6 +36,10 @@ class BootstrapWsgi:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         return self.app(environ, start_response)
+
+    def server_certificate(self) -> server_tls.ServerCertificate:
+        """What `kuma.gunicorn_dual.DualProtocolWorker` presents to TLS callers on 5682."""
+        return server_tls.load(self.cfg, self.core.store)
 
     def close(self) -> None:
         self.core.close()

@@ -75,12 +75,34 @@ def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
     )
 
 
-def bootstrap_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
-    from services.bootstrap.app import create_app
+class BootstrapComponent:
+    """The bootstrap server: TLS and plain HTTP on one port (`kuma.dual_listener`, on cheroot:
+    waitress cannot do TLS), presenting the control plane's certificate."""
 
-    return WsgiComponent(
-        "bootstrap server", "0.0.0.0", cfg.bootstrap_server.port, lambda: create_app(cfg, core)
-    )
+    def __init__(self, cfg: KumaCpConfig, core: Core, host: str = "0.0.0.0"):
+        self.cfg, self.core, self._host = cfg, core, host
+        self.name = f"bootstrap server on {host}:{cfg.bootstrap_server.port}"
+        self.server: Any = None
+
+    def start(self) -> None:
+        from kuma import server_tls
+        from kuma.wsgi_server import DualProtocolWsgiServer
+        from services.bootstrap.app import create_app
+
+        app = create_app(self.cfg, self.core)
+        certificate = server_tls.load(self.cfg, self.core.store)
+        self.server = DualProtocolWsgiServer(
+            app, self._host, self.cfg.bootstrap_server.port, certificate, name=self.name
+        )
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def bootstrap_component(cfg: KumaCpConfig, core: Core) -> BootstrapComponent:
+    return BootstrapComponent(cfg, core)
 
 
 class XdsComponent:

@@ -29,7 +29,7 @@ def test_index(api: Api):
 def test_catalog(api: Api):
     assert api.get("/catalog").json() == {
         "apis": {
-            "bootstrap": {"url": "http://localhost:5682"},
+            "bootstrap": {"url": "https://localhost:5682"},
             "dataplaneToken": {"localUrl": "http://localhost:5679", "publicUrl": ""},
             "admin": {"localUrl": "http://localhost:5679", "publicUrl": ""},
             "monitoringAssignment": {"url": "grpc://localhost:5676"},

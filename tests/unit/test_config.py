@@ -705,10 +705,11 @@ def test_autoconfigure_public_port_defaults_to_local() -> None:
     assert autoconfigure(explicit).admin_server.public.port == 5690
 
 
-def test_catalog_of_defaults_is_the_specs() -> None:
+def test_catalog_of_defaults_is_the_specs_but_bootstrap_over_https() -> None:
+    # docs/compat.md: the bootstrap server speaks https to other hosts (Kuma 0.3: http)
     assert catalog(KumaCpConfig()) == {
         "apis": {
-            "bootstrap": {"url": "http://localhost:5682"},
+            "bootstrap": {"url": "https://localhost:5682"},
             "dataplaneToken": {"localUrl": "http://localhost:5679", "publicUrl": ""},
             "admin": {"localUrl": "http://localhost:5679", "publicUrl": ""},
             "monitoringAssignment": {"url": "grpc://localhost:5676"},
