@@ -71,5 +71,6 @@ class DpSettings:
         if self.drain_time_s <= 0:
             raise DpError("invalid settings: .DrainTime must be positive")
         for url in (self.cp_address, self.bootstrap_server_url):
-            if url and not urlsplit(url).netloc:
-                raise DpError(f"invalid settings: {url!r} must be an absolute URL")
+            parts = urlsplit(url)
+            if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise DpError(f"invalid settings: {url!r} must be an absolute http(s) URL")
