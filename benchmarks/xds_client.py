@@ -13,7 +13,8 @@ waits; it records, per stream, the wall time of the ACK of the first CDS respons
 `backend` cluster has a health check with interval MARKER_SECONDS. When its stdin closes it
 prints one JSON line: `seen` (those times), `started` and `done` (per node: when its first call
 was made, when it had its full config), `errors` (gRPC status codes of failed calls, each
-retried after half a second, as Envoy retries) and `cpu_seconds` (this process).
+retried after half a second, as Envoy retries) and `cpu_seconds` (this process's since it began
+opening streams).
 
 Connections, as Envoy makes them:
 - `--per-channel K`: a channel, with its own connection, for every K streams (1: one each, as
@@ -203,6 +204,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.go:
         print("armed", flush=True)
         await loop.run_in_executor(None, sys.stdin.readline)
+    cpu0 = cpu_seconds()
     ready = asyncio.Event()
     seen: dict[str, float] = {}
     started: dict[str, float] = {}
@@ -235,7 +237,7 @@ async def main(args: argparse.Namespace) -> None:
         "done": done,
         "errors": dict(errors),
         "channels": len(channels),
-        "cpu_seconds": round(cpu_seconds(), 3),
+        "cpu_seconds": round(cpu_seconds() - cpu0, 3),
     }
     print(json.dumps(out), flush=True)
     for t in tasks:
