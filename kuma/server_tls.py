@@ -108,7 +108,7 @@ def _split(data: bytes) -> ServerCertificate:
     return ServerCertificate(data[:marker], data[marker:])
 
 
-def _stored(store: ResourceStore) -> ServerCertificate | None:
+def stored(store: ResourceStore) -> ServerCertificate | None:
     try:
         found = store.get(SECRET, SECRET_MESH, SECRET_NAME)
     except NotFoundError:
@@ -118,7 +118,7 @@ def _stored(store: ResourceStore) -> ServerCertificate | None:
 
 def ensure_stored(store: ResourceStore, names: list[str]) -> ServerCertificate:
     """The stored certificate; generated for `names` and stored first when there is none."""
-    existing = _stored(store)
+    existing = stored(store)
     if existing is not None:
         return existing
     made = self_signed(names)
@@ -131,7 +131,7 @@ def ensure_stored(store: ResourceStore, names: list[str]) -> ServerCertificate:
     try:
         store.create(secret)
     except AlreadyExistsError:
-        winner = _stored(store)
+        winner = stored(store)
         assert winner is not None
         return winner
     log.info("generated the control plane's TLS certificate for %s", ", ".join(names))

@@ -171,23 +171,24 @@ def _channel_args(
     )
 
 
-def _ads_service(
-    params: BootstrapParamsConfig, data: BootstrapInput
+def ads_grpc_service(
+    hosts: str, default_port: int, ca_pem: str = "", token_path: str = ""
 ) -> grpc_service_pb2.GrpcService:
-    google = grpc_service_pb2.GrpcService.GoogleGrpc
-    target, server_name = ads_target(params.xds_host, params.xds_port)
+    """Envoy's gRPC client to the xDS servers `hosts` (`xdsHost`): TLS trusting `ca_pem` unless
+    it is empty, and the token file at `token_path` sent as a bearer token on each stream."""
+    target, server_name = ads_target(hosts, default_port)
     args: dict[str, str | int] = {
         "grpc.service_config": ADS_SERVICE_CONFIG,
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
     }
-    client = google(target_uri=target, stat_prefix=ADS_STAT_PREFIX)
-    if data.xds_ca_pem:
-        client.channel_credentials.ssl_credentials.root_certs.inline_string = data.xds_ca_pem
+    client = grpc_service_pb2.GrpcService.GoogleGrpc(target_uri=target, stat_prefix=ADS_STAT_PREFIX)
+    if ca_pem:
+        client.channel_credentials.ssl_credentials.root_certs.inline_string = ca_pem
         args["grpc.ssl_target_name_override"] = server_name
-        if data.dataplane_token_path:
+        if token_path:
             token = file_based_metadata_pb2.FileBasedMetadataConfig(header_prefix="Bearer ")
-            token.secret_data.filename = data.dataplane_token_path
+            token.secret_data.filename = token_path
             plugin = client.call_credentials.add().from_plugin
             plugin.name = FILE_CREDENTIALS
             plugin.typed_config.Pack(token)
@@ -234,7 +235,11 @@ def _dynamic_resources(
         ads_config=config_source_pb2.ApiConfigSource(
             api_type=config_source_pb2.ApiConfigSource.GRPC,
             transport_api_version=V3,
-            grpc_services=[_ads_service(params, data)],
+            grpc_services=[
+                ads_grpc_service(
+                    params.xds_host, params.xds_port, data.xds_ca_pem, data.dataplane_token_path
+                )
+            ],
         ),
     )
 

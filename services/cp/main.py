@@ -8,8 +8,10 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -126,6 +128,34 @@ def _migrate(config_file: str | None) -> None:
     click.echo("applied: " + ", ".join(applied) if applied else "the schema is up to date")
 
 
+_T = TypeVar("_T")
+
+
+def _read_stored(
+    cfg: kconfig.KumaCpConfig, read: Callable[[Any], _T | None], what: str, instead: str, made: str
+) -> _T:
+    """What the control plane generated and stored (Postgres store only), or a usage error."""
+    if cfg.store.type != "postgres":
+        raise click.ClickException(
+            f"the memory store lives inside the running kuma-cp, so its generated {what} "
+            f"cannot be read from here: {instead}"
+        )
+    from kuma.store import PostgresStore
+
+    pg = cfg.store.postgres
+    try:
+        store = PostgresStore(kconfig.postgres_conninfo(pg), timeout=float(pg.connection_timeout))
+    except KumaError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        found = read(store)
+    finally:
+        store.close()
+    if found is None:
+        raise click.ClickException(f"no {what} has been generated yet: {made}")
+    return found
+
+
 @cli.command(name="admin-token")
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
 def admin_token(config_file: str | None) -> None:
@@ -136,28 +166,37 @@ def admin_token(config_file: str | None) -> None:
     if cfg.api_server.admin_token:
         click.echo(cfg.api_server.admin_token)
         return
-    if cfg.store.type != "postgres":
-        raise click.ClickException(
-            "the memory store lives inside the running kuma-cp, so its generated admin token "
-            "cannot be read from here: set apiServer.adminToken (KUMA_API_SERVER_ADMIN_TOKEN) "
-            "to choose the token, or write from the same host (no token needed)"
-        )
-    from kuma.store import PostgresStore
-
-    pg = cfg.store.postgres
-    try:
-        store = PostgresStore(kconfig.postgres_conninfo(pg), timeout=float(pg.connection_timeout))
-    except KumaError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        token = stored_token(store)
-    finally:
-        store.close()
-    if token is None:
-        raise click.ClickException(
-            "no admin token has been generated yet: it is created when the API first starts"
-        )
+    token = _read_stored(
+        cfg,
+        stored_token,
+        "admin token",
+        "set apiServer.adminToken (KUMA_API_SERVER_ADMIN_TOKEN) to choose the token, or write "
+        "from the same host (no token needed)",
+        "it is created when the API first starts",
+    )
     click.echo(token)
+
+
+@cli.command(name="tls-cert")
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+def tls_cert(config_file: str | None) -> None:
+    """Print the certificate xDS (5678, 5677) and bootstrap (5682) present, for kuma-dp's
+    --ca-cert-file. (With general.tlsCertFile, give kuma-dp the CA that signed it instead.)"""
+    from kuma import server_tls
+
+    cfg = _load(config_file)
+    if cfg.general.tls_cert_file:
+        click.echo(Path(cfg.general.tls_cert_file).read_text(), nl=False)
+        return
+    pair = _read_stored(
+        cfg,
+        server_tls.stored,
+        "certificate",
+        "give your own with general.tlsCertFile/tlsKeyFile (KUMA_GENERAL_TLS_CERT_FILE, "
+        "KUMA_GENERAL_TLS_KEY_FILE)",
+        "the first xDS or bootstrap service to start makes it",
+    )
+    click.echo(pair.cert_pem.decode(), nl=False)
 
 
 cli.add_command(version_command())

@@ -15,18 +15,32 @@ CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 
 class AdsWatcher:
-    def __init__(self, address: str, node_id: str):
+    """`ca_pem`: the control plane's certificate (None: plaintext); `token`: the dataplane
+    token sent on the stream. Dial `address` by any name: the certificate is checked for
+    `localhost`, which it always names."""
+
+    def __init__(
+        self, address: str, node_id: str, ca_pem: bytes | None = None, token: str | None = None
+    ):
         self.clusters: dict[str, cluster_pb2.Cluster] = {}
         self.updates = 0  # responses received
         self.ended: str | None = None
         self._requests: queue.Queue[Any] = queue.Queue()
-        self._channel = grpc.insecure_channel(address)
+        if ca_pem is None:
+            self._channel = grpc.insecure_channel(address)
+        else:
+            credentials = grpc.ssl_channel_credentials(ca_pem)
+            options = [("grpc.ssl_target_name_override", "localhost")]
+            self._channel = grpc.secure_channel(address, credentials, options)
+        metadata = [("authorization", f"Bearer {token}")] if token else []
         first = discovery_pb2.DiscoveryRequest(type_url=CDS)
         first.node.id = node_id
         first.node.cluster = "test"
         self._requests.put(first)
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
-        self._responses = stub.StreamAggregatedResources(iter(self._requests.get, None))
+        self._responses = stub.StreamAggregatedResources(
+            iter(self._requests.get, None), metadata=metadata
+        )
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 

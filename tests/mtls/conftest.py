@@ -73,11 +73,11 @@ def pair(core: Core, xds: XdsService) -> Iterator[Pair]:  # noqa: F811 (the fixt
     apply(core, dataplane("backend-1", "backend", inbound, echo.port))
     outbound = f"  outbound:\n  - interface: :{out}\n    service: backend\n"
     apply(core, dataplane("web-1", "web", free_port(), free_port(), outbound))
-    web = Envoy("default", "web-1", xds.port, tokens.issue(core.store, "default", "web-1"))
+    web = Envoy("default", "web-1", xds, tokens.issue(core.store, "default", "web-1"))
     backend = Envoy(
         "default",
         "backend-1",
-        xds.port,
+        xds,
         tokens.issue(core.store, "default", "backend-1"),
         header=True,
     )

@@ -74,25 +74,39 @@ class Conversation:
 
 
 class Envoy(EnvoyProcess):
-    """An Envoy for Dataplane `name` of `mesh`, with kuma-dp's node metadata; the token goes in
-    a file named by `dataplaneTokenPath`, or (header=True) in the ADS stream's metadata."""
+    """An Envoy for Dataplane `name` of `mesh`, connected to the xDS service `xds` as kuma-dp
+    connects it (TLS, node metadata); its token is read from a file by Envoy's file credentials,
+    or (header=True) pasted into the stream's initial metadata, as a hand-made bootstrap would."""
 
     def __init__(
-        self, mesh: str, name: str, ads_port: int, token: str | None = None, header: bool = False
+        self, mesh: str, name: str, xds: Any, token: str | None = None, header: bool = False
     ) -> None:
         def build(admin_port: int, workdir: Path) -> dict[str, Any]:
             metadata: dict[str, Any] = {"dataplane.admin.port": str(admin_port)}
             initial_metadata = []
+            token_path = ""
             if token is not None and header:
-                initial_metadata.append({"key": "authorization", "value": token})
+                initial_metadata.append({"key": "authorization", "value": f"Bearer {token}"})
             elif token is not None:
                 path = workdir / "token"
                 path.write_text(token)
-                metadata["dataplaneTokenPath"] = str(path)
+                token_path = str(path)
             node = {"id": f"{mesh}.{name}", "cluster": name, "metadata": metadata}
-            return ads_bootstrap(node, admin_port, ads_port, initial_metadata=initial_metadata)
+            return ads_bootstrap(
+                node,
+                admin_port,
+                xds.port,
+                initial_metadata=initial_metadata,
+                ca_pem=xds.cert_pem,
+                token_path=token_path,
+            )
 
         super().__init__(build, ("--drain-time-s", str(DRAIN_TIME_S)))
+
+    def refused(self) -> bool:
+        """Whether Envoy is not connected to the control plane (its stream was refused)."""
+        stats = self.admin("/stats?filter=control_plane.connected_state") or ""
+        return "control_plane.connected_state: 0" in stats
 
 
 def dataplane(

@@ -23,27 +23,30 @@ from tests.xds_ads.harness import free_port, wait_for
 OK = b"backend:hi"
 
 
-def test_token_of_another_dataplane_or_none_gets_no_identity(core, xds):
+def test_token_of_another_dataplane_or_none_is_refused_before_anything_is_sent(core, xds):
     set_mtls(core, True)
     apply(core, dataplane("web-1", "web", free_port(), free_port()))
     apply(core, dataplane("web-2", "web", free_port(), free_port()))
     apply(core, dataplane("web-3", "web", free_port(), free_port()))
-    # web-1's token, used by web-2 (file) and by web-3 (stream metadata); web-4... no token.
+    # web-1's token, used by web-2 (file) and by web-3 (stream metadata); web-1 with no token
+    # (same-host trust is off in these tests).
     stolen = tokens.issue(core.store, "default", "web-1")
     envoys = [
-        Envoy("default", "web-2", xds.port, stolen),
-        Envoy("default", "web-3", xds.port, stolen, header=True),
-        Envoy("default", "web-1", xds.port, None),
+        Envoy("default", "web-2", xds, stolen),
+        Envoy("default", "web-3", xds, stolen, header=True),
+        Envoy("default", "web-1", xds, None),
     ]
     try:
         for envoy in envoys:
-            wait_for(lambda e=envoy: "mesh_ca" in e.secrets(), 15, "the mesh CA (no auth needed)")
-        time.sleep(0.5)
+            wait_for(envoy.refused, 15, "Envoy's stream to be refused")
+        time.sleep(1.0)  # Envoy retries: still nothing, not even the mesh CA
         for envoy in envoys:
-            assert "identity_cert" not in envoy.secrets()
+            assert envoy.refused()
+            assert envoy.secrets() == {}
             assert envoy.identities() == set()
         for name in ("web-1", "web-2", "web-3"):
             assert xds.identities.identity(f"default.{name}") is None
+            assert f"default.{name}" not in xds.cache.watched()
     finally:
         for envoy in envoys:
             envoy.stop()
@@ -55,14 +58,15 @@ def test_same_host_envoy_without_token_gets_identity_but_a_stolen_token_does_not
     apply(core, dataplane("web-1", "web", free_port(), free_port()))
     apply(core, dataplane("web-2", "web", free_port(), free_port()))
     stolen = tokens.issue(core.store, "default", "web-1")
-    local = Envoy("default", "web-1", xds.port, None)
-    thief = Envoy("default", "web-2", xds.port, stolen)
+    local = Envoy("default", "web-1", xds, None)
+    thief = Envoy("default", "web-2", xds, stolen)
     try:
         wait_for(lambda: "identity_cert" in local.secrets(), 15, "identity of the local Envoy")
         assert {u for u, _ in local.identities()} == {"spiffe://default/web"}
-        wait_for(lambda: "mesh_ca" in thief.secrets(), 15, "the mesh CA")
-        time.sleep(0.5)
-        assert "identity_cert" not in thief.secrets()
+        # a presented token is checked even from this host: the thief's stream is refused
+        wait_for(thief.refused, 15, "the thief's stream to be refused")
+        assert thief.secrets() == {}
+        assert xds.identities.identity("default.web-2") is None
     finally:
         local.stop()
         thief.stop()
@@ -105,7 +109,7 @@ def test_rotation_on_a_live_stream_without_traffic_loss(core, xds, pair):
 
 
 def _stream(xds, node_id: str, names: list[str], token: str | None):
-    creds = grpc.ssl_channel_credentials(root_certificates=xds.sds_cert_pem)
+    creds = grpc.ssl_channel_credentials(root_certificates=xds.cert_pem)
     channel = grpc.secure_channel(f"localhost:{xds.sds_port}", creds)
     stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
     request = discovery_pb2.DiscoveryRequest(
@@ -127,7 +131,7 @@ def _secrets(response) -> dict[str, secret_pb2.Secret]:
 def test_sds_server_serves_identity_to_its_owner_only(core, xds):
     set_mtls(core, True)
     apply(core, dataplane("web-1", "web", free_port(), free_port()))
-    assert xds.sds_port and xds.sds_cert_pem
+    assert xds.sds_port and xds.cert_pem
 
     channel, stream = _stream(
         xds,
@@ -144,15 +148,16 @@ def test_sds_server_serves_identity_to_its_owner_only(core, xds):
     assert [u.value for u in uris] == ["spiffe://default/web"]
     assert b"BEGIN CERTIFICATE" in secrets["mesh_ca"].validation_context.trusted_ca.inline_bytes
 
-    # The trust bundle needs no token; an identity does, and only the owner's.
-    channel, stream = _stream(xds, "default.web-1", ["mesh_ca"], None)
-    with channel:
-        assert set(_secrets(next(stream))) == {"mesh_ca"}
-    for token in (None, tokens.issue(core.store, "default", "web-2")):
-        channel, stream = _stream(xds, "default.web-1", ["identity_cert"], token)
-        with channel, pytest.raises(grpc.RpcError) as exc:
-            next(stream)
-        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Without a token, or with another dataplane's, the stream gets nothing, not even the CA.
+    for token, code in (
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        (tokens.issue(core.store, "default", "web-2"), grpc.StatusCode.PERMISSION_DENIED),
+    ):
+        for names in (["identity_cert"], ["mesh_ca"]):
+            channel, stream = _stream(xds, "default.web-1", names, token)
+            with channel, pytest.raises(grpc.RpcError) as exc:
+                next(stream)
+            assert exc.value.code() == code
 
 
 @pytest.mark.trust_loopback
@@ -166,11 +171,11 @@ def test_newcomers_to_an_mtls_mesh_cost_their_own_config_only(core, xds):
         apply(core, dataplane(f"web-{i}", "web", free_port(), free_port()))
     watchers = []
     try:
-        watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", "default.web-0"))
+        watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", "default.web-0", xds.cert_pem))
         wait_for(lambda: xds.identities.identity("default.web-0"), 15, "the first identity")
         before = xds.reconciler.stats.generated
         for i in range(1, n):
-            watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", f"default.web-{i}"))
+            watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", f"default.web-{i}", xds.cert_pem))
             wait_for(lambda i=i: xds.identities.identity(f"default.web-{i}"), 15, "identity")
         generated = xds.reconciler.stats.generated - before
         # Arrival, then identity: two generations per newcomer (a full pass each: n*n/2).

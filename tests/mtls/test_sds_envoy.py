@@ -54,9 +54,7 @@ class SdsEnvoy(EnvoyProcess):
             "typed_config": {
                 "@type": f"{TYPES}.transport_sockets.tls.v3.UpstreamTlsContext",
                 "common_tls_context": {
-                    "validation_context": {
-                        "trusted_ca": {"inline_string": xds.sds_cert_pem.decode()}
-                    }
+                    "validation_context": {"trusted_ca": {"inline_string": xds.cert_pem.decode()}}
                 },
             },
         }

@@ -90,6 +90,13 @@ SPEC_DEFAULTS = {
         "dataplaneConfigurationRefreshInterval": "1s",
         "dataplaneStatusFlushInterval": "1s",
         "address": "0.0.0.0",
+        "tlsEnabled": True,
+        "maxStreams": 10000,
+        "streamQueueSize": 8,
+        "maxResourceNamesPerRequest": 10000,
+        "maxResourceNamesPerSubscription": 10000,
+        "maxMessageBytes": 4194304,
+        "firstRequestTimeout": "30s",
     },
     "apiServer": {
         "port": 5681,
@@ -102,7 +109,13 @@ SPEC_DEFAULTS = {
     "runtime": {"kubernetes": {"admissionServer": {"address": "", "port": 5443, "certDir": ""}}},
     "defaults": {"mesh": "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: false\n"},
     "reports": {"enabled": True},
-    "general": {"advertisedHostname": "localhost", "trustLoopback": True},
+    "general": {
+        "advertisedHostname": "localhost",
+        "trustLoopback": True,
+        "tlsCertFile": "",
+        "tlsKeyFile": "",
+        "tlsServerNames": [],
+    },
     "guiServer": {"port": 5683, "apiServerUrl": ""},
     "changeFeed": {
         "type": "memory",
@@ -146,7 +159,11 @@ KUMA_STORE_MIGRATE_ON_START KUMA_CHANGE_FEED_TYPE KUMA_CHANGE_FEED_REDIS_URL
 KUMA_CHANGE_FEED_REDIS_CHANNEL KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL KUMA_CHANGE_FEED_DEBOUNCE
 KUMA_WORKER_AMQP_URI KUMA_API_SERVER_ADDRESS KUMA_API_SERVER_ADMIN_TOKEN
 KUMA_API_SERVER_ADMIN_TOKEN_FILE
-KUMA_XDS_SERVER_ADDRESS
+KUMA_XDS_SERVER_ADDRESS KUMA_XDS_SERVER_TLS_ENABLED KUMA_XDS_SERVER_MAX_STREAMS
+KUMA_XDS_SERVER_STREAM_QUEUE_SIZE KUMA_XDS_SERVER_MAX_RESOURCE_NAMES_PER_REQUEST
+KUMA_XDS_SERVER_MAX_RESOURCE_NAMES_PER_SUBSCRIPTION KUMA_XDS_SERVER_MAX_MESSAGE_BYTES
+KUMA_XDS_SERVER_FIRST_REQUEST_TIMEOUT
+KUMA_GENERAL_TLS_CERT_FILE KUMA_GENERAL_TLS_KEY_FILE KUMA_GENERAL_TLS_SERVER_NAMES
 KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
 """.split()  # noqa: SIM905
 

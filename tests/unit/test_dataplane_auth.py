@@ -22,8 +22,8 @@ from kuma.dataplane_auth import (
 )
 from kuma.errors import StoreUnavailableError, UnauthorizedError
 from kuma.netutil import free_port
+from kuma.server_tls import self_signed
 from kuma.store.memory import MemoryStore
-from services.xds.sds.tls import self_signed
 
 CONTROL_PLANE_CREDENTIAL = "control-plane-sa-token"
 POD_TOKENS = {"pod-token-shop": "system:serviceaccount:shop:default", "user-token": "jane"}
@@ -66,9 +66,9 @@ def test_universal_tokens_name_the_dataplane():
 
 @pytest.fixture()
 def api_server(tmp_path: Path) -> Iterator[tuple[KubernetesTokenReviewer, list[dict]]]:
-    cert, key = self_signed(["127.0.0.1"])
-    (tmp_path / "ca.crt").write_bytes(cert)
-    (tmp_path / "tls.key").write_bytes(key)
+    pair = self_signed(["127.0.0.1"])
+    (tmp_path / "ca.crt").write_bytes(pair.cert_pem)
+    (tmp_path / "tls.key").write_bytes(pair.key_pem)
     (tmp_path / "token").write_text(CONTROL_PLANE_CREDENTIAL + "\n")
     reviews: list[dict] = []
 
@@ -135,8 +135,7 @@ def test_kubernetes_service_account_tokens_are_reviewed(api_server):
 
 
 def test_an_unreachable_kubernetes_api_is_unavailability_not_a_verdict(tmp_path: Path):
-    cert, _ = self_signed(["127.0.0.1"])
-    (tmp_path / "ca.crt").write_bytes(cert)
+    (tmp_path / "ca.crt").write_bytes(self_signed(["127.0.0.1"]).cert_pem)
     (tmp_path / "token").write_text(CONTROL_PLANE_CREDENTIAL)
     reviewer = KubernetesTokenReviewer(
         f"https://127.0.0.1:{free_port()}", str(tmp_path / "ca.crt"), str(tmp_path / "token"), 1.0

@@ -21,9 +21,10 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2, duration_pb2, json_format
 
 from kuma.netutil import free_port
+from services.bootstrap.generator import ads_grpc_service
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
@@ -219,9 +220,20 @@ def ads_bootstrap(
     delta: bool = False,
     initial_metadata: Sequence[dict[str, str]] = (),
     clusters: Sequence[dict[str, Any]] = (),
+    ca_pem: bytes | None = None,
+    token_path: str = "",
 ) -> dict[str, Any]:
-    """An Envoy bootstrap taking LDS and CDS over ADS from 127.0.0.1:`ads_port`."""
-    grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
+    """An Envoy bootstrap taking LDS and CDS over ADS from 127.0.0.1:`ads_port`: over TLS
+    trusting `ca_pem` with kuma-dp's gRPC client (the token read from `token_path`), or in
+    plaintext through a cluster for a bare ADS server."""
+    grpc_service: dict[str, Any]
+    if ca_pem is not None:
+        service = ads_grpc_service("127.0.0.1", ads_port, ca_pem.decode(), token_path)
+        # through JSON text: MessageToDict renders packed Any fields as OrderedDicts
+        grpc_service = json.loads(json_format.MessageToJson(service))
+    else:
+        grpc_service = {"envoy_grpc": {"cluster_name": "ads_cluster"}}
+        clusters = [grpc_cluster("ads_cluster", ads_port), *clusters]
     if initial_metadata:
         grpc_service["initial_metadata"] = list(initial_metadata)
     return {
@@ -236,7 +248,7 @@ def ads_bootstrap(
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
         },
-        "static_resources": {"clusters": [grpc_cluster("ads_cluster", ads_port), *clusters]},
+        "static_resources": {"clusters": list(clusters)},
     }
 
 
@@ -339,12 +351,15 @@ class Envoy(EnvoyProcess):
         admin_metadata: bool = False,
         clusters: Sequence[dict[str, Any]] = (),
         args: Sequence[str] = (),
+        ca_pem: bytes | None = None,
     ) -> None:
         def build(admin_port: int, workdir: Path) -> dict[str, Any]:  # noqa: ARG001
             node: dict[str, Any] = {"id": node_id, "cluster": "test"}
             if admin_metadata:
                 node["metadata"] = {"dataplane.admin.port": str(admin_port)}
-            return ads_bootstrap(node, admin_port, ads_port, delta=delta, clusters=clusters)
+            return ads_bootstrap(
+                node, admin_port, ads_port, delta=delta, clusters=clusters, ca_pem=ca_pem
+            )
 
         super().__init__(build, args)
 

@@ -609,7 +609,9 @@ def test_every_feature_is_acked_and_carries_traffic(
     apply(core, web_dataplane(p, workloads["web"], transparent=True))
 
     def envoy(name: str, **kwargs: Any) -> Envoy:
-        proxy = Envoy(f"{MESH}.{name}", xds.port, admin_metadata=True, **kwargs)
+        proxy = Envoy(
+            f"{MESH}.{name}", xds.port, admin_metadata=True, ca_pem=xds.cert_pem, **kwargs
+        )
         started.append(proxy.stop)
         return proxy
 

@@ -62,6 +62,8 @@ def test_grpc_xds_client_reaches_backend(core, xds, tmp_path):
             },
         ):
             core.manager.upsert(wire.from_json(doc))
+        ca = tmp_path / "ca.pem"
+        ca.write_bytes(xds.cert_pem)
         bootstrap = tmp_path / "grpc-bootstrap.json"
         bootstrap.write_text(
             json.dumps(
@@ -69,7 +71,9 @@ def test_grpc_xds_client_reaches_backend(core, xds, tmp_path):
                     "xds_servers": [
                         {
                             "server_uri": f"127.0.0.1:{xds.port}",
-                            "channel_creds": [{"type": "insecure"}],
+                            "channel_creds": [
+                                {"type": "tls", "config": {"ca_certificate_file": str(ca)}}
+                            ],
                             "server_features": ["xds_v3"],
                         }
                     ],

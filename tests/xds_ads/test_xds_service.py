@@ -31,7 +31,7 @@ def seed_pair(core: Core, xds: XdsService, redis_port: int) -> tuple[Envoy, int]
     apply(core, dataplane("redis-1", "redis", redis_port))
     outbound = f"  outbound:\n  - interface: :{out}\n    service: redis\n"
     apply(core, dataplane("backend-1", "backend", free_port(), outbound))
-    return Envoy("default.backend-1", xds.port), out
+    return Envoy("default.backend-1", xds.port, ca_pem=xds.cert_pem), out
 
 
 def test_seed_pair_traffic_and_live_changes(core, xds):

@@ -21,6 +21,7 @@ from envoy.config.core.v3 import base_pb2
 from kuma.resources.base import Resource
 from kuma.store.memory import MemoryStore
 from services.xds.ads.cache import NodeSnapshot, Packed, SnapshotCache
+from services.xds.ads.stream import Inbox
 from services.xds.generator import MeshSnapshot, generate
 from services.xds.generator.security import mesh_mtls
 from services.xds.nodes import metadata_of
@@ -122,7 +123,7 @@ class Mesh:
         node.metadata.fields["dataplane.admin.port"].string_value = str(ADMIN_PORT)
         self.node = node
         for i, node_id in enumerate(NODES):
-            self.cache.watch(node_id, asyncio.Queue())
+            self.cache.watch(node_id, Inbox(1))
             self.reconciler.on_open(f"s{i}", node_id, node)
 
     def write(self, text: str) -> None:
