@@ -35,6 +35,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kuma.durations import format_go_duration, parse_duration
 from kuma.errors import ConfigError
+from kuma.netutil import xds_host_problem
 
 __all__ = [
     "ENV_VARS",
@@ -581,6 +582,7 @@ def _check_params(p: BootstrapParamsConfig) -> str | None:
         (not p.admin_access_log_path, "AdminAccessLogPath cannot be empty"),
         (p.xds_port > 65535, "AdminPort must be in the range [0, 65535]"),  # sic, as Kuma says
         (p.xds_connect_timeout < timedelta(0), "XdsConnectTimeout cannot be negative"),
+        (bool(xds_host_problem(p.xds_host)), xds_host_problem(p.xds_host) or ""),
     )
 
 

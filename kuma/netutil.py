@@ -24,3 +24,43 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def host_ports(hosts: str, default_port: int) -> list[tuple[str, int]]:
+    """A comma-separated list of `host`, `host:port` or `[ipv6]:port` entries (`xdsHost`)."""
+    out: list[tuple[str, int]] = []
+    for entry in (e.strip() for e in hosts.split(",")):
+        if not entry:
+            continue
+        host, port = entry, default_port
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else default_port
+        elif entry.count(":") == 1:
+            host, _, text = entry.partition(":")
+            port = int(text)
+        out.append((host, port))
+    return out
+
+
+def xds_host_problem(hosts: str) -> str | None:
+    """Why sidecars could not dial `xdsHost`, or None: gRPC takes one name (which may resolve
+    to every replica) or a list of IP addresses of one family, not a list of names."""
+    try:
+        entries = host_ports(hosts, 0)
+    except ValueError:
+        return f"XdsHost {hosts!r}: a port is not a number"
+    if hosts.strip() and not entries:
+        return f"XdsHost {hosts!r} names no host"
+    if len(entries) < 2:
+        return None
+    families = set()
+    for host, _ in entries:
+        try:
+            families.add(ipaddress.ip_address(host).version)
+        except ValueError:
+            return (
+                f"XdsHost: {host!r} in a list: give several xDS servers as IP addresses, or as "
+                "one DNS name that resolves to all of them"
+            )
+    return "XdsHost mixes IPv4 and IPv6 addresses" if len(families) > 1 else None

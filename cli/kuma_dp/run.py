@@ -33,7 +33,7 @@ def bootstrap_request(
     if settings.bootstrap_server_url:
         url, token_required = settings.bootstrap_server_url.rstrip("/"), False
     else:
-        found = discover(settings.cp_address)
+        found = discover(settings.cp_address, settings.ca_cert_file)
         url, token_required = found.bootstrap_url, found.token_required
     request: dict[str, Any] = {"url": url, "mesh": settings.mesh, "name": settings.name}
     if admin_port:
@@ -119,7 +119,7 @@ def run(settings: DpSettings, envoy_args: tuple[str, ...] = ()) -> int:
     with config_dir(settings.config_dir) as directory:
         token = TokenCopy(settings.token_file, directory) if settings.token_file else None
         request = bootstrap_request(settings, admin_port, token)
-        text = fetch_bootstrap(request.pop("url"), request)
+        text = fetch_bootstrap(request.pop("url"), request, settings.ca_cert_file)
         try:
             bootstrap = yaml.safe_load(text)
             socket_path = sink_socket(bootstrap)

@@ -16,7 +16,6 @@ gRPC sends call credentials only over TLS: with `xdsServer.tlsEnabled: false` no
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +38,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format
 
 from kuma.config import BootstrapParamsConfig
+from kuma.netutil import host_ports
 
 ADS_STAT_PREFIX = "ads"
 FILE_CREDENTIALS = "envoy.grpc_credentials.file_based_metadata"
@@ -66,23 +66,6 @@ def access_log_socket(mesh: str, name: str) -> str:
     """The unix socket kuma-dp serves access logs on (spec §7.2); kuma-dp reads it back from the
     bootstrap's `access_log_sink` cluster, so this is the one place that names it."""
     return f"/tmp/kuma-access-logs-{name}-{mesh}.sock"
-
-
-def xds_addresses(hosts: str, default_port: int) -> list[tuple[str, int]]:
-    """`xdsHost` as a comma-separated list of `host`, `host:port` or `[ipv6]:port` entries."""
-    out: list[tuple[str, int]] = []
-    for entry in (e.strip() for e in hosts.split(",")):
-        if not entry:
-            continue
-        host, port = entry, default_port
-        if entry.startswith("["):
-            host, _, rest = entry[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") else default_port
-        elif entry.count(":") == 1:
-            host, _, text = entry.partition(":")
-            port = int(text)
-        out.append((host, port))
-    return out
 
 
 def _duration(value: timedelta) -> duration_pb2.Duration:
@@ -134,29 +117,16 @@ def _grpc_cluster(
 
 
 def ads_target(hosts: str, default_port: int) -> tuple[str, str]:
-    """(gRPC target URI, the name the server's certificate must carry) for `xdsHost`. Several
-    entries must be IP literals of one family (gRPC's `ipv4:`/`ipv6:` lists); one name may
-    resolve to several addresses."""
-    addresses = xds_addresses(hosts, default_port)
-    if not addresses:
-        raise ValueError("bootstrapServer.params.xdsHost names no xDS server")
+    """(gRPC target URI, the name the server's certificate must carry) for `xdsHost`: one
+    `host[:port]` (a DNS name may resolve to every replica), or IP literals of one family,
+    which gRPC takes as an `ipv4:`/`ipv6:` list (config validation refuses anything else)."""
+    addresses = host_ports(hosts, default_port)
+    host, port = addresses[0]
     if len(addresses) == 1:
-        host, port = addresses[0]
         return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
-    families = set()
-    for host, _ in addresses:
-        try:
-            families.add(ipaddress.ip_address(host).version)
-        except ValueError:
-            raise ValueError(
-                f"bootstrapServer.params.xdsHost: {host!r} in a list: several xDS servers are "
-                "given as IP addresses, or as one DNS name resolving to all of them"
-            ) from None
-    if families == {4}:
-        return "ipv4:" + ",".join(f"{h}:{p}" for h, p in addresses), addresses[0][0]
-    if families == {6}:
-        return "ipv6:" + ",".join(f"[{h}]:{p}" for h, p in addresses), addresses[0][0]
-    raise ValueError("bootstrapServer.params.xdsHost mixes IPv4 and IPv6 addresses")
+    if ":" in host:
+        return "ipv6:" + ",".join(f"[{h}]:{p}" for h, p in addresses), host
+    return "ipv4:" + ",".join(f"{h}:{p}" for h, p in addresses), host
 
 
 def _channel_args(

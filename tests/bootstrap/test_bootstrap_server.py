@@ -3,9 +3,14 @@ message (spec §7, issue 7)."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
-from kuma import tokens
+from kuma import server_tls, tokens
+from kuma.config import validate
+from kuma.errors import ConfigError
+from kuma.server_tls import self_signed
+from services.bootstrap.generator import FILE_CREDENTIALS
 from tests.apply import apply
 from tests.bootstrap.servers import dataplane, envoy_validate, make_config, served
 
@@ -29,11 +34,12 @@ def test_bootstrap_for_an_existing_dataplane(core, bootstrap):
     )
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/x-yaml")
+    assert token not in response.text  # Envoy reads it from the file: not in /config_dump
     config = yaml.safe_load(response.text)
     assert config["node"] == {
         "id": "default.backend-1",
         "cluster": "backend",
-        "metadata": {"dataplaneTokenPath": "/tmp/token", "dataplane.admin.port": "9901"},
+        "metadata": {"dataplane.admin.port": "9901"},
     }
     assert config["admin"]["address"]["socketAddress"] == {
         "address": "127.0.0.1",
@@ -42,18 +48,44 @@ def test_bootstrap_for_an_existing_dataplane(core, bootstrap):
     ads = config["dynamicResources"]["adsConfig"]
     assert ads["transportApiVersion"] == "V3"
     assert config["dynamicResources"]["ldsConfig"]["resourceApiVersion"] == "V3"
+    client = ads["grpcServices"][0]["googleGrpc"]
+    assert client["targetUri"] == "127.0.0.1:5678"
+    # TLS, trusting the control plane's own certificate (kuma-dp gave no CA)
+    roots = client["channelCredentials"]["sslCredentials"]["rootCerts"]["inlineString"]
+    assert roots == server_tls.load(bootstrap.cfg, core.store).cert_pem.decode()
+    # the token file, sent as a bearer token on every new stream
+    (credential,) = client["callCredentials"]
+    plugin = credential["fromPlugin"]
+    assert plugin["name"] == client["credentialsFactoryName"] == FILE_CREDENTIALS
+    assert plugin["typedConfig"]["secretData"] == {"filename": "/tmp/token"}
+    assert plugin["typedConfig"]["headerPrefix"] == "Bearer "
+    args = client["channelArgs"]["args"]
+    assert args["grpc.ssl_target_name_override"] == {"stringValue": "127.0.0.1"}
+    assert "shuffleAddressList" in args["grpc.service_config"]["stringValue"]
     clusters = {c["name"]: c for c in config["staticResources"]["clusters"]}
-    ads_cluster = clusters["ads_cluster"]
-    assert ads_cluster["type"] == "STRICT_DNS"
-    assert "tcpKeepalive" in ads_cluster["upstreamConnectionOptions"]
-    assert ads_cluster["loadAssignment"]["endpoints"][0]["lbEndpoints"][0]["endpoint"] == {
-        "address": {"socketAddress": {"address": "127.0.0.1", "portValue": 5678}}
-    }
+    assert set(clusters) == {"access_log_sink"}
     sink = clusters["access_log_sink"]["loadAssignment"]["endpoints"][0]["lbEndpoints"][0]
     assert sink["endpoint"]["address"]["pipe"]["path"] == (
         "/tmp/kuma-access-logs-backend-1-default.sock"
     )
     _valid(response.text)
+
+
+def test_the_ca_kuma_dp_trusts_is_the_one_envoy_trusts(core, bootstrap):
+    apply(core, dataplane("backend-1", "backend", "127.0.0.1:10001:8080"))
+    ca = self_signed(["ca.example"]).cert_pem.decode()
+    body = {
+        "mesh": "default",
+        "name": "backend-1",
+        "dataplaneToken": tokens.issue(core.store, "default", "backend-1"),
+        "caCert": ca,
+    }
+    config = yaml.safe_load(bootstrap.post(body).text)
+    client = config["dynamicResources"]["adsConfig"]["grpcServices"][0]["googleGrpc"]
+    assert client["channelCredentials"]["sslCredentials"]["rootCerts"]["inlineString"] == ca
+    assert "callCredentials" not in client  # no token path given: no token sent
+    refused = bootstrap.post({**body, "caCert": "not a certificate"})
+    assert refused.status_code == 400 and "caCert" in refused.text
 
 
 def test_no_admin_and_no_metadata_when_neither_applies():
@@ -66,24 +98,19 @@ def test_no_admin_and_no_metadata_when_neither_applies():
         _valid(response.text)
 
 
-def test_several_xds_addresses_and_a_dns_name():
-    cfg = make_config(token=False, xds_host="127.0.0.2, localhost:5690,[::1]:5691")
+def test_several_xds_addresses_are_one_grpc_target():
+    cfg = make_config(token=False, xds_host="127.0.0.2, 127.0.0.3:5690")
     with served(cfg) as server:
         apply(server.core, dataplane("web-1", "web", "127.0.0.1:10002:8080"))
         response = server.post({"mesh": "default", "name": "web-1", "adminPort": 9902})
         assert response.status_code == 200, response.text
         config = yaml.safe_load(response.text)
-        ads = next(c for c in config["staticResources"]["clusters"] if c["name"] == "ads_cluster")
-        hosts = [
-            lb["endpoint"]["address"]["socketAddress"]
-            for lb in ads["loadAssignment"]["endpoints"][0]["lbEndpoints"]
-        ]
-        assert hosts == [
-            {"address": "127.0.0.2", "portValue": 5678},
-            {"address": "localhost", "portValue": 5690},
-            {"address": "::1", "portValue": 5691},
-        ]
+        client = config["dynamicResources"]["adsConfig"]["grpcServices"][0]["googleGrpc"]
+        assert client["targetUri"] == "ipv4:127.0.0.2:5678,127.0.0.3:5690"
         _valid(response.text)
+    for hosts in ("127.0.0.2,localhost", "127.0.0.2,[::1]:5691"):
+        with pytest.raises(ConfigError, match="XdsHost"):
+            validate(make_config(xds_host=hosts))
 
 
 def test_malformed_bodies_are_400(bootstrap):

@@ -251,3 +251,20 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
     # The new revision's clusters, each serialized once for every node; nothing else again.
     assert sorted(packed) == ["backend", "redis"]
     assert_same_as_from_scratch(mesh)
+
+
+def test_node_metadata_belongs_to_the_newest_open_stream_and_leaves_with_it(mesh):
+    """A second stream of web-1 claiming to be proxyless (gRPC's client) changes web-1's config
+    while it is open; when it closes, the first stream's Envoy config comes back. (Both
+    streams were authenticated as web-1: services/xds/auth.py.)"""
+    mesh.write(MESH)
+    mesh.write(dataplane("backend-1", "10.0.0.2", "backend"))
+    mesh.write(dataplane("web-1", "10.0.0.1", "web", extra=WEB_OUTBOUNDS))
+    envoy = versions(mesh.cache.get("default.web-1"))
+    impostor = base_pb2.Node(id="default.web-1")
+    impostor.metadata.fields["dataplane.proxyless"].bool_value = True
+    mesh.reconciler.on_open("second", "default.web-1", impostor)
+    proxyless = versions(mesh.cache.get("default.web-1"))
+    assert proxyless != envoy
+    mesh.reconciler.on_close("second")
+    assert versions(mesh.cache.get("default.web-1")) == envoy
