@@ -1,7 +1,12 @@
 """An attacker's gRPC clients for the xDS (5678) and SDS (5677) ports: each call sends what it is
 told, reads what the server gives for a while, and says how the call ended and what it got
-(above all: any private key). Usable in-process (asyncio) and as a program, for an attacker in a
-network namespace:
+(above all: any private key).
+
+gRPC's synchronous client, one thread per call: when the server ends a call while a large
+request is still being written, grpc.aio reports its own INTERNAL ("Internal error from Core")
+instead of the server's status, and the status is what these tests check.
+
+Usable in-process and as a program, for an attacker in a network namespace:
 
     python -m tests.security.attacker '{"address": "10.200.0.1:5678", "ca": "...PEM...",
         "calls": [{"node": "default.web-1"}, {"node": "default.web-1", "idle": true}]}'
@@ -11,12 +16,14 @@ closes, or at the server's first-request timeout)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import grpc
@@ -29,6 +36,9 @@ PREFIX = "type.googleapis.com/"
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
+ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
+TYPES = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)  # every type the server knows
 OPEN = "OPEN"  # the call was still open when the attacker stopped waiting
 
 
@@ -39,7 +49,7 @@ def server_ca(host: str, port: int) -> str:
 
 @dataclass
 class Outcome:
-    code: str  # a grpc.StatusCode name, "OK" (ended by the server without error), or OPEN
+    code: str  # a grpc.StatusCode name ("OK": ended by the server without error), or OPEN
     details: str = ""
     responses: list[dict[str, Any]] = field(default_factory=list)
 
@@ -95,26 +105,30 @@ def _summary(response: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Channel:
-    """A channel to `address`: TLS trusting `ca` (the server's name taken to be localhost, as
-    an attacker dialling an address the certificate does not name would), or plaintext."""
+    """Where to dial: TLS trusting `ca` (the server's name taken to be localhost, as an
+    attacker dialling an address the certificate does not name would), or plaintext. Each call
+    opens its own connection."""
 
     address: str
     ca: str = ""
     plaintext: bool = False
 
-    def open(self) -> grpc.aio.Channel:
+    def open(self) -> grpc.Channel:
         options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
         if self.plaintext:
-            return grpc.aio.insecure_channel(self.address, options=options)
+            return grpc.insecure_channel(self.address, options=options)
         credentials = grpc.ssl_channel_credentials(root_certificates=self.ca.encode())
         options.append(("grpc.ssl_target_name_override", "localhost"))
-        return grpc.aio.secure_channel(self.address, credentials, options=options)
+        return grpc.secure_channel(self.address, credentials, options=options)
 
 
-async def call(
-    channel: Channel | grpc.aio.Channel,
+Attempt = Callable[[], Outcome]
+
+
+def call(
+    channel: Channel,
     node_id: str,
     requests: list[Any] | None = None,
     *,
@@ -122,83 +136,105 @@ async def call(
     metadata: Mapping[str, Any] | None = None,
     kind: str = "sotw",
     wait: float = 5.0,
-    idle: asyncio.Event | None = None,
+    idle: bool = False,
+    until: threading.Event | None = None,
+    consume: bool = True,
+) -> Attempt:
+    """One stream, to run later (`attack`, or call the result): `requests` sent in a row (the
+    node on the first unless it has one; default: ask for `identity_cert`), then responses read
+    until the call ends or `wait` seconds pass (with `until`: until that event is set). `kind`:
+    sotw or delta (ADS), sds (SecretDiscoveryService). `idle`: send nothing at all.
+    `consume=False`: leave the responses unread."""
+    return partial(
+        _run, channel, node_id, requests, token, metadata, kind, wait, idle, until, consume
+    )
+
+
+def _run(
+    channel: Channel,
+    node_id: str,
+    requests: list[Any] | None,
+    token: str,
+    metadata: Mapping[str, Any] | None,
+    kind: str,
+    wait: float,
+    idle: bool,
+    until: threading.Event | None,
+    consume: bool,
 ) -> Outcome:
-    """One stream: `requests` sent in a row (the node on the first; default: ask for
-    `identity_cert`), then responses read until the call ends or `wait` seconds pass. `kind`:
-    sotw or delta (ADS), sds (SecretDiscoveryService). `idle`: send nothing at all and hold the
-    stream open until the event is set (or the server ends it)."""
-    own = isinstance(channel, Channel)
-    chan = channel.open() if isinstance(channel, Channel) else channel
+    make = delta_request if kind == "delta" else sotw_request
+    requests = list(requests) if requests is not None else [make()]
+    if requests and not requests[0].HasField("node"):
+        first = type(requests[0])()
+        first.CopyFrom(requests[0])
+        first.node.CopyFrom(node(node_id, metadata))
+        requests[0] = first
+    release = threading.Event()  # the attacker stops: the stream may end
+
+    def send() -> Iterator[Any]:
+        if not idle:
+            yield from requests
+        release.wait()  # never half-close: that would end the stream
+
+    chan = channel.open()
     try:
-        if kind == "delta":
-            method = ads_pb2_grpc.AggregatedDiscoveryServiceStub(chan).DeltaAggregatedResources
-            requests = requests if requests is not None else [delta_request()]
-        elif kind == "sds":
+        if kind == "sds":
             method = sds_pb2_grpc.SecretDiscoveryServiceStub(chan).StreamSecrets
-            requests = requests if requests is not None else [sotw_request()]
+        elif kind == "delta":
+            method = ads_pb2_grpc.AggregatedDiscoveryServiceStub(chan).DeltaAggregatedResources
         else:
             method = ads_pb2_grpc.AggregatedDiscoveryServiceStub(chan).StreamAggregatedResources
-            requests = requests if requests is not None else [sotw_request()]
-        if requests and not requests[0].HasField("node"):
-            requests[0].node.CopyFrom(node(node_id, metadata))
-        done = asyncio.Event()
-
-        async def send() -> AsyncIterator[Any]:
-            if idle is None:
-                for request in requests:
-                    yield request
-            await done.wait()  # half-closing would end the stream: hold it open instead
-
         auth = (("authorization", f"Bearer {token}"),) if token else ()
         stream = method(send(), metadata=auth)
         outcome = Outcome(OPEN)
+        ended = threading.Event()
 
-        async def read() -> None:
-            async for response in stream:
-                outcome.responses.append(_summary(response))
+        def read() -> None:
+            try:
+                if consume:
+                    for response in stream:
+                        outcome.responses.append(_summary(response))
+                outcome.code, outcome.details = stream.code().name, stream.details() or ""
+            except grpc.RpcError as exc:
+                outcome.code, outcome.details = exc.code().name, exc.details() or ""
+            finally:
+                ended.set()
 
-        reader = asyncio.create_task(read())
-        waits: set[asyncio.Task[Any]] = {reader}
-        if idle is not None:
-            waits.add(asyncio.create_task(idle.wait()))
-        try:
-            await asyncio.wait(waits, timeout=None if idle else wait, return_when="FIRST_COMPLETED")
-            if reader.done():
-                exc = reader.exception()
-                if isinstance(exc, grpc.aio.AioRpcError):
-                    outcome.code, outcome.details = exc.code().name, exc.details() or ""
-                elif exc is not None:
-                    raise exc
-                else:
-                    outcome.code = "OK"
-        finally:
-            done.set()
-            stream.cancel()
-            for task in waits:
-                task.cancel()
-        return outcome
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        if until is None:
+            ended.wait(wait)
+        else:
+            while not (ended.wait(0.05) or until.is_set()):
+                pass
+        result = Outcome(outcome.code, outcome.details, list(outcome.responses))
+        if not ended.is_set():
+            result.code = OPEN
+        release.set()
+        stream.cancel()
+        reader.join(5)
+        return result
     finally:
-        if own:
-            await chan.close()
+        release.set()
+        chan.close()
 
 
-def attack(calls: Mapping[str, Awaitable[Outcome]]) -> dict[str, Outcome]:
-    """Run the calls at once (each named by what it tries); their outcomes by name."""
+def attack(attempts: Mapping[str, Attempt]) -> dict[str, Outcome]:
+    """Run the attempts at once (each named by what it tries); their outcomes by name."""
+    if not attempts:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        futures = {what: pool.submit(attempt) for what, attempt in attempts.items()}
+        return {what: future.result() for what, future in futures.items()}
 
-    async def everything() -> dict[str, Outcome]:
-        outcomes = await asyncio.gather(*calls.values())
-        return dict(zip(calls, outcomes, strict=True))
 
-    return asyncio.run(everything())
-
-
-async def _main(spec: dict[str, Any]) -> None:
+def _main(spec: dict[str, Any]) -> None:
     channel = Channel(spec["address"], spec.get("ca", ""), spec.get("plaintext", False))
-    release = asyncio.Event()
+    release = threading.Event()
+    lock = threading.Lock()
 
-    async def one(i: int, c: dict[str, Any]) -> None:
-        outcome = await call(
+    def one(i: int, c: dict[str, Any]) -> None:
+        outcome = call(
             channel,
             c["node"],
             [sotw_request(c.get("type_url", SECRET), c.get("names", ["identity_cert"]))],
@@ -206,18 +242,21 @@ async def _main(spec: dict[str, Any]) -> None:
             metadata=c.get("metadata"),
             kind=c.get("kind", "sotw"),
             wait=c.get("wait", 5.0),
-            idle=release if c.get("idle") else None,
-        )
-        print(json.dumps({"call": i, **asdict(outcome)}), flush=True)
+            idle=bool(c.get("idle")),
+            until=release if c.get("idle") else None,
+        )()
+        with lock:
+            print(json.dumps({"call": i, **asdict(outcome)}), flush=True)
 
-    async def stdin_closed() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    def stdin_closed() -> None:
+        sys.stdin.read()
         release.set()
 
-    watcher = asyncio.create_task(stdin_closed())
-    await asyncio.gather(*(one(i, c) for i, c in enumerate(spec["calls"])))
-    watcher.cancel()
+    threading.Thread(target=stdin_closed, daemon=True).start()
+    with ThreadPoolExecutor(max_workers=len(spec["calls"])) as pool:
+        for future in [pool.submit(one, i, c) for i, c in enumerate(spec["calls"])]:
+            future.result()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(json.loads(sys.argv[1])))
+    _main(json.loads(sys.argv[1]))

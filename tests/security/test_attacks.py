@@ -6,20 +6,27 @@ exactly the listeners it had."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.ports import free_port
 from tests.security.attacker import (
+    CLUSTER,
     LISTENER,
+    PREFIX,
     SECRET,
+    TYPES,
+    Attempt,
     Channel,
     Outcome,
     attack,
@@ -34,6 +41,7 @@ from tests.security.harness import Dataplane
 pytestmark = pytest.mark.security
 
 VICTIM = "default.web-1"
+T = TypeVar("T")
 SECRETS = ["identity_cert", "mesh_ca"]
 
 
@@ -93,24 +101,21 @@ def test_2_a_named_file_is_never_opened(scene: Scene, tmp_path: Path) -> None:
     os.mkfifo(fifo)
     fresh = Dataplane(cp, "fresh-1", f"127.0.0.1:{free_port()}:{free_port()}", "fresh")
     try:
-
-        async def fifo_attack() -> dict[str, Outcome]:
-            """The FIFO named by streams for the victim and for the dataplane about to start
-            (each waits 8 s for an answer: a server stuck opening the FIFO leaves it OPEN)."""
-            calls = {
-                f"{kind} as {node_id}": call(
-                    channel, node_id, metadata={"dataplaneTokenPath": str(fifo)}, kind=kind, wait=8
-                )
-                for node_id in (VICTIM, "default.fresh-1")
-                for kind, channel in (("sotw", ads), ("delta", ads), ("sds", sds))
-            }
-            tasks = {what: asyncio.ensure_future(c) for what, c in calls.items()}
-            await asyncio.sleep(0.5)  # the FIFO is named before fresh-1 starts
-            fresh.start()
-            return {what: await task for what, task in tasks.items()}
-
+        # The FIFO named by streams for the victim and for the dataplane about to start, each
+        # waiting 8 s for an answer: a server stuck opening the FIFO would leave them OPEN.
+        calls = {
+            f"{kind} as {node_id}": call(
+                channel, node_id, metadata={"dataplaneTokenPath": str(fifo)}, kind=kind, wait=8
+            )
+            for node_id in (VICTIM, "default.fresh-1")
+            for kind, channel in (("sotw", ads), ("delta", ads), ("sds", sds))
+        }
         started = time.monotonic()
-        outcomes = asyncio.run(fifo_attack())
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(attack, calls)
+            time.sleep(0.5)  # the FIFO is named before fresh-1 starts
+            fresh.start()
+            outcomes = pending.result()
         fresh.wait_ready(timeout=15)
         took = time.monotonic() - started
         refused(outcomes, "UNAUTHENTICATED")
@@ -249,3 +254,191 @@ def speaks_cleartext_http2(port: int) -> bool:
         except OSError:
             return False
     return len(reply) >= 9 and reply[3] == 4  # frame type 4: SETTINGS
+
+
+def names(count: int, size: int, salt: str = "") -> list[str]:
+    """`count` distinct resource names of `size` characters."""
+    return [f"{salt}-{i}-".ljust(size, "x") for i in range(count)]
+
+
+def flood(scene: Scene, token: str) -> tuple[dict[str, Attempt], dict[str, str]]:
+    """The issue's flood, many times over, all at once: the calls, and the code each must end
+    with. Streams with no token sending 40 requests of 1 MB; streams with a (valid) token asking
+    for 40 invented types of 1 MB each, for 10,001 names, for a name of 1,025 characters, in a
+    5 MB message, or growing a delta subscription by 1,000 names per request. Each waits up to
+    4 s: a stream that was not cut would hold what it sent meanwhile (about 1 GB in all)."""
+    ads, sds = channels(scene)
+    megabyte = names(1_000, 1_000)
+    invented = [sotw_request(f"{PREFIX}attacker.Invented{i}", megabyte) for i in range(40)]
+    growing = [delta_request(CLUSTER, names(1_000, 100, salt=str(i))) for i in range(40)]
+    own = "default.mallory"
+    calls: dict[str, Attempt] = {}
+    expected: dict[str, str] = {}
+
+    def add(what: str, code: str, *args: Any, **kw: Any) -> None:
+        calls[what] = call(*args, wait=4, **kw)
+        expected[what] = code
+
+    for i in range(10):
+        add(f"ADS, no token, 40 x 1 MB #{i}", "UNAUTHENTICATED", ads, VICTIM, invented)
+        add(f"ADS, 40 invented types #{i}", "INVALID_ARGUMENT", ads, own, invented, token=token)
+    for i in range(5):
+        add(f"SDS, no token, 40 x 1 MB #{i}", "UNAUTHENTICATED", sds, VICTIM, invented, kind="sds")
+        too_many = [sotw_request(CLUSTER, names(10_001, 20))]
+        add(f"ADS, 10,001 names #{i}", "RESOURCE_EXHAUSTED", ads, own, too_many, token=token)
+        too_many = [sotw_request(SECRET, names(10_001, 20))]
+        add(
+            f"SDS, 10,001 names #{i}",
+            "RESOURCE_EXHAUSTED",
+            sds,
+            own,
+            too_many,
+            token=token,
+            kind="sds",
+        )
+        long = [sotw_request(CLUSTER, names(1, 1_025))]
+        add(f"ADS, a 1,025-character name #{i}", "RESOURCE_EXHAUSTED", ads, own, long, token=token)
+        huge = [sotw_request(CLUSTER, names(5_000, 1_000))]
+        add(f"ADS, a 5 MB message #{i}", "RESOURCE_EXHAUSTED", ads, own, huge, token=token)
+        add(
+            f"ADS delta, 40 x 1,000 more names #{i}",
+            "RESOURCE_EXHAUSTED",
+            ads,
+            own,
+            growing,
+            token=token,
+            kind="delta",
+        )
+    return calls, expected
+
+
+def peak_rss_kib(scene: Scene, work: Callable[[], T]) -> tuple[int, T]:
+    """kuma-cp's highest resident memory (sampled every 50 ms) while `work` runs, and its result."""
+    peak = [scene.cp.rss_kib()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak.append(scene.cp.rss_kib())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        stop.set()
+        sampler.join()
+    return max(peak), result
+
+
+def test_5_a_flood_is_cut_short_and_memory_stays_flat(scene: Scene) -> None:
+    """Issue point 5: every call of the flood is closed (UNAUTHENTICATED, INVALID_ARGUMENT,
+    RESOURCE_EXHAUSTED) with nothing sent back, and kuma-cp's memory stays flat round after
+    round: what a round sends (about 1 GB) is not kept. The first round is a warm-up (gRPC's
+    buffers and the allocator's arenas grow once, by about 100 MB, and stay)."""
+    token = scene.cp.token("mallory")
+    attack(flood(scene, token)[0])
+    before = scene.cp.rss_kib()
+    for _ in range(2):
+        calls, expected = flood(scene, token)
+        peak, outcomes = peak_rss_kib(scene, lambda calls=calls: attack(calls))
+        print(f"kuma-cp RSS: {before} KiB after the warm-up, {peak} KiB at this round's peak")
+        for what, outcome in outcomes.items():
+            assert outcome.code == expected[what], f"{what}: {outcome}"
+            assert outcome.private_keys == 0 and outcome.resources == 0, f"{what}: {outcome}"
+        assert peak - before < 200 * 1024, f"kuma-cp grew from {before} to {peak} KiB"
+    scene.check_victim()
+
+
+def test_5_one_stream_holds_a_few_megabytes_at_most(scene: Scene) -> None:
+    """Issue point 5 ("memory per stream stays bounded"): a stream with a valid token that
+    subscribes, on delta ADS, to as many names as the caps allow (fewer than 10,000 per type,
+    each under 1,025 characters, every message under 4 MB) for each of the five types makes
+    kuma-cp hold at most 16 MB while it stays open. (The largest real subscription, 10,000
+    services of Kuma's at most 253-character names, is 2.5 MB.)"""
+    token = scene.cp.token("mallory")
+    ads, _ = channels(scene)
+    requests = []
+    for type_url in TYPES:
+        for part in range(3):
+            requests.append(delta_request(type_url, names(3_300, 1_000, salt=f"{type_url}{part}")))
+    streams = 4
+    before = scene.cp.rss_kib()
+    release = threading.Event()
+    held = {
+        f"delta #{i}": call(
+            ads, "default.mallory", requests, token=token, kind="delta", until=release
+        )
+        for i in range(streams)
+    }
+
+    def hold() -> dict[str, Outcome]:
+        return attack(held)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(hold)
+        try:
+            time.sleep(8)  # every request is read by now (about 250 MB)
+            during = scene.cp.rss_kib()
+        finally:
+            release.set()
+        outcomes = pending.result()
+    grown = (during - before) / 1024 / streams
+    print(f"kuma-cp RSS: {before} KiB before, {during} KiB with {streams} streams open")
+    assert grown < 16, (
+        f"each stream made kuma-cp hold {grown:.0f} MB: "
+        f"{ {w: o.code for w, o in outcomes.items()} }"
+    )
+    scene.check_victim()
+
+
+def test_5_streams_past_the_cap_are_refused_and_idle_ones_cut(scene: Scene) -> None:
+    """Issue point 5 (streams per process, here xdsServer.maxStreams=64 and a 3 s first-request
+    timeout): of 80 streams that never send a request, those past the cap are refused at once
+    with RESOURCE_EXHAUSTED and the others are cut at the timeout; then streams are taken
+    again."""
+    ads, sds = channels(scene)
+    idle = threading.Event()
+    started = time.monotonic()
+    try:
+        outcomes = attack(
+            {
+                f"idle #{i}": call(ads, VICTIM, idle=True, until=idle)
+                if i % 4
+                else call(sds, VICTIM, idle=True, until=idle, kind="sds")
+                for i in range(80)
+            }
+        )
+    finally:
+        idle.set()
+    took = time.monotonic() - started
+    codes = sorted(o.code for o in outcomes.values())
+    assert set(codes) == {"DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}, codes
+    assert codes.count("RESOURCE_EXHAUSTED") >= 80 - 64, codes
+    assert took < 10, f"the idle streams were cut after {took:.1f} s (timeout 3 s)"
+    after = attack(
+        {"a valid stream": call(ads, "default.mallory", token=scene.cp.token("mallory"), wait=1)}
+    )
+    assert after["a valid stream"].code == "OPEN", after
+    scene.check_victim()
+
+
+def test_5_idle_streams_without_a_credential_lock_out_no_dataplane(scene: Scene) -> None:
+    """Issue point 5 with "cannot get the real dataplane refused": streams that carry no
+    credential and send nothing hold every stream slot of the process until their first-request
+    timeout; meanwhile a dataplane with a valid token must still be served."""
+    ads, sds = channels(scene)
+    idle = threading.Event()
+    token = scene.cp.token("mallory")
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(
+            attack, {f"idle #{i}": call(ads, VICTIM, idle=True, until=idle) for i in range(70)}
+        )
+        try:
+            time.sleep(1)  # all 70 are open (or refused) by now, well within the 3 s timeout
+            outcome = call(ads, "default.mallory", token=token, wait=1)()
+        finally:
+            idle.set()
+        held.result()
+    assert outcome.code == "OPEN", f"a dataplane with a valid token was refused: {outcome}"
+    scene.check_victim()
