@@ -87,13 +87,16 @@ def holds_interval(watcher: AdsWatcher, seconds: int) -> bool:
 
 
 @contextmanager
-def watchers_of_both_replicas() -> Iterator[list[AdsWatcher]]:
+def watchers_of_both_replicas(topology: Topology) -> Iterator[list[AdsWatcher]]:
     """Dataplanes web-0 and web-1 (written through the API), and an ADS stream for each, web-i
     on replica i; both hold their first config on return."""
     for i in range(len(XDS_HOSTS)):
         response = put(f"/meshes/default/dataplanes/web-{i}", dataplane(i))
         assert response.status_code in (200, 201), response.text
-    watchers = [AdsWatcher(f"{host}:5678", f"default.web-{i}") for i, host in enumerate(XDS_HOSTS)]
+    watchers = [
+        AdsWatcher(f"{host}:5678", f"default.web-{i}", topology.ca_pem)
+        for i, host in enumerate(XDS_HOSTS)
+    ]
     try:
         for host, w in zip(XDS_HOSTS, watchers, strict=True):
             wait_until(partial(has_cluster, w, "backend"), 30, f"first config from {host}")
@@ -144,7 +147,7 @@ def test_redis_stopped_then_restarted(
     topology_on_private_redis: Topology, private_redis: PrivateRedis, record: Record
 ):
     topology, channel = topology_on_private_redis, "kuma:changes"
-    with watchers_of_both_replicas() as watchers:
+    with watchers_of_both_replicas(topology) as watchers:
         # Every feed holds its subscription: at least both replicas' listeners.
         listening = wait_until(lambda: subscribers(private_redis, channel), 10, "subscribers")
         assert listening >= len(XDS_HOSTS)
@@ -195,7 +198,7 @@ def test_postgres_stopped_then_restarted(
     topology_on_private_postgres: Topology, private_postgres: PrivatePostgres, record: Record
 ):
     topology = topology_on_private_postgres
-    with watchers_of_both_replicas() as watchers:
+    with watchers_of_both_replicas(topology) as watchers:
         took = apply_and_time(watchers, 7, timeout=15)
         record("change_before_outage_s", round(took, 2))
         updates = [w.updates for w in watchers]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import redis
-import requests
 
 from tests.integration.ads_watch import AdsWatcher
 from tests.integration.topology import (
@@ -59,12 +59,18 @@ def dataplane(name: str, service: str, inbound: str, outbounds: list[tuple[int, 
 
 
 def ads_replica(admin_port: int) -> str | None:
-    """The xDS host an Envoy's ADS connection is open to (from its admin /clusters)."""
-    text = requests.get(f"http://127.0.0.1:{admin_port}/clusters", timeout=2).text
-    for line in text.splitlines():
-        parts = line.split("::")
-        if parts[0] == "ads_cluster" and parts[2:4] == ["cx_active", "1"]:
-            return parts[1].rsplit(":", 1)[0]
+    """The xDS host an Envoy's ADS connection is open to: Envoy's gRPC client keeps no cluster
+    of it, so ask the kernel (`ss`) which 5678 peer the process listening on `admin_port` has."""
+
+    def ss(*args: str) -> str:
+        return subprocess.run(["ss", "-Htnp", *args], capture_output=True, text=True).stdout
+
+    pid = re.search(r"pid=(\d+)", ss("-l", f"sport = :{admin_port}"))
+    if pid is None:
+        return None
+    for line in ss("state", "established", "dport = :5678").splitlines():
+        if f"pid={pid[1]}," in line:  # gRPC dials from a dual-stack socket: [::ffff:a.b.c.d]
+            return line.split()[-2].rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
     return None
 
 
@@ -87,7 +93,10 @@ def test_change_reaches_clients_of_both_replicas(topology: Topology, tmp_path: P
             tmp_path,
             dataplane(f"web-{i}", "web", f"127.0.0.1:{20000 + i}:8080", [(30000 + i, "backend")]),
         )
-    watchers = [AdsWatcher(f"{host}:5678", f"default.web-{i}") for i, host in enumerate(XDS_HOSTS)]
+    watchers = [
+        AdsWatcher(f"{host}:5678", f"default.web-{i}", topology.ca_pem)
+        for i, host in enumerate(XDS_HOSTS)
+    ]
     try:
         for w in watchers:
             wait_until(lambda w=w: "backend" in w.clusters, 15, "first config")
@@ -191,7 +200,7 @@ def test_dataplanes_of_a_dead_replica_go_offline_then_online_elsewhere(
     apply_yaml(tmp_path, dataplane("web-9", "web", "127.0.0.1:9:9"))
     doomed, survivor = XDS_HOSTS
     # A client that does not reconnect by itself (an Envoy would, at once, to the survivor).
-    watcher = AdsWatcher(f"{doomed}:5678", "default.web-9")
+    watcher = AdsWatcher(f"{doomed}:5678", "default.web-9", topology.ca_pem)
     try:
         wait_until(lambda: inspect_status(tmp_path, "web-9") == "Online", 20, "web-9 Online")
         killed = time.monotonic()
@@ -205,7 +214,7 @@ def test_dataplanes_of_a_dead_replica_go_offline_then_online_elsewhere(
         assert offline_after <= bound + 1.0  # + the polling of kumactl
     finally:
         watcher.close()
-    again = AdsWatcher(f"{survivor}:5678", "default.web-9")
+    again = AdsWatcher(f"{survivor}:5678", "default.web-9", topology.ca_pem)
     try:
         wait_until(lambda: inspect_status(tmp_path, "web-9") == "Online", 20, "web-9 back Online")
     finally:

@@ -9,6 +9,7 @@ ports, that the test may stop and start again without disturbing anything else."
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -82,6 +83,8 @@ class Topology:
             "KUMA_WORKER_SWEEP_INTERVAL": f"{SWEEP_INTERVAL_S}s",
             "KUMA_WORKER_HEARTBEAT_TIMEOUT": f"{HEARTBEAT_TIMEOUT_S}s",
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST": ",".join(XDS_HOSTS),
+            # the certificate every replica shares names the addresses sidecars dial
+            "KUMA_GENERAL_TLS_SERVER_NAMES": ",".join([*XDS_HOSTS, BOOTSTRAP_HOST]),
             "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_PORT": "5678",
             "KUMA_WORKER_AMQP_URI": amqp_uri,
             "KUMA_WORKER_HEALTH_FILE": str(workdir / "worker.health"),
@@ -134,6 +137,18 @@ class Topology:
             wait_until(partial(_listening, host, 5678), 30, f"xDS on {host}")
             wait_until(partial(_ok, f"http://{host}:5680/ready"), 30, f"xDS diagnostics on {host}")
         wait_until((self.workdir / "worker.health").exists, 60, "the worker's health file")
+
+    @functools.cached_property
+    def ca_pem(self) -> bytes:
+        """The control plane's certificate, as an operator gets it: `kuma-cp tls-cert`."""
+        out = subprocess.run(
+            [str(BIN / "kuma-cp"), "tls-cert"],
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
