@@ -13,8 +13,8 @@ waits; it records, per stream, the wall time of the ACK of the first CDS respons
 `backend` cluster has a health check with interval MARKER_SECONDS. When its stdin closes it
 prints one JSON line: `seen` (those times), `started` and `done` (per node: when its first call
 was made, when it had its full config), `errors` (gRPC status codes of failed calls, each
-retried after half a second, as Envoy retries) and `cpu_seconds` (this process's since it began
-opening streams).
+retried after half a second, as Envoy retries) and `cpu_seconds` (this process's from opening
+its streams to the last full config). It reports when its stdin closes, ready or not.
 
 Connections, as Envoy makes them:
 - `--per-channel K`: a channel, with its own connection, for every K streams (1: one each, as
@@ -228,16 +228,24 @@ async def main(args: argparse.Namespace) -> None:
         stream = Stream(node_id, args.marker, args.secrets, seen, on_full)
         started[node_id] = time.time()
         tasks.append(asyncio.create_task(keep_open(stream, stub, metadata, errors)))
-    await ready.wait()
-    print("ready", flush=True)
+    cpu = [0.0]
+
+    async def announce() -> None:
+        await ready.wait()
+        cpu[0] = cpu_seconds() - cpu0
+        print("ready", flush=True)
+
+    # The report comes when stdin closes, ready or not (a harness that gave up, or died).
+    announcer = asyncio.create_task(announce())
     await loop.run_in_executor(None, sys.stdin.read)
+    announcer.cancel()
     out = {
         "seen": seen,
         "started": started,
         "done": done,
         "errors": dict(errors),
         "channels": len(channels),
-        "cpu_seconds": round(cpu_seconds() - cpu0, 3),
+        "cpu_seconds": round(cpu[0] or cpu_seconds() - cpu0, 3),
     }
     print(json.dumps(out), flush=True)
     for t in tasks:

@@ -28,18 +28,20 @@ commit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,6 +70,35 @@ MODES = {
 
 
 # --- the xDS process (--serve) ---
+
+
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each thread of this process, by thread id: Python's threads by their
+    Python name (executor workers as one), the others (gRPC's C threads) by their OS name."""
+    python = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        tid = int(task.name)
+        fields = text[text.rindex(")") + 2 :].split()
+        name = python.get(tid) or "C:" + text[text.index("(") + 1 : text.rindex(")")]
+        name = re.sub(r"_\d+$", "_*", name)  # asyncio_0, asyncio_1...: the default executor
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_by_thread(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each kind of thread spent since `before` (threads that ended meanwhile are
+    not counted)."""
+    totals: dict[str, float] = {}
+    for tid, (name, cpu) in thread_cpu().items():
+        spent = cpu - before.get(tid, (name, 0.0))[1]
+        totals[name] = round(totals.get(name, 0.0) + spent, 2)
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 def serve(mode: str, n: int, mtls: bool, workdir: Path) -> None:
@@ -106,16 +137,18 @@ def serve(mode: str, n: int, mtls: bool, workdir: Path) -> None:
     print(json.dumps({"port": service.port, "tls": tls}), flush=True)
     assert sys.stdin.readline().strip() == "go"
     gc.collect()
-    rss0, cpu0 = rss_bytes(), cpu_seconds()
+    rss0, cpu0, threads0 = rss_bytes(), cpu_seconds(), thread_cpu()
     print("went", flush=True)
     assert sys.stdin.readline().strip() == "done"
     cpu = cpu_seconds() - cpu0
+    threads = cpu_by_thread(threads0)
     # RSS once the storm's garbage is gone: after the quiet full collection that follows it.
     time.sleep(service.collector.quiet + 1.0)
     stats = {
         "xds_cpu_seconds": round(cpu, 3),
         "xds_rss_kib_per_dataplane": round((rss_bytes() - rss0) / 1024 / n, 1),
         "xds_rss_mib": round(rss_bytes() / 2**20, 1),
+        "xds_cpu_seconds_by_thread": threads,
     }
     print(json.dumps(stats), flush=True)
     sys.stdin.read()
@@ -139,21 +172,13 @@ def spawn(argv: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def expect(procs: list[subprocess.Popen[str]], word: str, timeout: float) -> bool:
-    """Whether every process printed `word` as its next line within `timeout` seconds."""
-
-    def line(p: subprocess.Popen[str]) -> str:
-        assert p.stdout is not None
-        return p.stdout.readline().strip()
-
-    with ThreadPoolExecutor(len(procs)) as pool:
-        futures = [pool.submit(line, p) for p in procs]
-        try:
-            return all(f.result(timeout=max(0.0, timeout)) == word for f in futures)
-        except FutureTimeout:
-            for p in procs:
-                p.kill()
-            return False
+def next_line(p: subprocess.Popen[str]) -> str:
+    """The next line of `p`, past a profiler's ('' at EOF)."""
+    assert p.stdout is not None
+    while True:
+        text = p.stdout.readline()
+        if not text or (text.strip() and not text.startswith("py-spy")):
+            return text.strip()
 
 
 def send(proc: subprocess.Popen[str], text: str) -> None:
@@ -162,73 +187,129 @@ def send(proc: subprocess.Popen[str], text: str) -> None:
     proc.stdin.flush()
 
 
-def run_once(
-    mode: str, n: int, clients: int, per_channel: int, mtls: bool, workdir: Path, timeout: float
-) -> dict:
-    for stale in ("tokens.json", "ca.pem"):
-        (workdir / stale).unlink(missing_ok=True)
-    serve_argv = [sys.executable, "-m", "benchmarks.xds_connect", "--serve", mode]
-    serve_argv += ["--sizes", str(n), "--workdir", str(workdir)] + (["--mtls"] if mtls else [])
-    server = spawn(serve_argv)
-    assert server.stdout is not None
-    hello = json.loads(server.stdout.readline())
-    argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{hello['port']}"]
-    options = ["--go", "--per-channel", str(per_channel)] + (["--secrets"] if mtls else [])
-    if hello["tls"]:
-        options += ["--ca-cert", str(workdir / "ca.pem")]
-    if (workdir / "tokens.json").exists():
-        options += ["--tokens", str(workdir / "tokens.json")]
-    procs, first = [], 0
-    per = -(-n // clients)
-    while first < n:
-        count = min(per, n - first)
-        procs.append(spawn(argv + [str(first), str(count), "0"] + options))
-        first += count
-    assert expect(procs, "armed", 120), "a client did not start"
-    send(server, "go")
-    assert expect([server], "went", 30)
-    busy0 = busy_cpu_seconds()
-    for p in procs:
-        send(p, "go")
-    complete = expect(procs, "ready", timeout)
-    busy = busy_cpu_seconds() - busy0
-    send(server, "done")
-    stats = json.loads(server.stdout.readline())
-    started: dict[str, float] = {}
-    done: dict[str, float] = {}
-    errors: dict[str, int] = {}
-    client_cpu = channels = 0.0
-    for p in procs:
-        out, _ = p.communicate("", timeout=60)
-        if not complete:
-            continue
-        report = json.loads(out.strip().splitlines()[-1])
-        started.update(report["started"])
-        done.update(report["done"])
-        client_cpu += report["cpu_seconds"]
-        channels += report["channels"]
-        for code, count in report["errors"].items():
-            errors[code] = errors.get(code, 0) + count
-    server.communicate("", timeout=60)
-    per_stream = [done[node] - started[node] for node in done]
-    return {
-        "mode": mode,
-        "dataplanes": n,
-        "mtls": mtls,
-        "streams_per_connection": per_channel or -(-n // clients),
-        "connections": int(channels),
-        "complete": complete,
-        "done": len(done),
-        "seconds": round(max(done.values()) - min(started.values()), 3) if complete else None,
-        "stream_p50_s": round(percentile(per_stream, 50), 3) if per_stream else None,
-        "stream_p99_s": round(percentile(per_stream, 99), 3) if per_stream else None,
-        **stats,
-        "xds_cpu_ms_per_dataplane": round(stats["xds_cpu_seconds"] * 1000 / n, 2),
-        "clients_cpu_seconds": round(client_cpu, 3),
-        "others_cpu_seconds": round(busy - stats["xds_cpu_seconds"] - client_cpu, 3),
-        "load_average": os.getloadavg()[0],
-        "failed_calls": errors,
-    }
+def all_say(pool: ThreadPoolExecutor, procs: list, word: str, timeout: float) -> bool:
+    futures = [pool.submit(next_line, p) for p in procs]
+    return all(f.result(timeout=timeout) == word for f in futures)
+
+
+class Run:
+    """One xDS process and its client processes; whatever happens, none outlives the run."""
+
+    def __init__(self, mode: str, n: int, args: argparse.Namespace, workdir: Path) -> None:
+        self.mode, self.n, self.args, self.workdir = mode, n, args, workdir
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start_server(self) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-m", "benchmarks.xds_connect", "--serve", self.mode]
+        if self.args.profile:
+            # py-spy (not a project dependency: pip install py-spy) samples the xDS process's
+            # Python threads (gRPC's own C threads are not Python's), one file per run.
+            out = Path(self.args.profile) / f"{self.mode}-{self.n}-{time.strftime('%H%M%S')}.txt"
+            argv = ["py-spy", "record", "--threads", "--format", "raw", "--rate", "50"]
+            argv += ["-o", str(out), "--", sys.executable]
+            argv += ["-m", "benchmarks.xds_connect", "--serve", self.mode]
+        argv += ["--sizes", str(self.n), "--workdir", str(self.workdir)]
+        server = spawn(argv + (["--mtls"] if self.args.mtls else []))
+        self.procs.append(server)
+        return server
+
+    def start_clients(self, hello: dict) -> list[subprocess.Popen[str]]:
+        argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{hello['port']}"]
+        options = ["--go", "--per-channel", str(self.args.per_channel)]
+        options += ["--secrets"] if self.args.mtls else []
+        if hello["tls"]:
+            options += ["--ca-cert", str(self.workdir / "ca.pem")]
+        if (self.workdir / "tokens.json").exists():
+            options += ["--tokens", str(self.workdir / "tokens.json")]
+        clients, first = [], 0
+        per = -(-self.n // self.args.clients)
+        while first < self.n:
+            count = min(per, self.n - first)
+            clients.append(spawn(argv + [str(first), str(count), "0"] + options))
+            first += count
+        self.procs += clients
+        return clients
+
+    def measure(self) -> dict:
+        for stale in ("tokens.json", "ca.pem"):
+            (self.workdir / stale).unlink(missing_ok=True)
+        server = self.start_server()
+        hello = json.loads(next_line(server))
+        clients = self.start_clients(hello)
+        with ThreadPoolExecutor(len(clients)) as pool:
+            assert all_say(pool, clients, "armed", 120), "a client did not start"
+            send(server, "go")
+            assert next_line(server) == "went"
+            busy0 = busy_cpu_seconds()
+            for p in clients:
+                send(p, "go")
+            waiting = [pool.submit(next_line, p) for p in clients]
+            finished, _ = wait(waiting, timeout=self.args.timeout)
+            busy = busy_cpu_seconds() - busy0
+            send(server, "done")
+            stats = json.loads(next_line(server))
+            complete = len(finished) == len(waiting) and all(f.result() == "ready" for f in waiting)
+            for p in clients:  # each reports once its stdin closes, ready or not
+                assert p.stdin is not None
+                p.stdin.close()
+            lines = [f.result(timeout=60) for f in waiting]
+        reports = []
+        for p, line in zip(clients, lines, strict=True):
+            if not line.startswith("{"):
+                line = next_line(p)
+            reports.append(json.loads(line))
+        return self.row(complete, reports, stats, busy)
+
+    def row(self, complete: bool, reports: list[dict], stats: dict, busy: float) -> dict:
+        started: dict[str, float] = {}
+        done: dict[str, float] = {}
+        errors: dict[str, int] = {}
+        for report in reports:
+            started.update(report["started"])
+            done.update(report["done"])
+            for code, count in report["errors"].items():
+                errors[code] = errors.get(code, 0) + count
+        per_stream = [done[node] - started[node] for node in done]
+        client_cpu = sum(r["cpu_seconds"] for r in reports)
+        return {
+            "mode": self.mode,
+            "dataplanes": self.n,
+            "mtls": self.args.mtls,
+            "streams_per_connection": self.args.per_channel or -(-self.n // self.args.clients),
+            "connections": sum(r["channels"] for r in reports),
+            "complete": complete,
+            "done": len(done),
+            "seconds": round(max(done.values()) - min(started.values()), 3) if complete else None,
+            "stream_p50_s": round(percentile(per_stream, 50), 3) if per_stream else None,
+            "stream_p99_s": round(percentile(per_stream, 99), 3) if per_stream else None,
+            **stats,
+            "xds_cpu_ms_per_dataplane": round(stats["xds_cpu_seconds"] * 1000 / self.n, 2),
+            "clients_cpu_seconds": round(client_cpu, 3),
+            "others_cpu_seconds": round(busy - stats["xds_cpu_seconds"] - client_cpu, 3),
+            "load_average": round(os.getloadavg()[0], 2),
+            "failed_calls": errors,
+        }
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                with contextlib.suppress(OSError, ValueError):
+                    assert p.stdin is not None
+                    p.stdin.close()
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def run_once(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict:
+    run = Run(mode, n, args, workdir)
+    try:
+        return run.measure()
+    finally:
+        run.close()
 
 
 def spread(rows: list[dict], key: str) -> tuple[float, float, float] | None:
@@ -302,6 +383,7 @@ def main() -> None:
     parser.add_argument("--modes", default="secure,open")
     parser.add_argument("--mtls", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--profile", default="", help="folder for py-spy profiles of xDS")
     parser.add_argument("--out", default="", help="result file name (default xds_connect[-mtls])")
     parser.add_argument("--serve", choices=sorted(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="", help=argparse.SUPPRESS)
@@ -315,9 +397,7 @@ def main() -> None:
         for n in map(int, args.sizes.split(",")):
             for run in range(args.runs):
                 for mode in modes:
-                    row = run_once(
-                        mode, n, args.clients, args.per_channel, args.mtls, Path(tmp), args.timeout
-                    )
+                    row = run_once(mode, n, args, Path(tmp))
                     row["run"] = run + 1
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -329,7 +409,9 @@ def main() -> None:
         f"{platform.python_version()}",
         **commit(),
         "date": dt.date.today().isoformat(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("serve", "workdir")},
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("serve", "workdir", "profile")
+        },
         "summary": summaries,
         "runs": rows,
     }
