@@ -11,12 +11,14 @@ Usable in-process and as a program, for an attacker in a network namespace:
     python -m tests.security.attacker '{"address": "10.200.0.1:5678", "ca": "...PEM...",
         "calls": [{"node": "default.web-1"}, {"node": "default.web-1", "idle": true}]}'
 
-prints one JSON line per call as it ends (an `idle` call sends nothing and ends when stdin
-closes, or at the server's first-request timeout)."""
+prints one JSON line per call as it ends (a call may name its own `address`; an `idle` one
+sends nothing and ends when stdin closes, or at the server's first-request timeout)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import ssl
 import sys
 import threading
@@ -142,9 +144,9 @@ def call(
 ) -> Attempt:
     """One stream, to run later (`attack`, or call the result): `requests` sent in a row (the
     node on the first unless it has one; default: ask for `identity_cert`), then responses read
-    until the call ends or `wait` seconds pass (with `until`: until that event is set). `kind`:
-    sotw or delta (ADS), sds (SecretDiscoveryService). `idle`: send nothing at all.
-    `consume=False`: leave the responses unread."""
+    (and ACKed, as Envoy does) until the call ends or `wait` seconds pass (with `until`: until
+    that event is set). `kind`: sotw or delta (ADS), sds (SecretDiscoveryService). `idle`: send
+    nothing at all. `consume=False`: leave the responses unread."""
     return partial(
         _run, channel, node_id, requests, token, metadata, kind, wait, idle, until, consume
     )
@@ -169,12 +171,35 @@ def _run(
         first.CopyFrom(requests[0])
         first.node.CopyFrom(node(node_id, metadata))
         requests[0] = first
+    outbox: queue.Queue[Any] = queue.Queue()  # what to send: the requests, then ACKs
+    for request in [] if idle else requests:
+        outbox.put(request)
     release = threading.Event()  # the attacker stops: the stream may end
+    asked = {r.type_url: r for r in requests}  # the latest request of each type
 
     def send() -> Iterator[Any]:
-        if not idle:
-            yield from requests
-        release.wait()  # never half-close: that would end the stream
+        while not release.is_set():  # never half-close before: that would end the stream
+            with contextlib.suppress(queue.Empty):
+                yield outbox.get(timeout=0.05)
+
+    def ack(response: Any) -> None:
+        """ACK as Envoy does (SotW sends the next update only once the last one is ACKed)."""
+        if kind == "delta":
+            outbox.put(
+                discovery_pb2.DeltaDiscoveryRequest(
+                    type_url=response.type_url, response_nonce=response.nonce
+                )
+            )
+            return
+        names = asked[response.type_url].resource_names if response.type_url in asked else []
+        outbox.put(
+            sotw_request(
+                response.type_url,
+                names,
+                version_info=response.version_info,
+                response_nonce=response.nonce,
+            )
+        )
 
     chan = channel.open()
     try:
@@ -194,6 +219,7 @@ def _run(
                 if consume:
                     for response in stream:
                         outcome.responses.append(_summary(response))
+                        ack(response)
                 outcome.code, outcome.details = stream.code().name, stream.details() or ""
             except grpc.RpcError as exc:
                 outcome.code, outcome.details = exc.code().name, exc.details() or ""
@@ -235,9 +261,13 @@ def _main(spec: dict[str, Any]) -> None:
 
     def one(i: int, c: dict[str, Any]) -> None:
         outcome = call(
-            channel,
+            Channel(c["address"], channel.ca, channel.plaintext) if "address" in c else channel,
             c["node"],
-            [sotw_request(c.get("type_url", SECRET), c.get("names", ["identity_cert"]))],
+            [
+                (delta_request if c.get("kind") == "delta" else sotw_request)(
+                    c.get("type_url", SECRET), c.get("names", ["identity_cert"])
+                )
+            ],
             token=c.get("token", ""),
             metadata=c.get("metadata"),
             kind=c.get("kind", "sotw"),

@@ -263,13 +263,13 @@ def names(count: int, size: int, salt: str = "") -> list[str]:
 
 def flood(scene: Scene, token: str) -> tuple[dict[str, Attempt], dict[str, str]]:
     """The issue's flood, many times over, all at once: the calls, and the code each must end
-    with. Streams with no token sending 40 requests of 1 MB; streams with a (valid) token asking
-    for 40 invented types of 1 MB each, for 10,001 names, for a name of 1,025 characters, in a
+    with. Streams with no token sending 100 requests of 1 MB; streams with a (valid) token asking
+    for 100 invented types of 1 MB each, for 10,001 names, for a name of 1,025 characters, in a
     5 MB message, or growing a delta subscription by 1,000 names per request. Each waits up to
-    4 s: a stream that was not cut would hold what it sent meanwhile (about 1 GB in all)."""
+    4 s: a stream that was not cut would hold what it sent meanwhile (1.4 GB in all)."""
     ads, sds = channels(scene)
     megabyte = names(1_000, 1_000)
-    invented = [sotw_request(f"{PREFIX}attacker.Invented{i}", megabyte) for i in range(40)]
+    invented = [sotw_request(f"{PREFIX}attacker.Invented{i}", megabyte) for i in range(100)]
     growing = [delta_request(CLUSTER, names(1_000, 100, salt=str(i))) for i in range(40)]
     own = "default.mallory"
     calls: dict[str, Attempt] = {}
@@ -279,11 +279,12 @@ def flood(scene: Scene, token: str) -> tuple[dict[str, Attempt], dict[str, str]]
         calls[what] = call(*args, wait=4, **kw)
         expected[what] = code
 
-    for i in range(10):
-        add(f"ADS, no token, 40 x 1 MB #{i}", "UNAUTHENTICATED", ads, VICTIM, invented)
-        add(f"ADS, 40 invented types #{i}", "INVALID_ARGUMENT", ads, own, invented, token=token)
-    for i in range(5):
-        add(f"SDS, no token, 40 x 1 MB #{i}", "UNAUTHENTICATED", sds, VICTIM, invented, kind="sds")
+    for i in range(6):
+        add(f"ADS, no token, 100 x 1 MB #{i}", "UNAUTHENTICATED", ads, VICTIM, invented)
+        add(f"ADS, 100 invented types #{i}", "INVALID_ARGUMENT", ads, own, invented, token=token)
+    for i in range(2):
+        add(f"SDS, no token, 100 x 1 MB #{i}", "UNAUTHENTICATED", sds, VICTIM, invented, kind="sds")
+    for i in range(3):
         too_many = [sotw_request(CLUSTER, names(10_001, 20))]
         add(f"ADS, 10,001 names #{i}", "RESOURCE_EXHAUSTED", ads, own, too_many, token=token)
         too_many = [sotw_request(SECRET, names(10_001, 20))]
@@ -333,9 +334,11 @@ def peak_rss_kib(scene: Scene, work: Callable[[], T]) -> tuple[int, T]:
 
 def test_5_a_flood_is_cut_short_and_memory_stays_flat(scene: Scene) -> None:
     """Issue point 5: every call of the flood is closed (UNAUTHENTICATED, INVALID_ARGUMENT,
-    RESOURCE_EXHAUSTED) with nothing sent back, and kuma-cp's memory stays flat round after
-    round: what a round sends (about 1 GB) is not kept. The first round is a warm-up (gRPC's
-    buffers and the allocator's arenas grow once, by about 100 MB, and stay)."""
+    RESOURCE_EXHAUSTED) with nothing sent back, and kuma-cp's memory stays flat however much a
+    stream sends: at most what a stream may buffer before it is cut (its inbox of 8 requests)
+    is held at once, about 130 MB for these 14 large streams, not the 1.4 GB they would hold
+    uncut. The first round is a warm-up (gRPC's buffers and the allocator's arenas grow once,
+    and stay)."""
     token = scene.cp.token("mallory")
     attack(flood(scene, token)[0])
     before = scene.cp.rss_kib()
@@ -346,7 +349,7 @@ def test_5_a_flood_is_cut_short_and_memory_stays_flat(scene: Scene) -> None:
         for what, outcome in outcomes.items():
             assert outcome.code == expected[what], f"{what}: {outcome}"
             assert outcome.private_keys == 0 and outcome.resources == 0, f"{what}: {outcome}"
-        assert peak - before < 200 * 1024, f"kuma-cp grew from {before} to {peak} KiB"
+        assert peak - before < 300 * 1024, f"kuma-cp grew from {before} to {peak} KiB"
     scene.check_victim()
 
 
