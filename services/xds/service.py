@@ -23,8 +23,8 @@ from kuma.errors import KumaError
 from kuma.wiring import Core
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import CallbackChain
-from services.xds.ads.server import StreamPolicy, StreamSlots, start_ads_server
-from services.xds.ads.stream import StreamLimits
+from services.xds.ads.server import StreamPolicy, start_ads_server
+from services.xds.ads.stream import StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
 from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
@@ -70,6 +70,7 @@ class XdsService:
                 names_per_request=xds.max_resource_names_per_request,
                 names_per_subscription=xds.max_resource_names_per_subscription,
                 first_request_timeout=xds.first_request_timeout.total_seconds(),
+                name_bytes=xds.max_message_bytes,
             ),
             slots=StreamSlots(xds.max_streams),
         )

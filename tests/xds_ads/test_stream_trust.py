@@ -18,15 +18,19 @@ from kuma.server_tls import self_signed
 from kuma.store.memory import MemoryStore
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
-from services.xds.ads.server import StreamPolicy, StreamSlots, start_ads_server
-from services.xds.ads.stream import MAX_NAME_LENGTH, StreamLimits
+from services.xds.ads.server import StreamPolicy, start_ads_server
+from services.xds.ads.stream import MAX_NAME_LENGTH, StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
-from tests.xds_ads.harness import RecordingCallbacks, shared_loop
+from tests.xds_ads.harness import RecordingCallbacks, shared_loop, wait_for
 
 VICTIM = "default.web-1"
 CERT = self_signed(["localhost", "127.0.0.1"])
 LIMITS = StreamLimits(
-    queue_size=4, names_per_request=50, names_per_subscription=80, first_request_timeout=1.0
+    queue_size=4,
+    names_per_request=50,
+    names_per_subscription=80,
+    first_request_timeout=1.0,
+    name_bytes=20_000,
 )
 
 
@@ -191,6 +195,18 @@ def test_delta_subscriptions_are_bounded_as_a_whole(server: Server):
     assert "subscribed" in details
 
 
+def test_names_held_by_a_stream_are_bounded_in_bytes_over_all_types(server: Server):
+    token = server.token(VICTIM)
+    # 40 names of 300 characters: 12,000 bytes, within the 20,000 of one stream ...
+    eds = request(type_url=types.ENDPOINT, names=[f"{i:03}" + "x" * 297 for i in range(40)])
+    got, status, _ = server.run(converse(server.port, [eds], token))
+    assert status is None
+    # ... but not twice over, on another type of the same stream
+    rds = request(None, types.ROUTE, [f"{i:03}" + "y" * 297 for i in range(40)])
+    got, status, details = server.run(converse(server.port, [eds, rds], token))
+    assert status == grpc.StatusCode.RESOURCE_EXHAUSTED and "bytes of resource names" in details
+
+
 def test_a_silent_stream_is_closed_after_the_first_request_timeout(server: Server):
     _, status, _ = server.run(converse(server.port, [], server.token(VICTIM), wait=5))
     assert status == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -210,7 +226,27 @@ def test_streams_per_process_are_capped():
         held, fourth = s.run(scenario())
         assert all(code is None and len(got) == 1 for got, code, _ in held)
         assert fourth[1] == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert s.run(asyncio.sleep(0.2, s.slots.open)) == 0  # every slot given back
+        wait_for(lambda: s.slots.open == 0, 5, "every slot given back")
+    finally:
+        s.stop()
+
+
+def test_silent_streams_make_room_for_a_dataplane_when_the_server_is_full():
+    s = Server(trust_loopback=False, max_streams=3)
+    try:
+
+        async def scenario() -> tuple[list[Any], Any]:
+            # three connections that never say who they are take every slot ...
+            silent = [asyncio.create_task(converse(s.port, [], wait=3)) for _ in range(3)]
+            await asyncio.sleep(0.5)
+            # ... and a dataplane with its token still gets in, evicting the oldest of them
+            honest = await converse(s.port, [request()], s.token(VICTIM), wait=0.5)
+            return [await t for t in silent], honest
+
+        silent, honest = s.run(scenario())
+        assert honest[1] is None and len(honest[0]) == 1
+        codes = sorted(str(code) for _, code, _ in silent)
+        assert codes.count(str(grpc.StatusCode.RESOURCE_EXHAUSTED)) == 1, codes
     finally:
         s.stop()
 

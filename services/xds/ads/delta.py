@@ -65,6 +65,9 @@ class DeltaStream(Stream):
         limit = self.limits.names_per_subscription
         self.check_names(len(state.names), limit, "subscribed")
         self.check_names(len(state.known), limit, "held by the client")
+        if subscribe or unsubscribe or initial:
+            held = sum(map(len, state.names)) + sum(len(k) + len(v) for k, v in state.known.items())
+            self.hold_names(type_url, held)
         if request.response_nonce and request.response_nonce == state.sent_nonce:
             if request.HasField("error_detail"):
                 self.callbacks.on_nack(

@@ -13,7 +13,7 @@ from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.delta import DeltaStream
 from services.xds.ads.sotw import SotwStream
-from services.xds.ads.stream import Stream, StreamLimits, StreamRefused
+from services.xds.ads.stream import Stream, StreamLimits, StreamRefused, StreamSlots
 from services.xds.auth import StreamAuthenticator
 
 # gRPC's default limits refuse about 15% of 3,000 streams opened at once (envoy-notes.md), and
@@ -33,24 +33,6 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
 
 
-class StreamSlots:
-    """Streams open in this process (ADS and SDS share one count): past `limit` a new one is
-    refused with RESOURCE_EXHAUSTED, so a flood of connections cannot grow memory without end."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
-
-    def take(self) -> bool:
-        if self.open >= self.limit:
-            return False
-        self.open += 1
-        return True
-
-    def give_back(self) -> None:
-        self.open -= 1
-
-
 @dataclass
 class StreamPolicy:
     """What every stream of a server is held to: who it may be, and how much it may ask."""
@@ -66,7 +48,8 @@ async def serve_stream(stream: Stream, slots: StreamSlots, requests: AsyncIterat
     so each idle stream held a copy of its last EDS response (30 kB per stream at 5,000
     dataplanes, measured)."""
     context = stream.context
-    if not slots.take():
+    stream.slot = slots.take(stream.inbox)
+    if stream.slot is None:
         await context.abort(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             f"this control plane serves at most {slots.limit} streams per process",
@@ -78,7 +61,8 @@ async def serve_stream(stream: Stream, slots: StreamSlots, requests: AsyncIterat
     except StreamRefused as exc:
         await context.abort(exc.code, exc.message)
     finally:
-        slots.give_back()
+        if stream.slot is not None:
+            stream.slot.give_back()
 
 
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):

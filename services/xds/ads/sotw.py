@@ -40,6 +40,8 @@ class SotwStream(Stream):
         if nonce and nonce != state.sent_nonce:
             return None  # answers a response that has since been superseded: ignore
         names_changed = names != state.names
+        if names_changed:
+            self.hold_names(type_url, sum(map(len, names)))
         state.names = names
         state.outstanding = True
         if nonce and request.HasField("error_detail"):

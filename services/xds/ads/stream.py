@@ -33,6 +33,9 @@ class StreamLimits:
     names_per_request: int = 10_000
     names_per_subscription: int = 10_000
     first_request_timeout: float = 30.0
+    # bytes of resource names a stream may hold, all types together (xdsServer.maxMessageBytes:
+    # a subscription never needs more than one request can carry)
+    name_bytes: int = 4 * 1024 * 1024
 
 
 class StreamRefused(Exception):
@@ -55,6 +58,7 @@ class Inbox:
         self._ready = asyncio.Event()
         self._changed = False
         self._ended = False
+        self._evicted = False
 
     async def put(self, request: Any) -> None:
         await self._room.acquire()
@@ -70,9 +74,20 @@ class Inbox:
         self._ended = True
         self._ready.set()
 
+    def evict(self) -> None:
+        """The server is full and this stream has not said who it is: it ends at once."""
+        self._evicted = True
+        self._ready.set()
+
     async def get(self) -> Any:
-        """The next request, CHANGED, or END; requests first, in arrival order."""
+        """The next request, CHANGED, or END; requests first, in arrival order. StreamRefused
+        once evicted."""
         while True:
+            if self._evicted:
+                raise StreamRefused(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "the server is full and this stream had not sent its first request",
+                )
             if self._requests:
                 self._room.release()
                 return self._requests.popleft()
@@ -87,6 +102,49 @@ class Inbox:
 
 CHANGED = object()
 END = object()
+
+
+class Slot:
+    """One stream's place in its process's StreamSlots."""
+
+    __slots__ = ("pool", "inbox", "held")
+
+    def __init__(self, pool: StreamSlots, inbox: Inbox) -> None:
+        self.pool, self.inbox, self.held = pool, inbox, True
+
+    def bound(self) -> None:
+        """The stream proved who it is: it can no longer be evicted for a newcomer."""
+        self.pool.pending.pop(id(self), None)
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.pool.open -= 1
+        self.bound()
+
+
+class StreamSlots:
+    """Streams open in this process (ADS and SDS share one count). When all are taken, a new
+    stream evicts the oldest one that has not yet been bound to a dataplane (connections that
+    say nothing cannot lock dataplanes out); if every stream is bound, the newcomer is refused
+    with RESOURCE_EXHAUSTED. Either way memory stays in proportion to `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self.pending: dict[int, Slot] = {}  # not bound yet, oldest first
+
+    def take(self, inbox: Inbox) -> Slot | None:
+        if self.open >= self.limit:
+            if not self.pending:
+                return None
+            oldest = next(iter(self.pending.values()))
+            oldest.give_back()
+            oldest.inbox.evict()
+        slot = Slot(self, inbox)
+        self.open += 1
+        self.pending[id(slot)] = slot
+        return slot
 
 
 class Stream(ABC):
@@ -109,7 +167,9 @@ class Stream(ABC):
         self.node_id: str | None = None
         self.principal: Principal | None = None
         self.inbox = Inbox(limits.queue_size)
+        self.slot: Slot | None = None  # set by the server that admitted the stream
         self._nonces = itertools.count(1)
+        self._name_bytes: dict[str, int] = {}  # type URL -> bytes of the names it holds
 
     def next_nonce(self) -> str:
         return str(next(self._nonces))
@@ -134,6 +194,8 @@ class Stream(ABC):
             )
         if self.auth is not None:
             self.principal = await self.auth.bind(node_id, self.context)
+        if self.slot is not None:
+            self.slot.bound()
         self.node_id = node_id
         self.cache.watch(node_id, self.inbox)
         self.callbacks.on_open(self.id, node_id, request.node)
@@ -156,6 +218,17 @@ class Stream(ABC):
             raise StreamRefused(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{count} resource names {what}: at most {limit} are allowed",
+            )
+
+    def hold_names(self, type_url: str, size: int) -> None:
+        """The names of `type_url` now take `size` bytes: all types together must stay within
+        the stream's budget."""
+        self._name_bytes[type_url] = size
+        total = sum(self._name_bytes.values())
+        if total > self.limits.name_bytes:
+            raise StreamRefused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{total} bytes of resource names: at most {self.limits.name_bytes} per stream",
             )
 
     @staticmethod

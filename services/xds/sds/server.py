@@ -34,7 +34,7 @@ from kuma.errors import KumaError, NotFoundError
 from kuma.resources.registry import DATAPLANE
 from kuma.store.base import ResourceStore
 from services.xds.ads.server import StreamPolicy, listen
-from services.xds.ads.stream import END, Inbox, StreamRefused
+from services.xds.ads.stream import END, Inbox, Slot, StreamRefused
 from services.xds.ads.types import SECRET
 from services.xds.auth import Principal, StreamAuthenticator
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA
@@ -67,21 +67,25 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
     async def StreamSecrets(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> None:
-        if not self.policy.slots.take():
+        inbox = Inbox(self.policy.limits.queue_size)
+        slot = self.policy.slots.take(inbox)
+        if slot is None:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"this control plane serves at most {self.policy.slots.limit} streams per process",
             )
+            return
         try:
-            await self._serve(request_iterator, context)
+            await self._serve(request_iterator, context, inbox, slot)
         except StreamRefused as exc:
             await context.abort(exc.code, exc.message)
         finally:
-            self.policy.slots.give_back()
+            slot.give_back()
 
-    async def _serve(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
+    async def _serve(
+        self, request_iterator: AsyncIterator[Any], context: Any, inbox: Inbox, slot: Slot
+    ) -> None:
         limits = self.policy.limits
-        inbox = Inbox(limits.queue_size)
 
         async def read() -> None:
             try:
@@ -118,6 +122,7 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
                 else:
                     request: Any = item
                     node = await self._bind(node, request, context)
+                    slot.bound()
                     if len(request.resource_names) > limits.names_per_request:
                         raise StreamRefused(
                             grpc.StatusCode.RESOURCE_EXHAUSTED, "too many resource names"
