@@ -2,6 +2,7 @@
 
     python -m benchmarks.xds_connect [--sizes 1000,5000] [--runs 5] [--clients 8]
                                      [--per-channel 1] [--mtls] [--modes secure,open]
+                                     [--rev HEAD|worktree] [--profile DIR]
 
 Each run starts a fresh xDS service in its own process (`--serve`: a memory store holding N
 dataplanes, default config but for its ports) in one of two modes:
@@ -23,6 +24,11 @@ machine's cores with the server), and failed calls (retried, as Envoy does). The
 interleaved (secure, open, secure, open, ...), `--runs` of each per size, and compared by their
 medians. Writes benchmarks/results/xds_connect[-mtls].json: the raw runs, the machine, the
 commit.
+
+The measured code (xDS process and clients) is commit `--rev` exported to a temporary folder, so
+that commits landing during a long run change nothing (`--rev worktree`: this working tree, as
+it is when each process starts). On a shared machine, `others_cpu_seconds` says how much CPU
+anything else took during a run.
 """
 
 from __future__ import annotations
@@ -168,8 +174,8 @@ def busy_cpu_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def spawn(argv: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def spawn(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def next_line(p: subprocess.Popen[str]) -> str:
@@ -195,8 +201,10 @@ def all_say(pool: ThreadPoolExecutor, procs: list, word: str, timeout: float) ->
 class Run:
     """One xDS process and its client processes; whatever happens, none outlives the run."""
 
-    def __init__(self, mode: str, n: int, args: argparse.Namespace, workdir: Path) -> None:
-        self.mode, self.n, self.args, self.workdir = mode, n, args, workdir
+    def __init__(
+        self, mode: str, n: int, args: argparse.Namespace, workdir: Path, src: Path
+    ) -> None:
+        self.mode, self.n, self.args, self.workdir, self.src = mode, n, args, workdir, src
         self.procs: list[subprocess.Popen[str]] = []
 
     def start_server(self) -> subprocess.Popen[str]:
@@ -209,7 +217,7 @@ class Run:
             argv += ["-o", str(out), "--", sys.executable]
             argv += ["-m", "benchmarks.xds_connect", "--serve", self.mode]
         argv += ["--sizes", str(self.n), "--workdir", str(self.workdir)]
-        server = spawn(argv + (["--mtls"] if self.args.mtls else []))
+        server = spawn(argv + (["--mtls"] if self.args.mtls else []), self.src)
         self.procs.append(server)
         return server
 
@@ -225,7 +233,7 @@ class Run:
         per = -(-self.n // self.args.clients)
         while first < self.n:
             count = min(per, self.n - first)
-            clients.append(spawn(argv + [str(first), str(count), "0"] + options))
+            clients.append(spawn(argv + [str(first), str(count), "0"] + options, self.src))
             first += count
         self.procs += clients
         return clients
@@ -304,8 +312,8 @@ class Run:
                 p.wait()
 
 
-def run_once(mode: str, n: int, args: argparse.Namespace, workdir: Path) -> dict:
-    run = Run(mode, n, args, workdir)
+def run_once(mode: str, n: int, args: argparse.Namespace, workdir: Path, src: Path) -> dict:
+    run = Run(mode, n, args, workdir, src)
     try:
         return run.measure()
     finally:
@@ -364,14 +372,27 @@ def show(summaries: list[dict], modes: list[str]) -> None:
             )
 
 
-def commit() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent
-        ).stdout.strip()
+def git(*args: str) -> str:
+    here = Path(__file__).parent
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here).stdout
 
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": bool(dirty)}
+
+def source(rev: str, into: Path) -> tuple[Path, dict]:
+    """Where the measured code runs from, and what it is: commit `rev` exported (so that commits
+    landing during a long run change nothing), or, with `--rev worktree`, this working tree."""
+    if rev == "worktree":
+        dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+        head = git("rev-parse", "--short", "HEAD").strip()
+        return Path(__file__).parent.parent, {"commit": head, "uncommitted_changes": bool(dirty)}
+    sha = git("rev-parse", "--short", rev).strip()
+    if not sha:
+        raise SystemExit(f"unknown revision {rev!r}")
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", sha], capture_output=True, check=True, cwd=Path(__file__).parent
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into, {"commit": sha, "uncommitted_changes": False}
 
 
 def main() -> None:
@@ -383,6 +404,7 @@ def main() -> None:
     parser.add_argument("--modes", default="secure,open")
     parser.add_argument("--mtls", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--rev", default="HEAD", help="the commit to measure, or 'worktree'")
     parser.add_argument("--profile", default="", help="folder for py-spy profiles of xDS")
     parser.add_argument("--out", default="", help="result file name (default xds_connect[-mtls])")
     parser.add_argument("--serve", choices=sorted(MODES), help=argparse.SUPPRESS)
@@ -394,10 +416,11 @@ def main() -> None:
     modes = args.modes.split(",")
     rows = []
     with tempfile.TemporaryDirectory(prefix="xds-connect-") as tmp:
+        src, measured = source(args.rev, Path(tmp) / "src")
         for n in map(int, args.sizes.split(",")):
             for run in range(args.runs):
                 for mode in modes:
-                    row = run_once(mode, n, args, Path(tmp))
+                    row = run_once(mode, n, args, Path(tmp), src)
                     row["run"] = run + 1
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -407,10 +430,10 @@ def main() -> None:
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
-        **commit(),
+        **measured,
         "date": dt.date.today().isoformat(),
         "settings": {
-            k: v for k, v in vars(args).items() if k not in ("serve", "workdir", "profile")
+            k: v for k, v in vars(args).items() if k not in ("serve", "workdir", "profile", "rev")
         },
         "summary": summaries,
         "runs": rows,
