@@ -389,7 +389,7 @@ def source(rev: str, into: Path) -> tuple[Path, dict]:
         raise SystemExit(f"unknown revision {rev!r}")
     into.mkdir()
     archive = subprocess.run(
-        ["git", "archive", sha], capture_output=True, check=True, cwd=Path(__file__).parent
+        ["git", "archive", sha], capture_output=True, check=True, cwd=Path(__file__).parent.parent
     )
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into, {"commit": sha, "uncommitted_changes": False}
