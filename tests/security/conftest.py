@@ -19,13 +19,7 @@ from typing import Any
 import pytest
 
 from tests.ports import free_port
-from tests.security.harness import (
-    ControlPlane,
-    Dataplane,
-    Processes,
-    http_get,
-    mtls_mesh,
-)
+from tests.security.harness import ControlPlane, Dataplane, Processes, http_get, mtls_mesh
 from tests.xds_ads.harness import Backend
 
 # Bounds made small enough to reach in a test; the rest (names per request and subscription,
@@ -33,21 +27,46 @@ from tests.xds_ads.harness import Backend
 STRICT_ENV = {
     "KUMA_GENERAL_TRUST_LOOPBACK": "false",
     "KUMA_XDS_SERVER_MAX_STREAMS": "64",
-    "KUMA_XDS_SERVER_FIRST_REQUEST_TIMEOUT": "3s",
+    "KUMA_XDS_SERVER_FIRST_REQUEST_TIMEOUT": "5s",
 }
 
 
 @dataclass
-class Scene:
-    procs: Processes
-    cp: ControlPlane
+class WebAndBackend:
+    """The default Mesh with mTLS and a TrafficPermission backend -> web; `web-1` in front of an
+    HTTP workload answering "web-1", `backend-1` whose outbound port reaches web (registered,
+    their kuma-dp not started)."""
+
     victim: Dataplane
     client: Dataplane
     outbound: int  # backend-1's outbound port to web
-    baseline: list[Any]  # web-1's listeners once it was ready
+    workload: Backend
+
+    @classmethod
+    def register(cls, cp: ControlPlane) -> WebAndBackend:
+        mtls_mesh(cp, [("backend", "web")])
+        workload = Backend("web-1")
+        outbound = free_port()
+        victim = Dataplane(cp, "web-1", f"127.0.0.1:{free_port()}:{workload.port}", "web")
+        client = Dataplane(
+            cp,
+            "backend-1",
+            f"127.0.0.1:{free_port()}:{free_port()}",
+            "backend",
+            [(outbound, "web")],
+        )
+        return cls(victim, client, outbound, workload)
 
     def through_mesh(self) -> str:
+        """A GET through backend-1's and web-1's Envoys, on a new connection ("" if refused)."""
         return http_get(f"http://127.0.0.1:{self.outbound}/")
+
+
+@dataclass
+class Scene(WebAndBackend):
+    procs: Processes
+    cp: ControlPlane
+    baseline: list[Any]  # web-1's listeners once it was ready
 
     def check_victim(self) -> None:
         assert self.victim.proc.poll() is None, "the victim's kuma-dp exited"
@@ -65,25 +84,13 @@ def start_scene(tmp: Path, env: dict[str, str]) -> Scene:
     try:
         cp = ControlPlane(procs, **env)
         cp.start()
-        mtls_mesh(cp, [("backend", "web")])
-        workload = Backend("web-1")
-        outbound = free_port()
-        victim = Dataplane(cp, "web-1", f"127.0.0.1:{free_port()}:{workload.port}", "web")
-        client = Dataplane(
-            cp,
-            "backend-1",
-            f"127.0.0.1:{free_port()}:{free_port()}",
-            "backend",
-            [(outbound, "web")],
-        )
-        victim.start()
-        client.start()
-        victim.wait_ready()
-        client.wait_ready()
-        scene = Scene(procs, cp, victim, client, outbound, [])
-        cp.wait_until(lambda: scene.through_mesh() == "web-1", 30, "web-1 through the mesh")
-        scene.baseline = victim.listeners()
-        return scene
+        pair = WebAndBackend.register(cp)
+        pair.victim.start()
+        pair.client.start()
+        pair.victim.wait_ready()
+        pair.client.wait_ready()
+        cp.wait_until(lambda: pair.through_mesh() == "web-1", 30, "web-1 through the mesh")
+        return Scene(**vars(pair), procs=procs, cp=cp, baseline=pair.victim.listeners())
     except BaseException:
         print(procs.logs())
         procs.stop_all()

@@ -20,16 +20,14 @@ import pytest
 from tests.netns import Netns, network_namespace
 from tests.ports import free_port
 from tests.security.attacker import LISTENER
+from tests.security.conftest import WebAndBackend
 from tests.security.harness import (
     ROOT,
     ControlPlane,
     Dataplane,
     Processes,
     clean_env,
-    http_get,
-    mtls_mesh,
 )
-from tests.xds_ads.harness import Backend
 
 pytestmark = pytest.mark.security
 
@@ -79,14 +77,11 @@ class RemoteAttacker:
 
 
 @dataclass
-class FirstImpostor:
+class FirstImpostor(WebAndBackend):
     procs: Processes
     ns: Netns
     cp: ControlPlane
-    victim: Dataplane
-    client: Dataplane
     probe_token: str
-    outbound: int
 
     def spec(self, idle: bool) -> dict[str, Any]:
         """What the attacker tries, each with no token, as the victim: its identity over ADS
@@ -122,9 +117,6 @@ class FirstImpostor:
         assert keys == 1, f"the control got no identity of its own: {control}"
         return attacker, outcomes
 
-    def through_mesh(self) -> str:
-        return http_get(f"http://127.0.0.1:{self.outbound}/")
-
 
 @pytest.fixture(scope="module")
 def first_impostor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstImpostor]:
@@ -133,19 +125,11 @@ def first_impostor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstIm
         try:
             cp = ControlPlane(procs)  # general.trustLoopback: on, the default
             cp.start()
-            mtls_mesh(cp, [("backend", "web")])
-            workload = Backend("web-1")
-            outbound = free_port()
-            victim = Dataplane(cp, "web-1", f"127.0.0.1:{free_port()}:{workload.port}", "web")
-            client = Dataplane(
-                cp,
-                "backend-1",
-                f"127.0.0.1:{free_port()}:{free_port()}",
-                "backend",
-                [(outbound, "web")],
-            )
+            pair = WebAndBackend.register(cp)
             Dataplane(cp, "probe-1", f"127.0.0.1:{free_port()}:{free_port()}", "probe")
-            yield FirstImpostor(procs, ns, cp, victim, client, cp.token("probe-1"), outbound)
+            yield FirstImpostor(
+                **vars(pair), procs=procs, ns=ns, cp=cp, probe_token=cp.token("probe-1")
+            )
         except BaseException:
             print(procs.logs())
             raise
