@@ -56,10 +56,12 @@ def _on_kuma_error(exc: KumaError) -> Response:
             f"Dataplane {exc.name!r} in mesh {exc.mesh!r} not found. "
             "Did you first apply a Dataplane resource?"
         )
+    elif exc.http_status >= 500:
+        # the reason names hosts and users (a store's address): the log has it, not the body
+        log.warning("bootstrap failed: %s", exc)
+        details = exc.details
     else:
         details = str(exc) or exc.details
-    if exc.http_status >= 500:
-        log.warning("bootstrap failed: %s", exc)
     return _error(exc.http_status, "Could not generate a bootstrap", details)
 
 

@@ -11,6 +11,7 @@ under an open stream does not cut it (docs/security.md); the next reconnect need
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from kuma.dataplane_auth import DataplaneAuthenticator
 from kuma.errors import ForbiddenError, StoreUnavailableError, UnauthorizedError
 from kuma.netutil import is_loopback
 from services.xds.nodes import split_node_id
+
+log = logging.getLogger("kuma.xds.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,9 @@ class StreamAuthenticator:
         except UnauthorizedError as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         except StoreUnavailableError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            log.warning("cannot authenticate a stream of %s: %s", node_id[:256], exc)
+            # the reason names hosts and users: the log has it, not the client
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.details)
         return principal
 
 
