@@ -178,6 +178,9 @@ class MonitoringAssignmentServerConfig:
 @dataclass(frozen=True, slots=True)
 class DataplaneTokenApiConfig:
     enabled: bool = option(True)
+    # lifetime of a token issued without `validFor` (POST /tokens, kumactl --valid-for);
+    # 0: no expiry (Kuma 0.3's tokens), not recommended
+    default_valid_for: timedelta = option(timedelta(days=365))
 
 
 @dataclass(frozen=True, slots=True)
@@ -747,7 +750,16 @@ _CHECKS: tuple[tuple[str, typing.Callable[[KumaCpConfig], str | None]], ...] = (
     ("SDS Server", lambda c: _check_sds(c.sds_server)),
     ("Dataplane Token Server", lambda c: _check_token_server(c.dataplane_token_server)),
     ("Monitoring Assignment Server", lambda c: _check_mads(c.monitoring_assignment_server)),
-    ("Admin Server", lambda c: _check_local_public(c.admin_server.local, c.admin_server.public)),
+    (
+        "Admin Server",
+        lambda c: _check_local_public(c.admin_server.local, c.admin_server.public)
+        or _first(
+            (
+                c.admin_server.apis.dataplane_token.default_valid_for < timedelta(0),
+                "Apis.DataplaneToken.DefaultValidFor cannot be negative",
+            )
+        ),
+    ),
     (
         "",
         lambda c: _first(
@@ -785,7 +797,7 @@ def autoconfigure(cfg: KumaCpConfig) -> KumaCpConfig:
     """Spec §2.4 items 1, 3, 4 (the catalog, item 2, is `catalog`). Idempotent."""
     admin, dts = cfg.admin_server, cfg.dataplane_token_server
     if dts != DataplaneTokenServerConfig():  # the deprecated section was used: it wins entirely
-        token_api = AdminServerApisConfig(DataplaneTokenApiConfig(enabled=dts.enabled))
+        token_api = AdminServerApisConfig(replace(admin.apis.dataplane_token, enabled=dts.enabled))
         admin = AdminServerConfig(local=dts.local, public=dts.public, apis=token_api)
     if admin.public.enabled and admin.public.port == 0:
         admin = replace(admin, public=replace(admin.public, port=admin.local.port))

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from kuma import tokens
 from kuma.config import KumaCpConfig
 from kuma.errors import ForbiddenError, StoreUnavailableError, UnauthorizedError
-from kuma.tokens import KeySource
+from kuma.tokens import KEY_CACHE_SECONDS, KeySource, PublicKeyCache
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _SERVICE_ACCOUNT = re.compile(r"^system:serviceaccount:(?P<namespace>[^:]+):(?P<name>[^:]+)$")
@@ -112,14 +114,21 @@ class KubernetesTokenReviewer:
 
 
 class DataplaneAuthenticator:
+    """`keys`: a store is read through a PublicKeyCache (its public-key record only, re-read
+    every `key_cache_seconds`): `check` runs at every stream open, and thousands of streams
+    opening at once must not each read the store."""
+
     def __init__(
         self,
         keys: KeySource,
         enabled: bool = True,
         trust_loopback: bool = False,
         reviewer: TokenReviewer | None = None,
+        key_cache_seconds: float = KEY_CACHE_SECONDS,
     ) -> None:
-        self.keys = keys
+        if not isinstance(keys, PublicKeyCache | Ed25519PrivateKey | Ed25519PublicKey):
+            keys = PublicKeyCache(keys, key_cache_seconds)
+        self.keys: KeySource = keys
         self.enabled = enabled
         self.trust_loopback = trust_loopback
         self.reviewer = reviewer  # set: Kubernetes service-account tokens instead of ours

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import cast
 
 import click
@@ -11,6 +12,7 @@ from cli.kumactl import tls
 from cli.kumactl.app import App, pass_app
 from cli.kumactl.client import SHORT_TIMEOUT
 from cli.kumactl.errors import ApiError, CliError, HttpError, failing
+from kuma.durations import parse_duration
 
 TOKEN_FAILED = "failed to generate a dataplane token"
 
@@ -22,13 +24,30 @@ def generate() -> None:
 
 @generate.command(name="dataplane-token")
 @click.option("--dataplane", default="", help="name of the Dataplane")
+@click.option(
+    "--valid-for",
+    default="",
+    help='how long the token is valid, e.g. "24h", "720h" (default: the control plane\'s '
+    "adminServer.apis.dataplaneToken.defaultValidFor, one year unless configured)",
+)
 @pass_app
-def dataplane_token(app: App, dataplane: str) -> None:
+def dataplane_token(app: App, dataplane: str, valid_for: str) -> None:
     """Generate a Dataplane token (POST <api>/tokens); printed without a trailing newline."""
+    body = {"mesh": app.mesh, "name": dataplane}
+    if valid_for:
+        try:
+            if parse_duration(valid_for) < timedelta(seconds=1):
+                raise ValueError("not positive")
+        except ValueError:
+            raise CliError(
+                f'invalid argument "{valid_for}" for "--valid-for" flag: expected a positive '
+                'duration such as "24h"'
+            ) from None
+        body["validFor"] = valid_for
     client = app.client(timeout=SHORT_TIMEOUT)
     with failing(TOKEN_FAILED):
         try:
-            response = client.call("POST", "/tokens", json={"mesh": app.mesh, "name": dataplane})
+            response = client.call("POST", "/tokens", json=body)
         except (ApiError, HttpError) as exc:
             if exc.status == 404:
                 raise CliError(

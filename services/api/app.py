@@ -45,6 +45,7 @@ def create_app(
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
     app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))
     app.register_blueprint(overview_blueprint(core.manager))
-    if cfg.admin_server.apis.dataplane_token.enabled:
-        app.register_blueprint(tokens_blueprint(core.store))
+    token_api = cfg.admin_server.apis.dataplane_token
+    if token_api.enabled:
+        app.register_blueprint(tokens_blueprint(core.store, token_api.default_valid_for))
     return app

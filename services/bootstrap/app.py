@@ -79,7 +79,7 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
     params = cfg.bootstrap_server.params
     authenticator = authenticator_for(cfg, core.store)
     if authenticator.enabled and authenticator.reviewer is None:
-        tokens.ensure_signing_key(core.store)  # at first start, whichever process is first
+        tokens.ensure_public_keys(core.store)  # public keys only (migrated from an old store)
     xds_ca = server_tls.load(cfg, core.store).cert_pem.decode()
 
     def bootstrap_for(req: BootstrapRequest, remote_addr: str | None) -> str:

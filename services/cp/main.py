@@ -140,6 +140,16 @@ def _read_stored(
             f"the memory store lives inside the running kuma-cp, so its generated {what} "
             f"cannot be read from here: {instead}"
         )
+    with _postgres(cfg) as store:
+        found = read(store)
+    if found is None:
+        raise click.ClickException(f"no {what} has been generated yet: {made}")
+    return found
+
+
+@contextmanager
+def _postgres(cfg: kconfig.KumaCpConfig) -> Iterator[Any]:
+    """The configured Postgres store, closed afterwards; store errors become usage errors."""
     from kuma.store import PostgresStore
 
     pg = cfg.store.postgres
@@ -148,12 +158,11 @@ def _read_stored(
     except KumaError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        found = read(store)
+        yield store
+    except KumaError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close()
-    if found is None:
-        raise click.ClickException(f"no {what} has been generated yet: {made}")
-    return found
 
 
 @cli.command(name="admin-token")
@@ -197,6 +206,69 @@ def tls_cert(config_file: str | None) -> None:
         "the first xDS or bootstrap service to start makes it",
     )
     click.echo(pair.cert_pem.decode(), nl=False)
+
+
+def _token_keys_store(config_file: str | None) -> Any:
+    cfg = _load(config_file)
+    if cfg.store.type != "postgres":
+        raise click.ClickException(
+            "the memory store lives inside the running kuma-cp, so its dataplane token keys "
+            "cannot be changed from here: each start of `kuma-cp run` with the memory store "
+            "makes a new key (every token issued before is then refused)"
+        )
+    return _postgres(cfg)
+
+
+def _print_keys(store: Any) -> None:
+    from kuma import tokens
+
+    record, signing = tokens.describe_keys(store)
+    for entry in record.keys if record else ():
+        notes = ["signing" if entry.kid == signing else ""]
+        notes.append("accepts tokens without kid" if entry.accepts_tokens_without_kid else "")
+        click.echo("\t".join([entry.kid, entry.created_at, ", ".join(n for n in notes if n)]))
+
+
+@cli.command(name="token-keys")
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+def token_keys(config_file: str | None) -> None:
+    """List the keys whose dataplane tokens are accepted (id, created, which one signs)."""
+    with _token_keys_store(config_file) as store:
+        _print_keys(store)
+
+
+@cli.command(name="rotate-token-key")
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+def rotate_token_key(config_file: str | None) -> None:
+    """Sign new dataplane tokens with a new key. Tokens of the older keys stay valid until they
+    expire or `kuma-cp retire-token-key` retires those keys."""
+    from kuma import tokens
+
+    with _token_keys_store(config_file) as store:
+        kid = tokens.rotate_signing_key(store)
+        click.echo(f"new dataplane tokens are signed with key {kid}; the keys accepted now:")
+        _print_keys(store)
+
+
+@cli.command(name="retire-token-key")
+@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
+@click.option(
+    "--kid",
+    "kids",
+    multiple=True,
+    help="the key to retire (repeatable; default: every key older than the signing key)",
+)
+def retire_token_key(config_file: str | None, kids: tuple[str, ...]) -> None:
+    """Refuse the dataplane tokens of keys older than the signing key, from now on (within
+    seconds on every replica). Renew those tokens first."""
+    from kuma import tokens
+
+    with _token_keys_store(config_file) as store:
+        retired = tokens.retire_signing_keys(store, kids)
+        click.echo(
+            f"retired: {', '.join(retired)}" if retired else "no key older than the signing key"
+        )
+        _print_keys(store)
 
 
 cli.add_command(version_command())

@@ -82,7 +82,7 @@ SPEC_DEFAULTS = {
             "tlsKeyFile": "",
             "clientCertsDir": "",
         },
-        "apis": {"dataplaneToken": {"enabled": True}},
+        "apis": {"dataplaneToken": {"enabled": True, "defaultValidFor": "8760h0m0s"}},
     },
     "xdsServer": {
         "grpcPort": 5678,
@@ -165,6 +165,7 @@ KUMA_XDS_SERVER_MAX_RESOURCE_NAMES_PER_SUBSCRIPTION KUMA_XDS_SERVER_MAX_MESSAGE_
 KUMA_XDS_SERVER_FIRST_REQUEST_TIMEOUT
 KUMA_GENERAL_TLS_CERT_FILE KUMA_GENERAL_TLS_KEY_FILE KUMA_GENERAL_TLS_SERVER_NAMES
 KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
+KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_DEFAULT_VALID_FOR
 """.split()  # noqa: SIM905
 
 
