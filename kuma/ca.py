@@ -42,6 +42,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -55,10 +56,12 @@ from kuma.store.base import ResourceStore
 __all__ = [
     "CaRoot",
     "CertificateAuthority",
+    "CertificateReplyError",
     "CertificateRequestError",
     "InProcessCA",
     "UnsupportedCaError",
     "builtin_ca_name",
+    "check_workload_chain",
     "create_builtin_ca",
     "delete_builtin_ca",
     "ensure_builtin_ca",
@@ -368,6 +371,81 @@ def sign_workload(
         .sign(root.key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class CertificateReplyError(KumaError):
+    """A signed chain that does not answer the request: another key, another identity, not
+    issued by the mesh's CA, not currently valid. Raised by `check_workload_chain`."""
+
+
+def _spki(key: object) -> bytes:
+    return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def check_workload_chain(
+    chain_pem: bytes,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    mesh: str,
+    service: str,
+    roots_pem: bytes,
+    now: dt.datetime | None = None,
+) -> x509.Certificate:
+    """Check a chain the CA returned before using it; return its leaf.
+
+    The leaf must certify `public_key` (the CSR's), name exactly `spiffe://{mesh}/{service}` and
+    nothing else, not be a CA, be valid now (within BACKDATE of skew), and chain, through the
+    chain's other certificates (each a CA issued by the next), to one of the roots of
+    `roots_pem` (the mesh's trust bundle). CertificateReplyError otherwise."""
+    expected = spiffe_id(mesh, service)
+    try:
+        chain = x509.load_pem_x509_certificates(chain_pem)
+        roots = x509.load_pem_x509_certificates(roots_pem)
+    except ValueError as exc:
+        raise CertificateReplyError(
+            f"{expected}: the reply is not PEM certificates: {exc}"
+        ) from None
+    if not chain or not roots:
+        raise CertificateReplyError(f"{expected}: empty certificate chain or trust bundle")
+    leaf = chain[0]
+    if _spki(leaf.public_key()) != _spki(public_key):
+        raise CertificateReplyError(f"{expected}: the certificate is for another key")
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        raise CertificateReplyError(f"{expected}: the certificate names no identity") from None
+    names = [str(n.value) for n in san]
+    if san.get_values_for_type(x509.UniformResourceIdentifier) != [expected] or len(names) != 1:
+        raise CertificateReplyError(f"{expected}: the certificate names {names}")
+    moment = now or _now()
+    for cert in chain:
+        if not cert.not_valid_before_utc - BACKDATE <= moment < cert.not_valid_after_utc:
+            raise CertificateReplyError(f"{expected}: a certificate of the chain is not valid now")
+    for position, cert in enumerate(chain):
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if is_ca != (position > 0):
+            what = "the leaf is a CA" if position == 0 else "an intermediate is not a CA"
+            raise CertificateReplyError(f"{expected}: {what}")
+    for cert, issuer in zip(chain, chain[1:], strict=False):
+        if not _issued_by(cert, issuer):
+            raise CertificateReplyError(f"{expected}: the chain is broken")
+    if not any(_issued_by(chain[-1], root) for root in roots):
+        raise CertificateReplyError(
+            f"{expected}: the certificate is not issued by mesh {mesh!r}'s CA"
+        )
+    return leaf
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def mesh_ca_bundle(store: ResourceStore, mesh: str) -> bytes:

@@ -16,19 +16,37 @@ raises WorkerUnavailableError.
 One connection publishes (under a lock), another, on a daemon thread, consumes replies; when the
 broker goes away, pending calls fail at once and the consumer reconnects with back-off.
 
-    client = WorkerRpcClient("amqp://guest:guest@127.0.0.1:5672/")
+    client = WorkerRpcClient("amqp://guest:guest@127.0.0.1:5672/", key=lambda: worker_key(store))
     chain_pem = client.sign("default", "backend", csr_pem, 3600)   # kuma.ca.CertificateAuthority
     bundle_pem = client.mesh_ca("default")
     client.close()
+
+**Who may ask** (docs/security.md, "Worker"). `sign` and `mesh_ca` calls carry a proof that the
+caller is a replica of this control plane: an HMAC-SHA256, under the worker key, of the call's
+exact arguments, a timestamp and a random nonce (`make_proof`). The worker key is 32 random
+bytes stored as the Secret `worker-rpc-key` in the reserved mesh `kuma.system`, created by the
+first process that needs it (`worker_key`): only processes holding the store's credentials can
+read it, and those can read the mesh CA keys anyway, so it adds no new trust root. The worker
+(`ProofVerifier`) refuses a call whose MAC is wrong, whose timestamp is more than
+`PROOF_WINDOW_SECONDS` away from its clock, or whose nonce it has already seen
+(`WorkerAuthError`, logged). Its answer is `{"result": ..., "mac": ...}`, the MAC binding the
+result to the request's own MAC, so a reply from anyone without the key (a rogue consumer on the
+broker) or to another request is refused here (`WorkerReplyError`). `ping` needs no proof.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
+import json
 import logging
+import math
+import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -37,6 +55,10 @@ from kombu import Connection, Exchange, Queue
 from kombu.exceptions import ChannelError
 
 from kuma import errors
+from kuma.resources.base import Resource
+from kuma.resources.registry import SECRET
+from kuma.resources.secret import SecretSpec
+from kuma.store.base import ResourceStore
 
 log = logging.getLogger("kuma.worker.client")
 
@@ -61,8 +83,167 @@ class RemoteError(errors.KumaError):
         super().__init__(f"{exc_type}: {value}" if value else exc_type)
 
 
+class WorkerAuthError(errors.KumaError):
+    """A call to the worker without a valid proof that its caller is a replica of this control
+    plane (no proof, a wrong MAC, a stale timestamp, a replayed nonce)."""
+
+    http_status = 403
+
+
+class WorkerReplyError(errors.KumaError):
+    """A reply that does not come from a worker holding the worker key, or not for this call."""
+
+
 # Modules whose KumaError classes a remote error may be rebuilt as (never import by remote name).
-_ERROR_MODULES = ("kuma.errors", "kuma.ca")
+_ERROR_MODULES = ("kuma.errors", "kuma.ca", "kuma.worker_client")
+
+# --- the worker key and the proofs made with it -----------------------------------------------
+
+KEY_MESH = "kuma.system"
+KEY_NAME = "worker-rpc-key"
+KEY_BYTES = 32
+# How far a call's timestamp may be from the worker's clock (either way): clock skew between
+# hosts plus the time a call waits in the queue. Nonces are remembered this long.
+PROOF_WINDOW_SECONDS = 60.0
+_PROOF_VERSION = 1
+
+
+def stored_worker_key(store: ResourceStore) -> bytes | None:
+    """The worker key, if one was stored."""
+    try:
+        found = store.get(SECRET, KEY_MESH, KEY_NAME)
+    except errors.NotFoundError:
+        return None
+    return bytes(found.spec.data)
+
+
+def worker_key(store: ResourceStore) -> bytes:
+    """The worker key, created and stored first when missing (the first creator wins a race)."""
+    existing = stored_worker_key(store)
+    if existing is not None:
+        return existing
+    secret = Resource(
+        type=SECRET,
+        mesh=KEY_MESH,
+        name=KEY_NAME,
+        spec=SecretSpec(data=secrets.token_bytes(KEY_BYTES)),
+    )
+    try:
+        store.create(secret)
+    except errors.AlreadyExistsError:
+        winner = stored_worker_key(store)
+        assert winner is not None
+        return winner
+    return bytes(secret.spec.data)
+
+
+def _mac(key: bytes, doc: dict[str, Any]) -> str:
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, text.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _request_doc(method: str, args: list[Any], ts: Any, nonce: Any) -> dict[str, Any]:
+    # Exactly the JSON values that travel: the worker recomputes it from what it received.
+    return {"v": _PROOF_VERSION, "method": method, "args": args, "ts": ts, "nonce": nonce}
+
+
+def make_proof(
+    key: bytes, method: str, args: list[Any], *, now: float | None = None
+) -> dict[str, Any]:
+    """The `proof` keyword argument of a call of `method` with positional `args`."""
+    ts = time.time() if now is None else now
+    nonce = secrets.token_hex(16)
+    return {"ts": ts, "nonce": nonce, "mac": _mac(key, _request_doc(method, args, ts, nonce))}
+
+
+def reply_mac(key: bytes, request_mac: str, result: Any) -> str:
+    """The MAC of the answer `result` to the request whose proof's MAC was `request_mac`."""
+    return _mac(key, {"v": _PROOF_VERSION, "reply": request_mac, "result": result})
+
+
+class Verified:
+    """A call whose proof was valid: `reply(result)` is the worker's answer to it."""
+
+    def __init__(self, key: bytes, request_mac: str) -> None:
+        self._key = key
+        self.request_mac = request_mac
+
+    def reply(self, result: Any) -> dict[str, Any]:
+        return {"result": result, "mac": reply_mac(self._key, self.request_mac, result)}
+
+
+class ProofVerifier:
+    """The worker's check of a call's proof. `load_key` reads the worker key from the store; it
+    is read again (at most every `reload_after` seconds) when a MAC does not match, so a
+    replaced key is picked up without a restart. Seen nonces are kept for the window only, and
+    only for calls whose MAC was valid: a caller without the key adds nothing."""
+
+    def __init__(
+        self,
+        load_key: Callable[[], bytes],
+        *,
+        window: float = PROOF_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
+        reload_after: float = 5.0,
+    ) -> None:
+        self._load_key = load_key
+        self.window = window
+        self._clock = clock
+        self._reload_after = reload_after
+        self._key = load_key()
+        self._loaded_at = clock()
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, method: str, args: list[Any], proof: Any) -> Verified:
+        """The verified call, or WorkerAuthError saying why not."""
+        if proof is None:
+            raise WorkerAuthError(f"{method}: the call carries no proof (a worker key's MAC)")
+        if not isinstance(proof, dict) or set(proof) != {"ts", "nonce", "mac"}:
+            raise WorkerAuthError(f"{method}: the proof is malformed")
+        ts, nonce, mac = proof["ts"], proof["nonce"], proof["mac"]
+        if (
+            isinstance(ts, bool)
+            or not isinstance(ts, int | float)
+            or not math.isfinite(ts)
+            or not isinstance(nonce, str)
+            or not 16 <= len(nonce) <= 64
+            or not isinstance(mac, str)
+            or len(mac) != 64
+        ):
+            raise WorkerAuthError(f"{method}: the proof is malformed")
+        doc = _request_doc(method, args, ts, nonce)
+        key = self._matching_key(doc, mac)
+        if key is None:
+            raise WorkerAuthError(f"{method}: the proof's MAC is wrong (not made with the key)")
+        now = self._clock()
+        if abs(now - ts) > self.window:
+            raise WorkerAuthError(
+                f"{method}: the proof's timestamp is {now - ts:+.0f}s old "
+                f"(accepted: within {self.window:g}s)"
+            )
+        with self._lock:
+            for old in [n for n, t in self._seen.items() if t < now - 2 * self.window]:
+                del self._seen[old]
+            if nonce in self._seen:
+                raise WorkerAuthError(f"{method}: the proof was already used (a replay)")
+            self._seen[nonce] = now
+        return Verified(key, mac)
+
+    def _matching_key(self, doc: dict[str, Any], mac: str) -> bytes | None:
+        key = self._key
+        if hmac.compare_digest(_mac(key, doc), mac):
+            return key
+        now = self._clock()
+        if now - self._loaded_at < self._reload_after:
+            return None
+        self._loaded_at = now
+        try:
+            self._key = key = self._load_key()
+        except errors.KumaError as exc:
+            log.warning("cannot read the worker key again: %s", exc)
+            return None
+        return key if hmac.compare_digest(_mac(key, doc), mac) else None
 
 
 def remote_error(error: dict[str, Any]) -> errors.KumaError:
@@ -88,7 +269,11 @@ def remote_error(error: dict[str, Any]) -> errors.KumaError:
 
 
 class WorkerRpcClient:
-    """RPC client of `kuma_worker`; also a `CertificateAuthority` (`sign`, `mesh_ca`)."""
+    """RPC client of `kuma_worker`; also a `CertificateAuthority` (`sign`, `mesh_ca`).
+
+    `key` is the worker key (`worker_key(store)`), or a function returning it (called at the
+    first authenticated call, and again once when the worker refuses a proof: the key was
+    replaced). Without one, `sign` and `mesh_ca` are sent without a proof and refused."""
 
     def __init__(
         self,
@@ -97,8 +282,11 @@ class WorkerRpcClient:
         service: str = SERVICE_NAME,
         timeout: float = 10.0,
         exchange: str = RPC_EXCHANGE,
+        key: bytes | Callable[[], bytes] | None = None,
     ) -> None:
         self.amqp_uri = amqp_uri
+        self._key_source = key
+        self._key: bytes | None = key if isinstance(key, bytes) else None
         self.service = service
         self.timeout = timeout
         self._exchange = Exchange(exchange, type="topic", durable=True)
@@ -126,11 +314,43 @@ class WorkerRpcClient:
         `ttl_seconds` (the worker's default, 24h, when None)."""
         if isinstance(csr_pem, bytes):
             csr_pem = csr_pem.decode("ascii", errors="replace")
-        return str(self.call("sign", mesh, service, csr_pem, ttl_seconds))
+        return str(self.authenticated_call("sign", mesh, service, csr_pem, ttl_seconds))
 
     def mesh_ca(self, mesh: str) -> str:
         """PEM trust bundle of `mesh`."""
-        return str(self.call("mesh_ca", mesh))
+        return str(self.authenticated_call("mesh_ca", mesh))
+
+    def authenticated_call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call `method` with a proof made with the worker key, and return its result once the
+        reply's MAC shows it is the worker's answer to this very call."""
+        for attempt in (1, 2):
+            key = self._current_key(reload=attempt == 2)
+            if key is None:  # no key: the worker will refuse, and say so
+                return self.call(method, *args, timeout=timeout)
+            proof = make_proof(key, method, list(args))
+            try:
+                answer = self.call(method, *args, timeout=timeout, proof=proof)
+            except WorkerAuthError:
+                if attempt == 1 and callable(self._key_source):
+                    continue  # the key may have been replaced: read it again, once
+                raise
+            if not isinstance(answer, dict) or set(answer) != {"result", "mac"}:
+                raise WorkerReplyError(f"worker RPC {method}: the reply carries no MAC")
+            expected = reply_mac(key, proof["mac"], answer["result"])
+            if not isinstance(answer["mac"], str) or not hmac.compare_digest(
+                expected, answer["mac"]
+            ):
+                raise WorkerReplyError(
+                    f"worker RPC {method}: the reply's MAC is wrong (not the worker's answer)"
+                )
+            return answer["result"]
+        raise AssertionError("unreachable")
+
+    def _current_key(self, reload: bool = False) -> bytes | None:
+        source = self._key_source
+        if callable(source) and (self._key is None or reload):
+            self._key = source()
+        return self._key
 
     def ping(self, timeout: float | None = None) -> dict[str, Any]:
         result = self.call("ping", timeout=timeout)

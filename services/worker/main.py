@@ -84,7 +84,14 @@ def _run(config_file: str | None, log_level: str) -> None:
     cfg = _load(config_file)
     from nameko.cli.run import run
 
-    from services.worker.service import CONFIG_FILE_KEY, KumaWorker
+    from kuma.errors import ConfigError
+    from services.worker.service import CONFIG_FILE_KEY, SETTINGS, KumaWorker
+    from services.worker.settings import private_health_file
+
+    try:  # before nameko starts: a clear message rather than a failed container
+        private_health_file(SETTINGS.health_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
     config = {"AMQP_URI": cfg.worker.amqp_uri, CONFIG_FILE_KEY: config_file or ""}
     run([KumaWorker], config)

@@ -12,8 +12,11 @@ substitution; the kuma-cp config from KUMA_CONFIG_FILE and KUMA_* env vars):
     nameko run --config services/worker/nameko.yaml services.worker.service:KumaWorker
 
 Entrypoints:
-- RPC `sign(mesh, service, csr_pem, ttl_seconds=None) -> PEM chain`, `mesh_ca(mesh) -> PEM bundle`,
-  `ping() -> {...}` (health; also checks the store);
+- RPC `sign(mesh, service, csr_pem, ttl_seconds=None, proof=...) -> {"result": PEM chain, "mac"}`,
+  `mesh_ca(mesh, proof=...) -> {"result": PEM bundle, "mac"}`: only for callers proving with the
+  worker key that they are replicas of this control plane (kuma/worker_client.py, "Who may
+  ask"); a call without a valid proof gets a WorkerAuthError and is logged;
+  `ping() -> {...}` (health; also checks the store; no proof);
 - timers: liveness sweep (KUMA_WORKER_SWEEP_INTERVAL), insight clean-up
   (KUMA_WORKER_INSIGHT_CLEANUP_INTERVAL), health file touch (KUMA_WORKER_HEALTH_INTERVAL).
 Timer intervals are read from the environment when this module is imported.
@@ -42,9 +45,15 @@ from nameko.timer import timer  # noqa: E402
 from kuma.config import KumaCpConfig, autoconfigure, load_config  # noqa: E402
 from kuma.errors import KumaError  # noqa: E402
 from kuma.wiring import Core, open_core  # noqa: E402
-from kuma.worker_client import SERVICE_NAME  # noqa: E402
+from kuma.worker_client import (  # noqa: E402
+    SERVICE_NAME,
+    ProofVerifier,
+    Verified,
+    WorkerAuthError,
+    worker_key,
+)
 from services.worker.housekeeping import Housekeeping, ensure_defaults  # noqa: E402
-from services.worker.settings import WorkerSettings  # noqa: E402
+from services.worker.settings import WorkerSettings, private_health_file  # noqa: E402
 from services.worker.signing import Signer  # noqa: E402
 
 log = logging.getLogger("kuma.worker")
@@ -72,6 +81,7 @@ class Runtime:
     core: Core
     housekeeping: Housekeeping
     signer: Signer
+    verifier: ProofVerifier
     instance_id: str
     health_file: Path | None
 
@@ -85,9 +95,11 @@ class KumaRuntime(DependencyProvider):  # type: ignore[misc]
     def setup(self) -> None:
         config_file = self.container.config.get(CONFIG_FILE_KEY) or os.environ.get(CONFIG_FILE_KEY)
         cfg = autoconfigure(load_config(config_file or None))
+        health = private_health_file(SETTINGS.health_file) if SETTINGS.health_file else None
         core = open_core(cfg, name="kuma-worker")
         try:
             defaults = ensure_defaults(cfg, core)
+            verifier = ProofVerifier(lambda: worker_key(core.store))
         except Exception:
             core.close()
             raise
@@ -96,14 +108,14 @@ class KumaRuntime(DependencyProvider):  # type: ignore[misc]
             "default",
             "created" if defaults.mesh_created else "already there",
         )
-        health = SETTINGS.health_file
         self.runtime = Runtime(
             cfg=cfg,
             core=core,
             housekeeping=Housekeeping(cfg, core, SETTINGS),
-            signer=Signer(core.store),
+            signer=Signer(core.store, cfg.sds_server.certificate_lifetime.total_seconds()),
+            verifier=verifier,
             instance_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
-            health_file=Path(health) if health else None,
+            health_file=health,
         )
 
     def start(self) -> None:
@@ -112,8 +124,7 @@ class KumaRuntime(DependencyProvider):  # type: ignore[misc]
     def _touch(self) -> None:
         runtime = self.runtime
         if runtime is not None and runtime.health_file is not None:
-            runtime.health_file.parent.mkdir(parents=True, exist_ok=True)
-            runtime.health_file.touch()
+            runtime.health_file.touch(mode=0o600)
 
     def stop(self) -> None:
         self._close()
@@ -138,15 +149,38 @@ class KumaWorker:
     kuma: Runtime = KumaRuntime()  # type: ignore[assignment]
 
     @rpc(expected_exceptions=KumaError)  # type: ignore[misc]
-    def sign(self, mesh: str, service: str, csr_pem: str, ttl_seconds: float | None = None) -> str:
+    def sign(
+        self,
+        mesh: str,
+        service: str,
+        csr_pem: str,
+        ttl_seconds: float | None = None,
+        proof: Any = None,
+    ) -> dict[str, Any]:
         """The workload certificate chain (PEM, leaf first) for a CSR of
-        `spiffe://{mesh}/{service}`, valid `ttl_seconds` (default 24h)."""
-        return self.kuma.signer.sign(mesh, service, csr_pem, ttl_seconds)
+        `spiffe://{mesh}/{service}`, valid `ttl_seconds` (default and cap:
+        sdsServer.certificateLifetime), for a caller with a valid proof."""
+        call = self._verified("sign", [mesh, service, csr_pem, ttl_seconds], proof)
+        return call.reply(self.kuma.signer.sign(mesh, service, csr_pem, ttl_seconds))
 
     @rpc(expected_exceptions=KumaError)  # type: ignore[misc]
-    def mesh_ca(self, mesh: str) -> str:
-        """The trust bundle (PEM) of `mesh`."""
-        return self.kuma.signer.mesh_ca(mesh)
+    def mesh_ca(self, mesh: str, proof: Any = None) -> dict[str, Any]:
+        """The trust bundle (PEM) of `mesh`, for a caller with a valid proof."""
+        call = self._verified("mesh_ca", [mesh], proof)
+        return call.reply(self.kuma.signer.mesh_ca(mesh))
+
+    def _verified(self, method: str, args: list[Any], proof: Any) -> Verified:
+        try:
+            return self.kuma.verifier.verify(method, args, proof)
+        except WorkerAuthError as exc:
+            log.warning(
+                "refused %s call for mesh %r%s: %s",
+                method,
+                args[0] if args else None,
+                f", service {args[1]!r}" if len(args) > 1 else "",
+                exc,
+            )
+            raise
 
     @rpc(expected_exceptions=KumaError)  # type: ignore[misc]
     def ping(self) -> dict[str, Any]:
@@ -176,5 +210,4 @@ class KumaWorker:
             log.warning("health: store unavailable: %s", exc)
             return
         if health is not None:
-            health.parent.mkdir(parents=True, exist_ok=True)
-            health.touch()
+            health.touch(mode=0o600)

@@ -12,15 +12,17 @@ from kuma import config as kconfig
 from kuma.clitools import CONTEXT
 from kuma.diagnostics import diagnostics_app
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient
+from kuma.worker_client import WorkerRpcClient, worker_key
 from kuma.wsgi_server import ThreadedWsgiServer
 from services.xds.service import XdsService
 
 
 async def _serve(cfg: kconfig.KumaCpConfig) -> None:
     core = open_core(cfg, name="kuma-xds")
-    # Mesh CA keys stay in the worker: this replica sends CSRs over RabbitMQ.
-    service = XdsService(cfg, core, authority=WorkerRpcClient(cfg.worker.amqp_uri))
+    # Mesh CA keys stay in the worker: this replica sends CSRs over RabbitMQ, each call proved
+    # with the worker key from the store (kuma/worker_client.py, "Who may ask").
+    authority = WorkerRpcClient(cfg.worker.amqp_uri, key=lambda: worker_key(core.store))
+    service = XdsService(cfg, core, authority=authority)
     xds = cfg.xds_server
     diagnostics = ThreadedWsgiServer(
         diagnostics_app(core.store), xds.address, xds.diagnostics_port, name="xds-diagnostics"

@@ -18,7 +18,7 @@ from kuma.errors import MeshNotFoundError
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError
+from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError, worker_key
 from tests.conftest import fresh_database
 from tests.worker.conftest import ROOT, Worker, cfg_of, run_python, worker_env
 
@@ -50,18 +50,26 @@ def worker(
 
 @pytest.fixture(scope="module")
 def client(worker: Worker, amqp_uri: str) -> Iterator[WorkerRpcClient]:
-    with WorkerRpcClient(amqp_uri, timeout=10) as rpc:
+    core = open_core(cfg_of(worker.env))
+    try:
+        key = worker_key(core.store)
+    finally:
+        core.close()
+    with WorkerRpcClient(amqp_uri, timeout=10, key=key) as rpc:
         yield rpc
 
 
 CLIENT_SCRIPT = """
 import json, os, sys, time
 from kuma import ca
-from kuma.worker_client import WorkerRpcClient
+from kuma.config import load_config
+from kuma.wiring import open_store
+from kuma.worker_client import WorkerRpcClient, worker_key
 
+store = open_store(load_config())
 key = ca.new_private_key()
 csr = ca.workload_csr(key, {mesh!r}, "backend")
-with WorkerRpcClient(os.environ["KUMA_WORKER_AMQP_URI"]) as rpc:
+with WorkerRpcClient(os.environ["KUMA_WORKER_AMQP_URI"], key=worker_key(store)) as rpc:
     chain = rpc.sign({mesh!r}, "backend", csr, 3600)
     bundle = rpc.mesh_ca({mesh!r})
 print(json.dumps({{

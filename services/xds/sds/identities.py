@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from kuma import ca as kca
@@ -61,12 +60,19 @@ def issue_identity(
     service: str,
     lifetime: float,
     rotation_percent: int,
+    roots_pem: bytes | None = None,
 ) -> Identity:
-    """New key, CSR, signature (blocking: run in a thread)."""
+    """New key, CSR, signature (blocking: run in a thread).
+
+    The signed chain is checked before use (`kuma.ca.check_workload_chain`): it must certify
+    this key, name exactly `spiffe://{mesh}/{service}` and chain to the mesh's CA roots
+    (`roots_pem`, else `authority.mesh_ca(mesh)`). A chain that does not raises
+    `CertificateReplyError` and no identity is issued."""
     key = kca.new_private_key()
     csr = kca.workload_csr(key, mesh, service)
     chain = _pem(authority.sign(mesh, service, csr, lifetime))
-    leaf = x509.load_pem_x509_certificate(chain)
+    roots = roots_pem if roots_pem is not None else _pem(authority.mesh_ca(mesh))
+    leaf = kca.check_workload_chain(chain, key.public_key(), mesh, service, roots)
     key_pem = kca.private_key_pem(key)
     issued = time.time()
     not_after = leaf.not_valid_after_utc.timestamp()
@@ -188,13 +194,19 @@ class IdentityManager:
         self, mesh: str, work: list[_Request]
     ) -> tuple[secret_pb2.Secret, list[Identity | Exception]]:
         """Runs in a thread: trust bundle, keys and signatures."""
-        bundle = trust_bundle(self.authority, mesh)
+        roots = _pem(self.authority.mesh_ca(mesh))
+        bundle = mesh_ca_secret(roots)
         results: list[Identity | Exception] = []
         for request in work:
             try:
                 results.append(
                     issue_identity(
-                        self.authority, mesh, request.service, self.lifetime, self.rotation_percent
+                        self.authority,
+                        mesh,
+                        request.service,
+                        self.lifetime,
+                        self.rotation_percent,
+                        roots_pem=roots,
                     )
                 )
                 self.issued += 1
