@@ -158,7 +158,7 @@ def serve(mode: str, n: int, mtls: bool, workdir: Path) -> None:
     }
     print(json.dumps(stats), flush=True)
     sys.stdin.read()
-    loop.run(service.stop())
+    loop.run(service.stop(), timeout=300)  # thousands of streams to close (slower profiled)
     loop.close()
     core.close()
 
@@ -306,7 +306,7 @@ class Run:
                     p.stdin.close()
         for p in self.procs:
             try:
-                p.wait(30)
+                p.wait(360)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
