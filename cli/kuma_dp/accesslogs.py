@@ -123,9 +123,8 @@ class AccessLogSink(als_pb2_grpc.AccessLogServiceServicer):
 
 
 async def start_sink(socket_path: str) -> grpc.aio.Server:
-    """Serve the sink on `socket_path` (a stale socket file from an earlier run is replaced)."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(socket_path)
+    """Serve the sink on `socket_path`, a new path in a directory of kuma-dp's own: nothing
+    that is there already is removed."""
     server = grpc.aio.server()
     als_pb2_grpc.add_AccessLogServiceServicer_to_server(AccessLogSink(), server)
     if not server.add_insecure_port(f"unix:{socket_path}"):

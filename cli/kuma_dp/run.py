@@ -26,7 +26,7 @@ ACCESS_LOG_SINK = "access_log_sink"
 
 
 def bootstrap_request(
-    settings: DpSettings, admin_port: int, token: TokenCopy | None = None
+    settings: DpSettings, admin_port: int, token: TokenCopy | None = None, socket: str = ""
 ) -> dict[str, Any]:
     """Discover the bootstrap server and say what to ask for: the token (checked by the
     bootstrap server; Envoy presents its copy to xDS), the CA to trust for xDS."""
@@ -45,6 +45,8 @@ def bootstrap_request(
         raise DpError(TOKEN_REQUIRED)
     if settings.ca_cert_file:
         request["caCert"] = read_ca(settings.ca_cert_file)
+    if socket:
+        request["accessLogSocketPath"] = socket
     return request
 
 
@@ -77,6 +79,13 @@ def config_dir(path: str) -> Iterator[Path]:
         Path(path).mkdir(parents=True, exist_ok=True)
         yield Path(path)
         return
+    with private_dir() as tmp:
+        yield tmp
+
+
+@contextmanager
+def private_dir() -> Iterator[Path]:
+    """A directory of kuma-dp's own (mode 0700), removed with what is in it at exit."""
     with tempfile.TemporaryDirectory(prefix="kuma-dp-") as tmp:
         yield Path(tmp)
 
@@ -116,15 +125,23 @@ def run(settings: DpSettings, envoy_args: tuple[str, ...] = ()) -> int:
     log.info("kuma-dp settings: %s", settings)
     envoy = locate_envoy(settings.binary_path)
     admin_port = settings.admin_ports.first_free() if settings.admin_ports else 0
-    with config_dir(settings.config_dir) as directory:
+    with config_dir(settings.config_dir) as directory, private_dir() as sockets:
         token = TokenCopy(settings.token_file, directory) if settings.token_file else None
-        request = bootstrap_request(settings, admin_port, token)
+        # the access-log socket lives in a directory only kuma-dp can enter, and kuma-dp serves
+        # (and later removes) no other path than this one, whatever the bootstrap says
+        socket = str(sockets / "access-logs.sock")
+        request = bootstrap_request(settings, admin_port, token, socket)
         text = fetch_bootstrap(request.pop("url"), request, settings.ca_cert_file)
         try:
-            bootstrap = yaml.safe_load(text)
-            socket_path = sink_socket(bootstrap)
+            named = sink_socket(yaml.safe_load(text))
         except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
             raise DpError(f"the control plane answered an invalid Envoy bootstrap: {exc}") from None
+        if named not in (None, socket):
+            raise DpError(
+                f"the control plane's bootstrap names the access-log socket {named}, "
+                f"not {socket} as kuma-dp asked"
+            )
+        socket_path = named
         path = write_bootstrap(directory, text)
         log.info("wrote Envoy bootstrap to %s (admin port %s)", path, admin_port or "off")
         command = [

@@ -94,6 +94,7 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
             # Envoy trusts the CA kuma-dp was given, else the certificate xDS presents (this
             # one): kuma-dp took this answer over TLS or from this very host.
             xds_ca_pem=(req.ca_cert or xds_ca) if cfg.xds_server.tls_enabled else "",
+            access_log_socket=req.access_log_socket_path,
         )
         try:
             return to_yaml(build_bootstrap(params, data))

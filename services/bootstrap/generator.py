@@ -60,11 +60,13 @@ class BootstrapInput:
     dataplane_token_path: str = ""
     # the CA (PEM) the xDS server's certificate must chain to; "" = plaintext ADS
     xds_ca_pem: str = ""
+    # the unix socket kuma-dp serves access logs on, in a directory of its own; "": Kuma 0.3's
+    # name in /tmp (for callers other than kuma-dp)
+    access_log_socket: str = ""
 
 
-def access_log_socket(mesh: str, name: str) -> str:
-    """The unix socket kuma-dp serves access logs on (spec §7.2); kuma-dp reads it back from the
-    bootstrap's `access_log_sink` cluster, so this is the one place that names it."""
+def default_access_log_socket(mesh: str, name: str) -> str:
+    """Kuma 0.3's name of the access-log socket (spec §7.2), used when the request names none."""
     return f"/tmp/kuma-access-logs-{name}-{mesh}.sock"
 
 
@@ -167,8 +169,9 @@ def ads_grpc_service(
     return grpc_service_pb2.GrpcService(google_grpc=client)
 
 
-def _sink_cluster(params: BootstrapParamsConfig, mesh: str, name: str) -> cluster_pb2.Cluster:
-    pipe = address_pb2.Address(pipe=address_pb2.Pipe(path=access_log_socket(mesh, name)))
+def _sink_cluster(params: BootstrapParamsConfig, data: BootstrapInput) -> cluster_pb2.Cluster:
+    path = data.access_log_socket or default_access_log_socket(data.mesh, data.name)
+    pipe = address_pb2.Address(pipe=address_pb2.Pipe(path=path))
     return _grpc_cluster(
         ACCESS_LOG_SINK, cluster_pb2.Cluster.STATIC, params.xds_connect_timeout, [pipe]
     )
@@ -220,7 +223,7 @@ def build_bootstrap(params: BootstrapParamsConfig, data: BootstrapInput) -> boot
         node=_node(data),
         dynamic_resources=_dynamic_resources(params, data),
         static_resources=bootstrap_pb2.Bootstrap.StaticResources(
-            clusters=[_sink_cluster(params, data.mesh, data.name)]
+            clusters=[_sink_cluster(params, data)]
         ),
     )
     if data.admin_port:

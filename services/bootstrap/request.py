@@ -17,6 +17,7 @@ class BootstrapRequest:
     dataplane_token_path: str = ""
     dataplane_token: str = ""
     ca_cert: str = ""  # PEM: the CA kuma-dp trusts for the control plane (Kuma 1.x's `caCert`)
+    access_log_socket_path: str = ""  # Kuma 1.x's `accessLogSocketPath`
 
 
 def _string(body: dict[str, Any], key: str, out: list[Violation], required: bool) -> str:
@@ -58,7 +59,11 @@ def parse_request(raw: bytes) -> BootstrapRequest:
         dataplane_token_path=_string(body, "dataplaneTokenPath", out, required=False),
         dataplane_token=_string(body, "dataplaneToken", out, required=False),
         ca_cert=_string(body, "caCert", out, required=False),
+        access_log_socket_path=_string(body, "accessLogSocketPath", out, required=False),
     )
+    socket = request.access_log_socket_path
+    if socket and not (socket.startswith("/") and len(socket.encode()) < 108):
+        out.append(Violation("accessLogSocketPath", "must be an absolute path under 108 bytes"))
     if request.ca_cert and "-----BEGIN CERTIFICATE-----" not in request.ca_cert:
         out.append(Violation("caCert", "must be a PEM certificate"))
     if out:

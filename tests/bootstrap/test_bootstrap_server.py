@@ -88,6 +88,23 @@ def test_the_ca_kuma_dp_trusts_is_the_one_envoy_trusts(core, bootstrap):
     assert refused.status_code == 400 and "caCert" in refused.text
 
 
+def test_the_access_log_socket_is_where_kuma_dp_asks(core, bootstrap):
+    apply(core, dataplane("backend-1", "backend", "127.0.0.1:10001:8080"))
+    body = {
+        "mesh": "default",
+        "name": "backend-1",
+        "dataplaneToken": tokens.issue(core.store, "default", "backend-1"),
+        "accessLogSocketPath": "/run/kuma-dp-x1/access-logs.sock",
+    }
+    config = yaml.safe_load(bootstrap.post(body).text)
+    (sink,) = config["staticResources"]["clusters"]
+    endpoint = sink["loadAssignment"]["endpoints"][0]["lbEndpoints"][0]["endpoint"]
+    assert endpoint["address"]["pipe"]["path"] == "/run/kuma-dp-x1/access-logs.sock"
+    for bad in ("relative.sock", "/" + "x" * 120):
+        refused = bootstrap.post({**body, "accessLogSocketPath": bad})
+        assert refused.status_code == 400 and "accessLogSocketPath" in refused.text
+
+
 def test_no_admin_and_no_metadata_when_neither_applies():
     with served(make_config(token=False)) as server:
         apply(server.core, dataplane("web-1", "web", "127.0.0.1:10002:8080"))
