@@ -22,7 +22,7 @@ import requests
 
 from tests.integration.topology import wait_until
 from tests.netns import Netns
-from tests.ports import cp_ports, free_port
+from tests.ports import CP_PORT_VARS, cp_ports, free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,10 +81,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 class ControlPlane:
     """`kuma-cp run` (memory store) on free ports; writes go with the admin token."""
 
-    def __init__(self, procs: Processes, **env: str):
-        self.procs = procs
-        self.ports = cp_ports()
-        self.env = clean_env(**self.ports, KUMA_API_SERVER_ADMIN_TOKEN=ADMIN_TOKEN, **env)
+    def __init__(self, procs: Processes, name: str = "kuma-cp", **env: str):
+        """`env`: more KUMA_* settings (a port named there is used instead of a free one)."""
+        self.procs, self.name = procs, name
+        self.ports = {**cp_ports(), **{k: v for k, v in env.items() if k in CP_PORT_VARS}}
+        self.env = clean_env(KUMA_API_SERVER_ADMIN_TOKEN=ADMIN_TOKEN, **{**env, **self.ports})
         self.api = f"http://127.0.0.1:{self.ports['KUMA_API_SERVER_PORT']}"
         self.xds_port = int(self.ports["KUMA_XDS_SERVER_GRPC_PORT"])
         self.sds_port = int(self.ports["KUMA_SDS_SERVER_GRPC_PORT"])
@@ -95,7 +96,7 @@ class ControlPlane:
         self.ca_file = procs.workdir / "control-plane-ca.pem"
 
     def start(self) -> None:
-        self.proc = self.procs.start("kuma-cp", [str(BIN / "kuma-cp"), "run"], self.env)
+        self.proc = self.procs.start(self.name, [str(BIN / "kuma-cp"), "run"], self.env)
         self.wait_until(lambda: self.http.get(self.api, timeout=1).ok, 30, "kuma-cp's API")
         self.wait_until(
             lambda: ssl.get_server_certificate(("127.0.0.1", self.xds_port), timeout=1),
