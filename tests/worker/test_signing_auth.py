@@ -5,6 +5,7 @@ request is refused by the xDS side (`issue_identity`), so no identity is issued.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -125,10 +126,8 @@ def raw_call(amqp_uri: str, routing_key: str, body: dict[str, Any]) -> dict[str,
             deadline = time.monotonic() + 10
             while not replies:
                 assert time.monotonic() < deadline, "no reply"
-                try:
+                with contextlib.suppress(TimeoutError):
                     conn.drain_events(timeout=0.5)
-                except TimeoutError:
-                    pass
     return replies[0]
 
 
@@ -240,10 +239,8 @@ class RogueWorker:
             with conn.Consumer(queue, callbacks=[handle], accept=["json"]):
                 self.ready.set()
                 while not self.stopping.is_set():
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         conn.drain_events(timeout=0.2)
-                    except TimeoutError:
-                        pass
 
     def stop(self) -> None:
         self.stopping.set()
