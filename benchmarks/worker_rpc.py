@@ -36,7 +36,7 @@ from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.store.migrate import migrate
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient
+from kuma.worker_client import WorkerRpcClient, worker_key
 
 RESULTS = Path(__file__).parent / "results" / "worker_rpc.json"
 MESH_NAME = "bench"
@@ -89,7 +89,7 @@ def main() -> None:
                     raise SystemExit("kuma-worker did not start")
                 time.sleep(0.05)
             csr = ca.workload_csr(ca.new_private_key(), MESH_NAME, "backend")
-            with WorkerRpcClient(amqp, timeout=10) as rpc:
+            with WorkerRpcClient(amqp, timeout=10, key=worker_key(core.store)) as rpc:
                 for _ in range(10):  # warm up: CA loaded, connections and queues ready
                     rpc.sign(MESH_NAME, "backend", csr, 3600)
                     rpc.ping()
