@@ -220,7 +220,11 @@ class XdsServerConfig:
 class ApiServerConfig:
     port: int = option(5681)
     read_only: bool = option(False)
-    cors_allowed_domains: tuple[str, ...] = option((".*",))
+    # Origins (regexps of the whole Origin) a browser page may use the API from: the GUI's own
+    # on this host. Kuma's default `.*` let every page read and write (docs/compat.md).
+    cors_allowed_domains: tuple[str, ...] = option(
+        (r"http://localhost:5683", r"http://127\.0\.0\.1:5683", r"http://\[::1\]:5683")
+    )
     address: str = option("0.0.0.0")
     admin_token: str = option("", secret="value")  # "" -> generated at first start
     admin_token_file: str = option("")  # operator's token file, read only (kuma/admin_token.py)
@@ -263,6 +267,9 @@ class GeneralConfig:
     # token and a dataplane may bootstrap without a dataplane token. Presented tokens are
     # always checked. Turn off where untrusted workloads share the control plane's host.
     trust_loopback: bool = option(True)
+    # More names of this host that a same-host request's Host header may use (localhost, the
+    # loopback addresses, advertisedHostname, tlsServerNames and the machine's name always may).
+    local_hostnames: tuple[str, ...] = option(())
     # The control plane's own TLS certificate and key (PEM) for xDS (5678), SDS (5677) and
     # bootstrap (5682). Empty: one is generated at first start and stored, shared by every
     # replica, for localhost, the loopback addresses, advertisedHostname and tlsServerNames.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 
 
 def is_loopback(remote_addr: str | None) -> bool:
@@ -64,3 +65,32 @@ def xds_host_problem(hosts: str) -> str | None:
                 "one DNS name that resolves to all of them"
             )
     return "XdsHost mixes IPv4 and IPv6 addresses" if len(families) > 1 else None
+
+
+def host_name(authority: str | None) -> str | None:
+    """The host of a `Host` header or of an origin's authority, without its port and brackets,
+    lower-cased and without a trailing dot (`[::1]:5681` -> `::1`, `LocalHost.:5681` ->
+    `localhost`); None when there is none or it is malformed."""
+    if not authority:
+        return None
+    authority = authority.strip()
+    if authority.startswith("["):
+        host, sep, rest = authority[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return None
+    elif authority.count(":") > 1:
+        host = authority  # a bare IPv6 address (not valid in Host, but unambiguous)
+    else:
+        host = authority.partition(":")[0]
+    host = host.rstrip(".").lower()
+    return host or None
+
+
+def is_local_name(host: str | None, names: Iterable[str] = ()) -> bool:
+    """True when `host` (as from `host_name`) names this host: `localhost`, a loopback address,
+    or one of `names` (compared like `host_name` does); never for a missing host."""
+    if not host:
+        return False
+    if host == "localhost" or is_loopback(host):
+        return True
+    return any(host == host_name(name) for name in names if name)

@@ -8,14 +8,14 @@ from flask import Flask
 from kuma.admin_token import ensure_admin_token
 from kuma.config import KumaCpConfig
 from kuma.wiring import Core
-from services.api.cors import install_cors
+from services.api.cors import install_cors, origin_matcher
 from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
 from services.api.resource_routes import resource_blueprint
 from services.api.tokens_routes import tokens_blueprint
-from services.api.write_guard import install_write_guard
+from services.api.write_guard import install_write_guard, same_host_names
 
 
 def create_app(
@@ -40,7 +40,13 @@ def create_app(
     )
     if trust_loopback is None:
         trust_loopback = cfg.general.trust_loopback
-    install_write_guard(app, token, trust_loopback=trust_loopback)
+    install_write_guard(
+        app,
+        token,
+        trust_loopback=trust_loopback,
+        local_names=same_host_names(cfg),
+        origin_allowed=origin_matcher(cfg.api_server.cors_allowed_domains),
+    )
     register_error_handlers(app)
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
     app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))

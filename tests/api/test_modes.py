@@ -57,9 +57,12 @@ def cors_api(serve_session: Serve) -> Api:
     return serve_session(env)
 
 
-def test_cors_default_allows_every_origin(memory_only_api: Api):
+def test_cors_default_allows_only_the_gui_on_this_host(memory_only_api: Api):
+    for gui in ("http://localhost:5683", "http://127.0.0.1:5683", "http://[::1]:5683"):
+        r = memory_only_api.get("/meshes", headers={"Origin": gui})
+        assert r.headers["Access-Control-Allow-Origin"] == gui
     r = memory_only_api.get("/meshes", headers={"Origin": "http://anything.test"})
-    assert r.headers["Access-Control-Allow-Origin"] == "http://anything.test"
+    assert "Access-Control-Allow-Origin" not in r.headers
     assert "Access-Control-Allow-Origin" not in memory_only_api.get("/meshes").headers
 
 

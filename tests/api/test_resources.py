@@ -237,7 +237,9 @@ def test_wrong_value_types_are_400(api: Api):
     )
     assert r.status_code == 400
     assert r.json()["causes"] == [{"field": "name", "message": "must be a string"}]
-    r = api.put("/meshes/default/dataplanes/dp", "[1, 2]")
+    r = api.put(
+        "/meshes/default/dataplanes/dp", "[1, 2]", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json()["title"] == "Could not process a resource"
 

@@ -30,7 +30,9 @@ def test_missing_fields_are_kuma_400(api):
             {"field": "mesh", "message": "cannot be empty"},
         ],
     }
-    assert api.http.post(api.url + "/tokens", data="{nope").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    malformed = api.http.post(api.url + "/tokens", data="{nope", headers=json_type)
+    assert malformed.status_code == 400
 
 
 def test_tokens_need_the_admin_credential_off_loopback(serve_session):

@@ -101,7 +101,11 @@ SPEC_DEFAULTS = {
     "apiServer": {
         "port": 5681,
         "readOnly": False,
-        "corsAllowedDomains": [".*"],
+        "corsAllowedDomains": [
+            r"http://localhost:5683",
+            r"http://127\.0\.0\.1:5683",
+            r"http://\[::1\]:5683",
+        ],
         "address": "0.0.0.0",
         "adminToken": "",
         "adminTokenFile": "",
@@ -112,6 +116,7 @@ SPEC_DEFAULTS = {
     "general": {
         "advertisedHostname": "localhost",
         "trustLoopback": True,
+        "localHostnames": [],
         "tlsCertFile": "",
         "tlsKeyFile": "",
         "tlsServerNames": [],
@@ -166,6 +171,7 @@ KUMA_XDS_SERVER_FIRST_REQUEST_TIMEOUT
 KUMA_GENERAL_TLS_CERT_FILE KUMA_GENERAL_TLS_KEY_FILE KUMA_GENERAL_TLS_SERVER_NAMES
 KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
 KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_DEFAULT_VALID_FOR
+KUMA_GENERAL_LOCAL_HOSTNAMES
 """.split()  # noqa: SIM905
 
 
