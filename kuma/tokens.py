@@ -264,12 +264,13 @@ def ensure_signing_key(store: ResourceStore) -> Ed25519PrivateKey:
     existing = _read_private(store)
     if existing is None:
         key = Ed25519PrivateKey.generate()
-        _add_public(store, _entry(key.public_key()))  # known to verifiers before any use
+        ours = _entry(key.public_key())
+        _add_public(store, ours)  # known to verifiers before any use
         try:
             store.create(_secret(SIGNING_KEY_NAME, _to_pem(key)))
         except AlreadyExistsError:
-            # another process won: its key is the one (ours stays listed, never used, and is
-            # dropped by the next retirement after a rotation)
+            # another process won: its key is the one, ours is taken back out of the record
+            _drop_public(store, {ours.kid})
             winner = _read_private(store)
             assert winner is not None
             key = winner[0]

@@ -236,3 +236,11 @@ def test_the_default_lifetime_setting():
     env |= {"KUMA_DATAPLANE_TOKEN_SERVER_ENABLED": "false"}
     token_api = autoconfigure(load_config(env=env)).admin_server.apis.dataplane_token
     assert (token_api.enabled, token_api.default_valid_for) == (False, timedelta(days=30))
+
+
+def test_concurrent_first_starts_leave_one_key_in_the_record():
+    store = MemoryStore()
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: tokens.ensure_signing_key(store), range(32)))
+    assert {tokens.key_id(k) for k in keys} == {k["kid"] for k in record(store)}
+    assert len(record(store)) == 1
