@@ -21,6 +21,9 @@ from services.xds.auth import StreamAuthenticator
 # Envoys connecting to an mTLS mesh (each identity is signed on arrival) the last ones waited
 # longer and were cancelled. Let them wait instead.
 SERVER_OPTIONS = [
+    # gRPC sets SO_REUSEPORT by default: a second process (of the same user) could then bind
+    # the busy port and take part of the sidecars' connections. A busy port is an error.
+    ("grpc.so_reuseport", 0),
     ("grpc.server.max_pending_requests", 20_000),
     ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ("grpc.server_max_unrequested_time_in_server", 600),
