@@ -54,7 +54,10 @@ class Inbox:
 
     def __init__(self, size: int) -> None:
         self._requests: deque[Any] = deque()
-        self._room = asyncio.Semaphore(size)
+        # One request until the stream is bound (`widen`): a client that has not proved who it
+        # is cannot make the server buffer more than one message.
+        self._room = asyncio.Semaphore(1)
+        self._more = size - 1
         self._ready = asyncio.Event()
         self._changed = False
         self._ended = False
@@ -64,6 +67,12 @@ class Inbox:
         await self._room.acquire()
         self._requests.append(request)
         self._ready.set()
+
+    def widen(self) -> None:
+        """The stream is bound: let the rest of its queue fill."""
+        for _ in range(self._more):
+            self._room.release()
+        self._more = 0
 
     def changed(self) -> None:
         """The cache's notice: the node's snapshot changed (called on the loop)."""
@@ -196,6 +205,7 @@ class Stream(ABC):
             self.principal = await self.auth.bind(node_id, self.context)
         if self.slot is not None:
             self.slot.bound()
+        self.inbox.widen()
         self.node_id = node_id
         self.cache.watch(node_id, self.inbox)
         self.callbacks.on_open(self.id, node_id, request.node)

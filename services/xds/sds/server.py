@@ -123,6 +123,7 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
                     request: Any = item
                     node = await self._bind(node, request, context)
                     slot.bound()
+                    inbox.widen()
                     if len(request.resource_names) > limits.names_per_request:
                         raise StreamRefused(
                             grpc.StatusCode.RESOURCE_EXHAUSTED, "too many resource names"
