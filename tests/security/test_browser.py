@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,7 @@ class Served:
         return store.revision(), sorted(items)
 
 
+@contextmanager
 def _serve(env: dict[str, str]) -> Iterator[Served]:
     cfg = load_config(env={"KUMA_API_SERVER_ADMIN_TOKEN": ADMIN_TOKEN, **env})
     core = open_core(cfg, name="kuma-browser-test")
@@ -122,14 +124,16 @@ def _serve(env: dict[str, str]) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def api() -> Iterator[Served]:
     """`kuma-cp run`'s defaults: same-host trust on, the default CORS."""
-    yield from _serve({})
+    with _serve({}) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def remote_gui_api() -> Iterator[Served]:
     """The operator also allows a GUI hosted elsewhere."""
     allowed = r"http://localhost:5683,https://gui\.example\.com"
-    yield from _serve({"KUMA_API_SERVER_CORS_ALLOWED_DOMAINS": allowed})
+    with _serve({"KUMA_API_SERVER_CORS_ALLOWED_DOMAINS": allowed}) as served:
+        yield served
 
 
 @pytest.fixture()
@@ -358,6 +362,16 @@ def test_remote_style_writes_with_the_admin_token(api: Served, host: str):
     wrong = [*without, ("Authorization", "Bearer not-the-token")]
     _refused(api.send("PUT", path, wrong, body))
     assert api.snapshot() == before
+
+
+def test_configured_names_of_this_host_are_same_host():
+    """`general.localHostnames` (and `advertisedHostname`) name this host too."""
+    env = {"KUMA_GENERAL_LOCAL_HOSTNAMES": "cp.internal", "KUMA_GENERAL_ADVERTISED_HOSTNAME": "cp"}
+    with _serve(env) as api:
+        for host in (f"cp.internal:{api.port}", f"CP:{api.port}"):
+            answer = api.send("POST", "/tokens", _kumactl(api, host), _json(TOKEN_REQUEST))
+            assert answer.status == 200, answer.body
+        _refused(api.send("POST", "/tokens", _kumactl(api, "cp.example"), _json(TOKEN_REQUEST)))
 
 
 def test_a_presented_token_is_checked_even_from_this_host(api: Served):
