@@ -759,11 +759,13 @@ _CHECKS: tuple[tuple[str, typing.Callable[[KumaCpConfig], str | None]], ...] = (
     ("Monitoring Assignment Server", lambda c: _check_mads(c.monitoring_assignment_server)),
     (
         "Admin Server",
-        lambda c: _check_local_public(c.admin_server.local, c.admin_server.public)
-        or _first(
-            (
-                c.admin_server.apis.dataplane_token.default_valid_for < timedelta(0),
-                "Apis.DataplaneToken.DefaultValidFor cannot be negative",
+        lambda c: (
+            _check_local_public(c.admin_server.local, c.admin_server.public)
+            or _first(
+                (
+                    c.admin_server.apis.dataplane_token.default_valid_for < timedelta(0),
+                    "Apis.DataplaneToken.DefaultValidFor cannot be negative",
+                )
             )
         ),
     ),
