@@ -46,3 +46,23 @@ def store(request: pytest.FixtureRequest) -> Iterator[ResourceStore]:
         memory.close()
     else:
         yield request.getfixturevalue("empty_pg_store")
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def own_store(request: pytest.FixtureRequest) -> Iterator[ResourceStore]:
+    """Like `store`, on a database of its own: for tests that count every write, which a
+    process of an earlier test still writing to the session's database would upset."""
+    if request.param == "memory":
+        memory = MemoryStore()
+        yield memory
+        memory.close()
+        return
+    from kuma.store import PostgresStore
+    from kuma.store.migrate import migrate
+
+    params = request.getfixturevalue("own_pg_database")
+    dsn = " ".join(f"{k}={v}" for k, v in params.items())
+    migrate(dsn)
+    store = PostgresStore(dsn, min_size=2, max_size=20)
+    yield store
+    store.close()
