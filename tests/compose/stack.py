@@ -81,6 +81,10 @@ class Stack:
         self.api_url = f"http://{self.host}:{self.ports['KUMA_COMPOSE_API_PORT']}"
         # HTTPS: the certificate names localhost (and xds, bootstrap), not 127.0.0.1
         self.bootstrap_url = f"https://localhost:{self.ports['KUMA_COMPOSE_BOOTSTRAP_PORT']}"
+        self.timings: list[tuple[str, float]] = []  # the slow steps, for the run's summary
+
+    def timed(self, what: str, since: float) -> None:
+        self.timings.append((what, time.monotonic() - since))
 
     def check_free_disk(self, gigabytes: float) -> None:
         root = docker("info", "--format", "{{.DockerRootDir}}").strip()
@@ -115,7 +119,19 @@ class Stack:
         """Build each image once: many services share one (compose would build it for each)."""
         services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
         one_each = {s["image"]: name for name, s in services.items() if "build" in s}
+        start = time.monotonic()
         self.compose("build", *sorted(one_each.values()), timeout=timeout)
+        self.timed("build", start)
+
+    def up(self, *args: str, timeout: float) -> None:
+        start = time.monotonic()
+        self.compose("up", "-d", *args, timeout=timeout)
+        self.timed(" ".join(("up", *args)), start)
+
+    def down(self, timeout: float) -> None:
+        start = time.monotonic()
+        self.compose("down", "--timeout", "5", timeout=timeout)
+        self.timed("down", start)
 
     def exec(self, service: str, *argv: str, index: int = 1, timeout: float = 60) -> str:
         """Run `argv` in a container of `service`; its stdout (a failure raises)."""
@@ -183,6 +199,7 @@ class Stack:
     def remove(self) -> None:
         """`down -v`, then anything the project still holds, then the images a rebuild left
         dangling (only those the Dockerfile labels)."""
+        start = time.monotonic()
         try:
             self.compose("down", "-v", "--remove-orphans", "--timeout", "5", timeout=900)
         finally:
@@ -201,6 +218,7 @@ class Stack:
             docker(
                 "image", "prune", "-f", "--filter", f"label={BUILD_LABEL}", check=False, timeout=900
             )
+            self.timed("down -v and clean-up", start)
             left = self.leftovers()
             if any(left.values()):
                 raise ComposeError(f"{self.project} left {left} behind")

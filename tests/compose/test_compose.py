@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
-from tests.compose.stack import Stack, docker
+from tests.compose.stack import COMPOSE_FILE, Stack, docker
 from tests.integration.topology import wait_until
 
 # One timeout for the module: its first test's setup builds the images and brings the stack up.
@@ -153,6 +154,8 @@ def test_up_answers_ping_through_two_envoys(stack: Stack):
 def test_credentials_are_on_volumes_for_uid_5678(stack: Stack):
     listing = stack.exec("injector", "ls", "-ln", "/run/kuma/injector-tls")
     assert re.search(r"^-r-------- +1 5678 +5678 .* tls\.key$", listing, re.M), listing
+    # the injector (uid 5678) serves TLS with that key: healthy (nothing else waits for it)
+    wait_until(lambda: _healthy(stack, "injector", 1), READY_S, "a healthy injector")
     assert stack.exec("redis-dp", "ls", "-ln", "/run/kuma/dataplane").count(" 5678 ") == 1
     # each sidecar holds only its own token
     assert "dataplane-backend" not in stack.exec("redis-dp", "ls", "/run/kuma")
@@ -197,7 +200,7 @@ def test_mtls_denies_without_a_permission_and_allows_with_one(stack: Stack, kuma
 def test_losing_an_xds_replica_fails_no_ping_and_changes_still_arrive(
     stack: Stack, kumactl: Kumactl
 ):
-    stack.compose("up", "-d", "--no-deps", "--scale", "xds=3", "xds", timeout=300)
+    stack.up("--no-deps", "--scale", "xds=3", "xds", timeout=300)
     replicas = wait_until(lambda: _healthy(stack, "xds", 3), 120, "3 healthy xDS replicas")
     by_ip = {stack.mesh_ip(c): c for c in replicas}
     held = wait_until(lambda: ads_peer(stack, "redis-dp"), CONFIG_S, "redis-dp's ADS connection")
@@ -277,10 +280,12 @@ def test_down_then_up_keeps_resources_ca_and_tokens(
     ca = mesh_ca(stack)
     old_token = stack.exec("redis-dp", "cat", "/run/kuma/dataplane/token")
     volumes = set(stack.leftovers()["volumes"])
+    declared = yaml.safe_load(COMPOSE_FILE.read_text())["volumes"]
+    assert volumes == {f"{stack.project}_{name}" for name in declared}
 
-    stack.compose("down", "--timeout", "5", timeout=300)
+    stack.down(timeout=600)
     assert not stack.containers(every=True)
-    stack.compose("up", "-d", timeout=600)
+    stack.up(timeout=600)
 
     wait_until(lambda: pong(stack), READY_S, "PONG after down and up")
     assert set(stack.leftovers()["volumes"]) == volumes
