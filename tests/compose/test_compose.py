@@ -32,7 +32,7 @@ ALLOW_ALL = (
     f"type: TrafficPermission\nmesh: default\nname: {PERMISSION}\n"
     "sources:\n- match:\n    service: '*'\ndestinations:\n- match:\n    service: '*'\n"
 )
-SIDECARS = {"redis-dp": "redis-1", "backend-dp": "backend-1"}
+SIDECARS = ("redis-dp", "backend-dp")  # of redis-1 and backend-1
 CONFIG_S = 60  # a change to reach Envoy, with room for a slow machine
 READY_S = 240  # the stack's first PONG after `up -d` returned
 
@@ -76,7 +76,7 @@ def admin_token(stack: Stack) -> str:
 
 
 @pytest.fixture(scope="module")
-def control_plane_ca(stack: Stack, tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
+def control_plane_ca(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The CA the sidecars verify the control plane with, as a file on the host."""
     path = tmp_path_factory.mktemp("ca") / "ca.crt"
     path.write_text(stack.exec("redis-dp", "cat", "/run/kuma/control-plane-ca/ca.crt"))
@@ -88,7 +88,9 @@ def bootstrap(stack: Stack, ca: str, body: dict[str, str]) -> requests.Response:
 
 
 @pytest.fixture(scope="module")
-def kumactl(stack: Stack, kumactl_bin: str, admin_token: str, tmp_path_factory) -> Kumactl:  # type: ignore[no-untyped-def]
+def kumactl(
+    stack: Stack, kumactl_bin: str, admin_token: str, tmp_path_factory: pytest.TempPathFactory
+) -> Kumactl:
     home = tmp_path_factory.mktemp("kumactl")
     return Kumactl(kumactl_bin, home / "config", stack.api_url, admin_token)
 
@@ -168,7 +170,9 @@ def test_dataplanes_are_online_and_kumactl_on_the_host_works(stack: Stack, kumac
     assert names == {"redis-1", "backend-1"}
 
 
-def test_tokens_and_tls_are_on(stack: Stack, kumactl_bin: str, tmp_path: Path, control_plane_ca):  # type: ignore[no-untyped-def]
+def test_tokens_and_tls_are_on(
+    stack: Stack, kumactl_bin: str, tmp_path: Path, control_plane_ca: str
+):
     """From the host the API sees no loopback caller: a write without the admin token is
     refused, and so is a bootstrap without a dataplane token, or over plain HTTP."""
     anonymous = Kumactl(kumactl_bin, tmp_path / "config", stack.api_url, None)
