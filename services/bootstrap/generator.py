@@ -16,6 +16,7 @@ gRPC sends call credentials only over TLS: with `xdsServer.tlsEnabled: false` no
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -118,6 +119,14 @@ def _grpc_cluster(
     )
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def ads_target(hosts: str, default_port: int) -> tuple[str, str]:
     """(gRPC target URI, the name the server's certificate must carry) for `xdsHost`: one
     `host[:port]` (a DNS name may resolve to every replica), or IP literals of one family,
@@ -125,7 +134,10 @@ def ads_target(hosts: str, default_port: int) -> tuple[str, str]:
     addresses = host_ports(hosts, default_port)
     host, port = addresses[0]
     if len(addresses) == 1:
-        return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
+        if ":" in host:
+            return f"[{host}]:{port}", host
+        # `dns:///` spelled out: gRPC reads `xds:5678` as its own `xds:` scheme
+        return (f"{host}:{port}" if _is_ip(host) else f"dns:///{host}:{port}"), host
     if ":" in host:
         return "ipv6:" + ",".join(f"[{h}]:{p}" for h, p in addresses), host
     return "ipv4:" + ",".join(f"{h}:{p}" for h, p in addresses), host

@@ -169,11 +169,15 @@ def _postgres(cfg: kconfig.KumaCpConfig) -> Iterator[Any]:
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
 def admin_token(config_file: str | None) -> None:
     """Print the admin token that API writes (PUT/DELETE) from other hosts need."""
-    from kuma.admin_token import stored_token
+    from kuma.admin_token import configured_token, stored_token
 
     cfg = _load(config_file)
-    if cfg.api_server.admin_token:
-        click.echo(cfg.api_server.admin_token)
+    try:
+        chosen = configured_token(cfg)  # apiServer.adminToken, else adminTokenFile
+    except KumaError as exc:
+        raise click.ClickException(str(exc)) from None
+    if chosen:
+        click.echo(chosen)
         return
     token = _read_stored(
         cfg,

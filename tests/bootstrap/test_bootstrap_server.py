@@ -10,7 +10,7 @@ from kuma import server_tls, tokens
 from kuma.config import validate
 from kuma.errors import ConfigError
 from kuma.server_tls import self_signed
-from services.bootstrap.generator import FILE_CREDENTIALS
+from services.bootstrap.generator import FILE_CREDENTIALS, ads_target
 from tests.apply import apply
 from tests.bootstrap.servers import dataplane, envoy_validate, make_config, served
 
@@ -125,6 +125,9 @@ def test_several_xds_addresses_are_one_grpc_target():
         client = config["dynamicResources"]["adsConfig"]["grpcServices"][0]["googleGrpc"]
         assert client["targetUri"] == "ipv4:127.0.0.2:5678,127.0.0.3:5690"
         _valid(response.text)
+    # a name is spelled as a DNS target: gRPC would read `xds:5678` as its own xds: scheme
+    assert ads_target("xds", 5678) == ("dns:///xds:5678", "xds")
+    assert ads_target("[::1]:5679", 5678) == ("[::1]:5679", "::1")
     for hosts in ("127.0.0.2,localhost", "127.0.0.2,[::1]:5691"):
         with pytest.raises(ConfigError, match="XdsHost"):
             validate(make_config(xds_host=hosts))
