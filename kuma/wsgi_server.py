@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 from cheroot import server as cheroot_server
@@ -25,9 +26,9 @@ from kuma.server_tls import ServerCertificate
 log = logging.getLogger(__name__)
 
 
-class _BackgroundServer:
+class _BackgroundServer(ABC):
     """Bound on construction (so a busy port fails at once), serving on a daemon thread from
-    `start()`, stopped by `stop()`."""
+    `start()`, stopped by `stop()`. Subclasses say how their server runs, stops and is named."""
 
     name: str
 
@@ -35,12 +36,12 @@ class _BackgroundServer:
         self.name = name
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
-    def _serve_forever(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _serve_forever(self) -> None: ...
 
+    @abstractmethod
     def _close(self) -> None:
         """Close the listener and every connection: the serving loop then ends."""
-        raise NotImplementedError
 
     def _serve(self) -> None:
         try:
@@ -49,9 +50,9 @@ class _BackgroundServer:
             log.exception("%s stopped with an error", self.name)
 
     @property
+    @abstractmethod
     def listening(self) -> str:
         """What `start()` logs."""
-        raise NotImplementedError
 
     def start(self) -> None:
         self._thread.start()

@@ -4,6 +4,7 @@ on a shared volume). The control plane reads it and never writes it."""
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,11 +99,34 @@ def test_unusable_contents_are_errors(tmp_path: Path, content: bytes, problem: s
         assert content.strip()[:8].decode("latin-1") not in str(err.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_an_unreadable_file_is_an_error(token_file: Path):
     token_file.chmod(0o000)
-    with pytest.raises(ConfigError, match="cannot be read: Permission denied"):
-        read_token_file(str(token_file))
+    if os.geteuid() != 0:
+        with pytest.raises(ConfigError, match="cannot be read: Permission denied"):
+            read_token_file(str(token_file))
+        return
+    # root reads any file: read it from a child that became an unprivileged user
+    nobody = pwd.getpwnam("nobody")
+    token_file.parent.chmod(0o755)  # let it reach the file, not read it
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        message = "read it"
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            read_token_file(str(token_file))
+        except ConfigError as exc:
+            message = str(exc)
+        except BaseException as exc:  # noqa: BLE001
+            message = repr(exc)
+        os.write(writer, message.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        message = pipe.read()
+    os.waitpid(child, 0)
+    assert "cannot be read: Permission denied" in message, message
 
 
 def test_a_directory_is_an_error(tmp_path: Path):
