@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import secrets
 
+from kuma import system_secrets
 from kuma.config import KumaCpConfig
-from kuma.errors import AlreadyExistsError, ConfigError, NotFoundError
-from kuma.resources.base import Resource
-from kuma.resources.registry import SECRET
-from kuma.resources.secret import SecretSpec
+from kuma.errors import ConfigError
 from kuma.store.base import ResourceStore
 
-TOKEN_MESH = "kuma.system"
+TOKEN_MESH = system_secrets.MESH
 TOKEN_NAME = "admin-token"
 MAX_TOKEN_FILE_BYTES = 4096
 _TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # visible ASCII: one Bearer word
@@ -78,11 +76,8 @@ def configured_token(cfg: KumaCpConfig) -> str | None:
 
 def stored_token(store: ResourceStore) -> str | None:
     """The generated token, if one was stored."""
-    try:
-        found = store.get(SECRET, TOKEN_MESH, TOKEN_NAME)
-    except NotFoundError:
-        return None
-    return bytes(found.spec.data).decode("ascii")
+    data = system_secrets.read(store, TOKEN_NAME)
+    return data.decode("ascii") if data is not None else None
 
 
 def ensure_admin_token(cfg: KumaCpConfig, store: ResourceStore) -> str:
@@ -90,20 +85,5 @@ def ensure_admin_token(cfg: KumaCpConfig, store: ResourceStore) -> str:
     configured = configured_token(cfg)
     if configured is not None:
         return configured
-    existing = stored_token(store)
-    if existing is not None:
-        return existing
-    token = secrets.token_urlsafe(32)
-    secret = Resource(
-        type=SECRET,
-        mesh=TOKEN_MESH,
-        name=TOKEN_NAME,
-        spec=SecretSpec(data=token.encode("ascii")),
-    )
-    try:
-        store.create(secret)
-    except AlreadyExistsError:
-        winner = stored_token(store)
-        assert winner is not None
-        return winner
-    return token
+    made = system_secrets.ensure(store, TOKEN_NAME, lambda: secrets.token_urlsafe(32).encode())
+    return made.decode("ascii")

@@ -25,16 +25,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kuma import ca as kca
+from kuma import system_secrets
 from kuma.config import KumaCpConfig
-from kuma.errors import AlreadyExistsError, ConfigError, NotFoundError
-from kuma.resources.base import Resource
-from kuma.resources.registry import SECRET
-from kuma.resources.secret import SecretSpec
+from kuma.errors import ConfigError
 from kuma.store.base import ResourceStore
 
 log = logging.getLogger("kuma.tls")
 
-SECRET_MESH = "kuma.system"
+SECRET_MESH = system_secrets.MESH
 SECRET_NAME = "control-plane-tls"
 VALIDITY = dt.timedelta(days=10 * 365)
 
@@ -109,33 +107,19 @@ def _split(data: bytes) -> ServerCertificate:
 
 
 def stored(store: ResourceStore) -> ServerCertificate | None:
-    try:
-        found = store.get(SECRET, SECRET_MESH, SECRET_NAME)
-    except NotFoundError:
-        return None
-    return _split(bytes(found.spec.data))
+    data = system_secrets.read(store, SECRET_NAME)
+    return _split(data) if data is not None else None
 
 
 def ensure_stored(store: ResourceStore, names: list[str]) -> ServerCertificate:
     """The stored certificate; generated for `names` and stored first when there is none."""
-    existing = stored(store)
-    if existing is not None:
-        return existing
-    made = self_signed(names)
-    secret = Resource(
-        type=SECRET,
-        mesh=SECRET_MESH,
-        name=SECRET_NAME,
-        spec=SecretSpec(data=made.cert_pem + made.key_pem),
-    )
-    try:
-        store.create(secret)
-    except AlreadyExistsError:
-        winner = stored(store)
-        assert winner is not None
-        return winner
-    log.info("generated the control plane's TLS certificate for %s", ", ".join(names))
-    return made
+
+    def make() -> bytes:
+        made = self_signed(names)
+        log.info("generated the control plane's TLS certificate for %s", ", ".join(names))
+        return made.cert_pem + made.key_pem
+
+    return _split(system_secrets.ensure(store, SECRET_NAME, make))
 
 
 def _read_pair(cert_file: str, key_file: str) -> ServerCertificate:

@@ -54,10 +54,7 @@ from typing import Any
 from kombu import Connection, Exchange, Queue
 from kombu.exceptions import ChannelError
 
-from kuma import errors
-from kuma.resources.base import Resource
-from kuma.resources.registry import SECRET
-from kuma.resources.secret import SecretSpec
+from kuma import errors, system_secrets
 from kuma.store.base import ResourceStore
 
 log = logging.getLogger("kuma.worker.client")
@@ -99,7 +96,7 @@ _ERROR_MODULES = ("kuma.errors", "kuma.ca", "kuma.worker_client")
 
 # --- the worker key and the proofs made with it -----------------------------------------------
 
-KEY_MESH = "kuma.system"
+KEY_MESH = system_secrets.MESH
 KEY_NAME = "worker-rpc-key"
 KEY_BYTES = 32
 # How far a call's timestamp may be from the worker's clock (either way): clock skew between
@@ -110,31 +107,12 @@ _PROOF_VERSION = 1
 
 def stored_worker_key(store: ResourceStore) -> bytes | None:
     """The worker key, if one was stored."""
-    try:
-        found = store.get(SECRET, KEY_MESH, KEY_NAME)
-    except errors.NotFoundError:
-        return None
-    return bytes(found.spec.data)
+    return system_secrets.read(store, KEY_NAME)
 
 
 def worker_key(store: ResourceStore) -> bytes:
     """The worker key, created and stored first when missing (the first creator wins a race)."""
-    existing = stored_worker_key(store)
-    if existing is not None:
-        return existing
-    secret = Resource(
-        type=SECRET,
-        mesh=KEY_MESH,
-        name=KEY_NAME,
-        spec=SecretSpec(data=secrets.token_bytes(KEY_BYTES)),
-    )
-    try:
-        store.create(secret)
-    except errors.AlreadyExistsError:
-        winner = stored_worker_key(store)
-        assert winner is not None
-        return winner
-    return bytes(secret.spec.data)
+    return system_secrets.ensure(store, KEY_NAME, lambda: secrets.token_bytes(KEY_BYTES))
 
 
 def _mac(key: bytes, doc: dict[str, Any]) -> str:
