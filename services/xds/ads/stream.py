@@ -189,18 +189,9 @@ class Stream(ABC):
     async def bind(self, request: Any) -> None:
         """The first request binds the stream to the dataplane its credential names; every later
         one that names a node must name the same. gRPC clients send `node` only first."""
-        node_id = request.node.id if request.HasField("node") else ""
+        node_id = claimed_node(request, self.node_id)
         if self.node_id is not None:
-            if node_id and node_id != self.node_id:
-                raise StreamRefused(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"this stream belongs to {self.node_id}, not {node_id[:256]}",
-                )
             return
-        if not node_id:
-            raise StreamRefused(
-                grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
-            )
         if self.auth is not None:
             self.principal = await self.auth.bind(node_id, self.context)
         if self.slot is not None:
@@ -309,6 +300,24 @@ class Stream(ABC):
             if self.node_id is not None:
                 self.cache.unwatch(self.node_id, self.inbox)
             self.callbacks.on_close(self.id)
+
+
+def claimed_node(request: Any, bound: str | None) -> str:
+    """The node a request speaks for: the first request of a stream (`bound` None) must name
+    one; a later one may name only the node the stream is bound to, or none."""
+    node_id = request.node.id if request.HasField("node") else ""
+    if bound is not None:
+        if node_id and node_id != bound:
+            raise StreamRefused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this stream belongs to {bound}, not {node_id[:256]}",
+            )
+        return bound
+    if not node_id:
+        raise StreamRefused(
+            grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
+        )
+    return node_id
 
 
 def sorted_types(type_urls: Iterable[str]) -> list[str]:

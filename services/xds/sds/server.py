@@ -34,7 +34,7 @@ from kuma.errors import KumaError, NotFoundError
 from kuma.resources.registry import DATAPLANE
 from kuma.store.base import ResourceStore
 from services.xds.ads.server import StreamPolicy, listen
-from services.xds.ads.stream import END, Inbox, Slot, StreamRefused
+from services.xds.ads.stream import END, Inbox, Slot, StreamRefused, claimed_node
 from services.xds.ads.types import SECRET
 from services.xds.auth import Principal, StreamAuthenticator
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA
@@ -161,17 +161,9 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
     async def _bind(self, node: Principal | None, request: Any, context: Any) -> Principal:
         """As on ADS: the first request binds the stream to the dataplane its credential names;
         a later request naming another node is refused."""
-        node_id = request.node.id if request.HasField("node") else ""
+        node_id = claimed_node(request, node.node_id if node is not None else None)
         if node is not None:
-            if node_id and node_id != node.node_id:
-                raise StreamRefused(
-                    grpc.StatusCode.PERMISSION_DENIED, f"this stream belongs to {node.node_id}"
-                )
             return node
-        if not node_id:
-            raise StreamRefused(
-                grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id"
-            )
         return await self.auth.bind(node_id, context)
 
     def _secrets(
