@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from kuma.policy_match import most_specific
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.registry import decode_spec
-from services.xds.generator.policy_match import most_specific
 
 
 def dataplane(*tag_sets: dict[str, str]) -> DataplaneSpec:

@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from kuma.policy_match import most_specific
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.mesh import LoggingBackend, MeshSpec
 from kuma.resources.policies import WeightedDestination
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator.memo import PartMemo
-from services.xds.generator.policy_match import most_specific
 from services.xds.generator.security import MtlsHook
 from services.xds.generator.snapshot import MeshSnapshot
 
