@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from gunicorn.app.base import BaseApplication
 
+from kuma import logs
 from kuma.errors import ConfigError
 
 _Cfg = TypeVar("_Cfg")
@@ -52,4 +53,6 @@ def serve(
         cfg = load(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    # the workers log as this process does (`--log-level`, KUMA_LOG_FORMAT)
+    overrides = {"logconfig_dict": logs.config_dict(logs.current_level()), **overrides}
     GunicornService(conf_file, lambda: build_app(cfg), overrides).run()

@@ -1,5 +1,8 @@
 """gunicorn settings every HTTP service shares (API, bootstrap, injector): each service's
-`gunicorn.conf.py` imports these and adds its binds, worker counts, log level and name."""
+`gunicorn.conf.py` imports these and adds its binds, worker counts and name. The logging is
+kuma.logs's, at the level the command line chose (`kuma.gunicorn_app.serve` hands it on)."""
+
+from kuma import logs
 
 worker_class = "gthread"
 preload_app = False  # each worker opens its own store pool after the fork
@@ -7,6 +10,7 @@ graceful_timeout = 10
 keepalive = 5
 accesslog = None
 errorlog = "-"
+logconfig_dict = logs.config_dict(logs.current_level())
 # gunicorn >= 25 opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
 # the services of one host would take it from each other, and $HOME may be read-only.
 control_socket_disable = True

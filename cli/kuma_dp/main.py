@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 
 import click
 
 from cli.kuma_dp.errors import DpError
 from cli.kuma_dp.settings import DEFAULT_ADMIN_PORTS, DpSettings, parse_port_range
-from kuma.clitools import CONTEXT, version_command
+from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 from kuma.durations import parse_duration
 
 _option = functools.partial(click.option, show_envvar=True)
-LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": logging.DEBUG}
 
 
 @click.group(context_settings=CONTEXT)
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LOG_LEVELS)),
-    default="info",
-    show_default=True,
-    help="log level",
-)
-def cli(log_level: str) -> None:
+@log_level_option("info")
+def cli() -> None:
     """Dataplane manager for Envoy-based Dataplanes."""
-    logging.basicConfig(
-        level=LOG_LEVELS[log_level],
-        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
-        stream=sys.stderr,
-    )
 
 
 @cli.command(context_settings={**CONTEXT, "show_default": True})
@@ -127,3 +114,4 @@ def run(
 
 
 cli.add_command(version_command())
+persist_log_level(cli)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from cli.kumactl import config as kconfig
@@ -17,9 +14,7 @@ from cli.kumactl.cmd_generate import generate
 from cli.kumactl.cmd_get import get
 from cli.kumactl.cmd_inspect import inspect
 from cli.kumactl.cmd_install import install
-from kuma.clitools import CONTEXT, version_command
-
-LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": logging.DEBUG}
+from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 
 
 @click.group(context_settings=CONTEXT)
@@ -27,21 +22,10 @@ LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": loggi
     "--config-file", type=click.Path(), default=None, help="path to the configuration file to use"
 )
 @click.option("-m", "--mesh", default="default", show_default=True, help="mesh to use")
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LOG_LEVELS)),
-    default="off",
-    show_default=True,
-    help="log level",
-)
+@log_level_option("off")
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None, mesh: str, log_level: str) -> None:
+def cli(ctx: click.Context, config_file: str | None, mesh: str) -> None:
     """Management tool for Kuma."""
-    logging.basicConfig(
-        level=LOG_LEVELS[log_level],
-        format="%(levelname)s\t%(name)s\t%(message)s",
-        stream=sys.stderr,
-    )
     if ctx.resilient_parsing:  # shell completion: no file access
         return
     cfg, path = kconfig.load_or_init(config_file)
@@ -51,3 +35,4 @@ def cli(ctx: click.Context, config_file: str | None, mesh: str, log_level: str) 
 for _command in (apply, completion, config, delete, generate, get, inspect, install):
     cli.add_command(_command)
 cli.add_command(version_command())
+persist_log_level(cli)

@@ -19,5 +19,4 @@ bind = [
 ]
 workers = int(os.environ.get("KUMA_API_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("KUMA_API_THREADS", "8"))
-loglevel = os.environ.get("KUMA_API_LOG_LEVEL", "info")
 proc_name = "kuma-api"

@@ -18,5 +18,4 @@ bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
 worker_class = "kuma.gunicorn_dual.DualProtocolWorker"
 workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
-loglevel = os.environ.get("KUMA_BOOTSTRAP_LOG_LEVEL", "info")
 proc_name = "kuma-bootstrap"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,20 +15,11 @@ from typing import Any, TypeVar
 import click
 
 from kuma import config as kconfig
-from kuma.clitools import CONTEXT, version_command
+from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 from kuma.errors import ConfigError, KumaError
 from services.cp.components import build_components
 
 log = logging.getLogger("kuma-cp")
-LOG_LEVELS = {"off": logging.CRITICAL + 10, "info": logging.INFO, "debug": logging.DEBUG}
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=LOG_LEVELS[level],
-        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _load(config_file: str | None) -> kconfig.KumaCpConfig:
@@ -56,17 +46,10 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LOG_LEVELS)),
-    default="info",
-    show_default=True,
-    help="log level",
-)
+@log_level_option("info")
 @click.pass_context
-def cli(ctx: click.Context, log_level: str) -> None:
+def cli(ctx: click.Context) -> None:
     """Universal Control Plane for Envoy-based Service Mesh."""
-    _setup_logging(log_level)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -276,3 +259,4 @@ def retire_token_key(config_file: str | None, kids: tuple[str, ...]) -> None:
 
 
 cli.add_command(version_command())
+persist_log_level(cli)

@@ -20,5 +20,4 @@ certfile = _server.cert_file
 keyfile = _server.key_file
 workers = int(os.environ.get("KUMA_INJECTOR_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_INJECTOR_THREADS", "4"))
-loglevel = os.environ.get("KUMA_INJECTOR_LOG_LEVEL", "info")
 proc_name = "kuma-injector"

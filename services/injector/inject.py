@@ -192,7 +192,7 @@ def sidecar_container(pod: Pod, mesh: MeshInfo, cfg: InjectorSection) -> dict[st
         "image": s.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["kuma-dp"],
-        "args": ["--log-level=info", "run"],
+        "args": ["run", "--log-level=info"],
         "env": [
             _fieldref("POD_NAME", "metadata.name"),
             _fieldref("POD_NAMESPACE", "metadata.namespace"),

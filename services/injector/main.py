@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT
+from kuma.clitools import CONTEXT, log_level_option
 from kuma.errors import ConfigError
 from kuma.gunicorn_app import serve
 from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
@@ -37,6 +37,7 @@ def check_tls_files(cfg: InjectorConfig) -> None:
 @click.command(context_settings=CONTEXT)
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+@log_level_option("info")
 def main(config_file: str | None, workers: int | None) -> None:
     """Serve POST /inject-sidecar (8443, TLS): the Kuma sidecar injector webhook."""
     serve(GUNICORN_CONF, CONFIG_FILE_ENV, config_file, _load, build_app, {"workers": workers})

@@ -1,6 +1,6 @@
 """`kuma-worker`: run the `kuma_worker` nameko service, or check its health.
 
-    kuma-worker [-c FILE] [--log-level info|debug]   run the worker (eventlet, nameko)
+    kuma-worker [-c FILE] [--log-level off|info|debug] run the worker (eventlet, nameko)
     kuma-worker --health [-c FILE] [--timeout 5]     RPC ping through RabbitMQ: exit 0 when a
                                                      worker answered and its store is reachable
     kuma-worker --health-file [--max-age 30]         exit 0 when this host's health file was
@@ -14,7 +14,6 @@ on the run path, before psycopg, redis or kombu are imported.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT
+from kuma.clitools import CONTEXT, log_level_option
 
 
 def _load(config_file: str | None):  # type: ignore[no-untyped-def]
@@ -65,7 +64,7 @@ def _health_file(max_age: float) -> None:
     click.echo(f"healthy: {path} touched {age:.1f}s ago")
 
 
-def _run(config_file: str | None, log_level: str) -> None:
+def _run(config_file: str | None) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
@@ -77,10 +76,6 @@ def _run(config_file: str | None, log_level: str) -> None:
         ) from None
 
     eventlet.monkey_patch()
-    logging.basicConfig(
-        level=logging.DEBUG if log_level == "debug" else logging.INFO,
-        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
-    )
     cfg = _load(config_file)
     from nameko.cli.run import run
 
@@ -99,7 +94,7 @@ def _run(config_file: str | None, log_level: str) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
-@click.option("--log-level", type=click.Choice(["info", "debug"]), default="info")
+@log_level_option("info")
 @click.option("--health", is_flag=True, help="ping a worker over RPC and exit 0 if it answers")
 @click.option("--health-file", is_flag=True, help="check this host's health file and exit")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="--health timeout")
@@ -108,7 +103,6 @@ def _run(config_file: str | None, log_level: str) -> None:
 )
 def main(
     config_file: str | None,
-    log_level: str,
     health: bool,
     health_file: bool,
     timeout: float,
@@ -122,7 +116,7 @@ def main(
     elif health_file:
         _health_file(max_age)
     else:
-        _run(config_file, log_level)
+        _run(config_file)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import click
 
 from kuma import config as kconfig
-from kuma.clitools import CONTEXT
+from kuma.clitools import CONTEXT, log_level_option
 from kuma.diagnostics import diagnostics_app
 from kuma.wiring import open_core
 from kuma.worker_client import WorkerRpcClient, worker_key
@@ -43,13 +42,9 @@ async def _serve(cfg: kconfig.KumaCpConfig) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
-@click.option("--log-level", type=click.Choice(["info", "debug"]), default="info")
-def cli(config_file: str | None, log_level: str) -> None:
+@log_level_option("info")
+def cli(config_file: str | None) -> None:
     """Serve Envoy configuration (ADS) for the Dataplanes that connect to this replica."""
-    logging.basicConfig(
-        level=logging.DEBUG if log_level == "debug" else logging.INFO,
-        format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s",
-    )
     try:
         cfg = kconfig.autoconfigure(kconfig.load_config(config_file))
     except kconfig.ConfigError as exc:

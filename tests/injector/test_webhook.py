@@ -55,7 +55,7 @@ def test_deployment_style_pod(injector: Injector, version: str):
     }
     sidecar = container(result, "kuma-sidecar")
     assert sidecar["image"] == "kuma/kuma-dp:9.9.9"
-    assert sidecar["args"] == ["--log-level=info", "run"]
+    assert sidecar["args"] == ["run", "--log-level=info"]
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
     assert env["KUMA_DATAPLANE_NAME"] == "$(POD_NAME).$(POD_NAMESPACE)"
     assert env["KUMA_DATAPLANE_MESH"] == "default"
