@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cli.kumactl import crds
-from cli.kumactl.config import dump_yaml
 from cli.kumactl.tls import KeyPair
+from kuma.resource_text import dump_yaml
 
 Doc = dict[str, Any]
 

@@ -1,22 +1,17 @@
-"""`-o table|yaml|json` (spec §6.3) and the byte-level form of each.
-
-JSON: 2-space indent and a trailing newline; each resource's top-level keys sorted, nested spec
-objects in protobuf field order (they are re-encoded through the resource models, which keep it).
-YAML: every mapping key sorted, sequences not indented under their key, `null` for nothing.
-"""
+"""`-o table|yaml|json` (spec §6.3): the byte-level forms live in `kuma.resource_text`, which
+the GUI shares; here the click option, the table and kumactl's errors."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from cli.kumactl.config import dump_yaml
 from cli.kumactl.errors import CliError
 from cli.kumactl.table import render_table
+from kuma import resource_text
 from kuma.errors import KumaError
 from kuma.resources import wire
 from kuma.resources.base import Resource
@@ -24,6 +19,7 @@ from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.insight import DataplaneInsightSpec
 
 FORMATS = ("table", "yaml", "json")
+UNREADABLE = "the server sent a resource kumactl cannot read"
 
 output_option = click.option(
     "-o", "--output", default="table", show_default=True, help="output format: table|yaml|json"
@@ -36,32 +32,22 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def render(data: Any, fmt: str) -> str:
-    """`data` as JSON or YAML text, ending with a newline."""
-    if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if data is None:
-        return "null\n"
-    return dump_yaml(data)
-
-
-def _sorted_top(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k in sorted(data)}
+render = resource_text.render
 
 
 def decode_resource(item: Any) -> Resource:
     try:
         return wire.from_json(item)
     except KumaError as exc:
-        raise CliError(f"the server sent a resource kumactl cannot read: {exc}") from None
+        raise CliError(f"{UNREADABLE}: {exc}") from None
 
 
 def normalize_resource(item: dict[str, Any]) -> dict[str, Any]:
-    """The API's representation with the spec re-encoded (protobuf order) and top keys sorted.
-    Fields kumactl does not model (e.g. creation times) are kept as the server sent them."""
-    encoded = wire.to_json(decode_resource(item))
-    merged = {**{k: v for k, v in item.items() if k not in encoded}, **encoded}
-    return _sorted_top(merged)
+    """`kuma.resource_text.normalize_resource`, its errors as kumactl's."""
+    try:
+        return resource_text.normalize_resource(item)
+    except KumaError as exc:
+        raise CliError(f"{UNREADABLE}: {exc}") from None
 
 
 def normalize_overview(item: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def normalize_overview(item: dict[str, Any]) -> dict[str, Any]:
                 out[key] = model.model_validate(item[key]).to_json()
             except ValueError as exc:
                 raise CliError(f"the server sent an overview kumactl cannot read: {exc}") from None
-    return _sorted_top(out)
+    return resource_text.sorted_top(out)
 
 
 @dataclass(frozen=True)
