@@ -1,8 +1,11 @@
-"""The builtin certificate authority of a Mesh (spec §3.4, §9.4), and workload certificate signing.
+"""The certificate authority of a Mesh (spec §3.4, §9.4), and workload certificate signing.
 
 Each Mesh with a builtin CA has one root, stored as the internal Secret `builtinca.{mesh}` in that
 mesh (value: JSON `{"roots": [{"cert": <base64 PEM>, "key": <base64 PEM>}]}`, Kuma's layout). The
 API never serves Secrets, and deleting the Mesh deletes it with everything else in the mesh.
+A Mesh with a provided CA signs with the certificate and key the operator uploaded
+(`kuma/provided_ca.py`, Secret `providedca.{mesh}`): `mesh_roots` picks the CA by the Mesh's
+`mtls.ca` type, and the same signing code runs for both.
 
 Key type: **EC P-256 (ECDSA with SHA-256)** for roots and workload keys, where Kuma used RSA 2048.
 Generating a P-256 key takes well under a millisecond against tens of milliseconds for RSA 2048,
@@ -47,6 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kuma import provided_ca
 from kuma.errors import AlreadyExistsError, KumaError, MeshNotFoundError, NotFoundError
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, SECRET
@@ -67,6 +71,7 @@ __all__ = [
     "ensure_builtin_ca",
     "generate_root",
     "mesh_ca_bundle",
+    "mesh_roots",
     "new_private_key",
     "private_key_pem",
     "sign_workload",
@@ -84,7 +89,8 @@ class CertificateRequestError(KumaError):
 
 
 class UnsupportedCaError(KumaError):
-    """The Mesh's CA cannot sign here (a `provided` CA: not implemented yet)."""
+    """The Mesh's CA cannot sign: no CA type, a provided CA without a signing certificate, or
+    a CA certificate that is not valid now."""
 
 
 def spiffe_id(mesh: str, service: str | None = None) -> str:
@@ -262,6 +268,25 @@ def ensure_builtin_ca(store: ResourceStore, mesh: str) -> list[CaRoot]:
     return roots
 
 
+def mesh_roots(store: ResourceStore, mesh: str) -> list[CaRoot]:
+    """The CA of `mesh` by its `mtls.ca` type, the signing one first: the builtin roots
+    (created when missing) or the provided CA's signing certificates. MeshNotFoundError, or
+    UnsupportedCaError when the mesh has nothing to sign with."""
+    try:
+        mesh_resource = store.get(MESH, mesh, mesh)
+    except NotFoundError:
+        raise MeshNotFoundError(mesh) from None
+    kind = mesh_resource.spec.ca_kind
+    if kind == "builtin":
+        return ensure_builtin_ca(store, mesh)
+    if kind == "provided":
+        pairs = provided_ca.signing_pairs(store, mesh)
+        if not pairs:
+            raise UnsupportedCaError(f'mesh "{mesh}": the provided CA has no signing certificate')
+        return [CaRoot(cert, key) for cert, key in pairs]
+    raise UnsupportedCaError(f'mesh "{mesh}": CA type "{kind}" is not supported for signing')
+
+
 # --- signing --------------------------------------------------------------------------------
 
 
@@ -316,9 +341,10 @@ def sign_workload(
     csr_pem: bytes,
     ttl: dt.timedelta | float,
 ) -> bytes:
-    """Sign a workload CSR for `spiffe://{mesh}/{service}` with the mesh's builtin CA, valid for
-    `ttl` (a timedelta or seconds). Returns the certificate chain PEM, leaf first (the root is
-    the trust anchor sent as `mesh_ca`, not part of the chain)."""
+    """Sign a workload CSR for `spiffe://{mesh}/{service}` with the mesh's CA (`mesh_roots`:
+    builtin or provided), valid for `ttl` (a timedelta or seconds). Returns the certificate
+    chain PEM, leaf first (the root is the trust anchor sent as `mesh_ca`, not part of the
+    chain)."""
     if not isinstance(ttl, dt.timedelta):
         ttl = dt.timedelta(seconds=ttl)
     if ttl <= dt.timedelta(0) or ttl > MAX_WORKLOAD_TTL:
@@ -326,9 +352,11 @@ def sign_workload(
     if not service or any(c in service for c in "/ \t\n"):
         raise CertificateRequestError(f"invalid service name {service!r}")
     csr = _checked_csr(csr_pem, mesh, service)
-    root = ensure_builtin_ca(store, mesh)[0]
+    root = mesh_roots(store, mesh)[0]
     issuer = root.cert
     now = _now()
+    if not issuer.not_valid_before_utc <= now < issuer.not_valid_after_utc:
+        raise UnsupportedCaError(f'mesh "{mesh}": the CA certificate is not valid now')
     not_after = min(now + ttl, issuer.not_valid_after_utc)
     public = csr.public_key()
     cert = (
@@ -364,13 +392,20 @@ def sign_workload(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id(mesh, service))]),
             critical=True,  # the subject is empty (RFC 5280 §4.2.1.6)
         )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
+        .add_extension(_authority_key_id(issuer), critical=False)
         .sign(root.key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The issuer's own subject key id when it has one (a provided CA may have computed it
+    another way than a hash of its key: verifiers match the two), else one from its key."""
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 class CertificateReplyError(KumaError):
@@ -449,8 +484,13 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def mesh_ca_bundle(store: ResourceStore, mesh: str) -> bytes:
-    """The PEM roots a peer of `mesh` must trust (every root, joined), ensuring the CA."""
-    return b"".join(r.cert_pem for r in ensure_builtin_ca(store, mesh))
+    """The PEM roots a peer of `mesh` must trust (every root or signing certificate of its CA,
+    joined), ensuring a builtin CA."""
+    return b"".join(_pem_line_ended(r.cert_pem) for r in mesh_roots(store, mesh))
+
+
+def _pem_line_ended(pem: bytes) -> bytes:
+    return pem if pem.endswith(b"\n") else pem + b"\n"
 
 
 # --- the seam -------------------------------------------------------------------------------

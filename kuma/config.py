@@ -830,10 +830,11 @@ def catalog(cfg: KumaCpConfig) -> dict[str, Any]:
     """The `GET /catalog` document (spec §2.4 item 2, §4.8), from the autoconfigured `cfg`."""
     cfg = autoconfigure(cfg)
     host, admin = cfg.general.advertised_hostname, cfg.admin_server
-    admin_urls = {
-        "localUrl": f"http://localhost:{admin.local.port}",
-        "publicUrl": f"https://{host}:{admin.public.port}" if admin.public.enabled else "",
-    }
+    # Kuma's admin server APIs (`POST /tokens`, the provided CA) are served by the API itself
+    # (docs/compat.md): nothing listens on adminServer.local.port. No `publicUrl`: Kuma's was
+    # HTTPS with client certificates, which no server here offers; other hosts use the API's
+    # address with the admin token.
+    admin_urls = {"localUrl": f"http://localhost:{cfg.api_server.port}", "publicUrl": ""}
     # kuma-dp asks for a token iff dataplaneToken.localUrl is non-empty
     token_on = admin.apis.dataplane_token.enabled
     return {

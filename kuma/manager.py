@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kuma import ca
+from kuma import ca, provided_ca
 from kuma.errors import (
     AlreadyExistsError,
     MeshNotFoundError,
@@ -64,6 +64,7 @@ class ResourceManager:
     def create(self, resource: Resource) -> Resource:
         resource = self._prepared(resource)
         if resource.type == MESH:
+            self._check_provided_ca(resource)
             return self._create_mesh(resource)
         try:
             self.store.get(MESH, resource.mesh, resource.mesh)
@@ -93,7 +94,16 @@ class ResourceManager:
         if resource.type == MESH:
             current = self.store.get(MESH, resource.mesh, resource.name)
             _check_ca_change(current.spec, resource.spec)
+            self._check_provided_ca(resource)
         return self.store.update(resource)
+
+    def _check_provided_ca(self, mesh: Resource) -> None:
+        """A Mesh using the provided CA needs its signing certificate first (spec §3.4),
+        whether mTLS is on or not."""
+        if mesh.spec.ca_kind == "provided" and not provided_ca.has_signing_cert(
+            self.store, mesh.name
+        ):
+            raise ValidationError([Violation("mtls.ca.provided", provided_ca.NO_SIGNING_CERT)])
 
     def upsert(self, resource: Resource) -> tuple[Resource, bool]:
         """Create, or update what is there now. Returns (stored, created)."""

@@ -24,6 +24,9 @@ class PortRange:
         """The first port of the range nobody listens on (bind-tested, then released)."""
         for port in range(self.low, self.high + 1):
             with socket.socket() as s:
+                # as Envoy binds its admin listener: a connection the last Envoy closed on this
+                # port (TIME_WAIT, a minute) does not make the port busy; a listener still does
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind((host, port))
                 except OSError:

@@ -13,6 +13,7 @@ from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
+from services.api.provided_ca_routes import provided_ca_blueprint
 from services.api.resource_routes import resource_blueprint
 from services.api.tokens_routes import tokens_blueprint
 from services.api.write_guard import install_write_guard, same_host_names
@@ -51,6 +52,9 @@ def create_app(
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
     app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))
     app.register_blueprint(overview_blueprint(core.manager))
+    # Kuma's admin server APIs (spec §5), served here under the admin credential; like it,
+    # not switched off by `apiServer.readOnly`.
+    app.register_blueprint(provided_ca_blueprint(core.store))
     token_api = cfg.admin_server.apis.dataplane_token
     if token_api.enabled:
         app.register_blueprint(tokens_blueprint(core.store, token_api.default_valid_for))

@@ -29,6 +29,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "Bad request: invalid input (see `causes`)",
         401: "Missing or wrong admin token",
+        403: "A CA private key sent in plaintext from another host",
         404: "Not found",
         405: "Method not allowed (read-only mode)",
         409: "Conflict: changed or created concurrently",
@@ -206,6 +207,66 @@ def _overview_paths() -> dict[str, Any]:
     }
 
 
+def _provided_ca_paths() -> dict[str, Any]:
+    """Spec §5.2 (Kuma's admin server), served by the API: services/api/provided_ca_routes.py."""
+    base = "/meshes/{mesh}/ca/provided"
+    admin: dict[str, Any] = {"security": [{"adminToken": []}, {}]}
+    return {
+        f"{base}/certificates": {
+            "post": {
+                "operationId": "addSigningCertificate",
+                "summary": "Upload the signing certificate and key of a mesh's provided CA "
+                "(only over TLS or from the control plane's host)",
+                "parameters": [_path_param("mesh")],
+                **admin,
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("SigningKeyCert")}},
+                },
+                "responses": {
+                    "200": _json(_ref("SigningCert"), "The stored certificate and its id"),
+                    **_errors(400, 401, 403, 409, 500, 503),
+                },
+            },
+            "get": {
+                "operationId": "listSigningCertificates",
+                "summary": "The signing certificates of a mesh's provided CA (no keys)",
+                "parameters": [_path_param("mesh")],
+                "responses": {
+                    "200": _json(
+                        {"type": "array", "items": _ref("SigningCert")}, "Signing certificates"
+                    ),
+                    **_errors(404, 500, 503),
+                },
+            },
+        },
+        f"{base}/certificates/{{id}}": {
+            "delete": {
+                "operationId": "deleteSigningCertificate",
+                "summary": "Delete a signing certificate (not while its mesh uses it)",
+                "parameters": [_path_param("mesh"), _path_param("id")],
+                **admin,
+                "responses": {
+                    "200": {"description": "Deleted (empty body)"},
+                    **_errors(400, 401, 404, 409, 500, 503),
+                },
+            }
+        },
+        base: {
+            "delete": {
+                "operationId": "deleteProvidedCa",
+                "summary": "Delete a mesh's provided CA (not while its mesh uses it)",
+                "parameters": [_path_param("mesh")],
+                **admin,
+                "responses": {
+                    "200": {"description": "Deleted (empty body)"},
+                    **_errors(400, 401, 404, 500, 503),
+                },
+            }
+        },
+    }
+
+
 def _fixed_schemas() -> dict[str, Any]:
     return {
         "Error": {
@@ -244,6 +305,19 @@ def _fixed_schemas() -> dict[str, Any]:
             },
         },
         f"{OVERVIEW}List": _list_schema(OVERVIEW),
+        "SigningKeyCert": {
+            "type": "object",
+            "required": ["cert", "key"],
+            "properties": {
+                "cert": {"type": "string", "description": "PEM certificate"},
+                "key": {"type": "string", "description": "PEM private key"},
+            },
+        },
+        "SigningCert": {
+            "type": "object",
+            "required": ["id", "cert"],
+            "properties": {"id": {"type": "string"}, "cert": {"type": "string"}},
+        },
     }
 
 
@@ -258,6 +332,7 @@ def build_openapi(*, read_only: bool = False) -> dict[str, Any]:
         schemas[f"{rtype.name}List"] = _list_schema(rtype.name)
         paths.update(_operations(rtype, read_only))
     paths.update(_overview_paths())
+    paths.update(_provided_ca_paths())
     schemas.update(_fixed_schemas())
     return {
         "openapi": "3.1.0",
@@ -265,7 +340,8 @@ def build_openapi(*, read_only: bool = False) -> dict[str, Any]:
             "title": "Kuma API",
             "version": build.version(),
             "description": "Kuma control plane HTTP API (spec §4). Reads are open; PUT and "
-            "DELETE need `Authorization: Bearer <admin token>` unless sent from the same host.",
+            "DELETE (and POST) need `Authorization: Bearer <admin token>` unless sent from the "
+            "same host.",
         },
         "paths": paths,
         "components": {

@@ -30,8 +30,9 @@ def test_catalog(api: Api):
     assert api.get("/catalog").json() == {
         "apis": {
             "bootstrap": {"url": "https://localhost:5682"},
-            "dataplaneToken": {"localUrl": "http://localhost:5679", "publicUrl": ""},
-            "admin": {"localUrl": "http://localhost:5679", "publicUrl": ""},
+            # Kuma's admin server APIs are the API's own here (docs/compat.md).
+            "dataplaneToken": {"localUrl": "http://localhost:5681", "publicUrl": ""},
+            "admin": {"localUrl": "http://localhost:5681", "publicUrl": ""},
             "monitoringAssignment": {"url": "grpc://localhost:5676"},
         }
     }

@@ -164,3 +164,30 @@ conf: {{backend: collector}}
             _stop(proc, log)
         workload.stop()
         collector.close()
+
+
+def _admin_stats_closed_by_envoy(port: int) -> None:
+    """`curl -H 'Connection: close' .../stats`: Envoy closes first, so its side of the
+    connection (local port = the admin port) waits in TIME_WAIT for a minute."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        while sock.recv(65536):
+            pass
+
+
+def test_kuma_dp_restarts_on_its_admin_port_right_after_a_stop(control_plane, tmp_path):
+    core, cp_address = control_plane
+    apply(core, dataplane("redis-1", "redis", f"127.0.0.1:{free_port()}:{free_port()}"))
+    token = tmp_path / "token"
+    token.write_text(tokens.issue(core.store, "default", "redis-1"))
+    admin = free_port()
+    args = ("--name", "redis-1", "--cp-address", cp_address, "--dataplane-token-file", str(token),
+            "--admin-port", str(admin))  # fmt: skip
+    for attempt in ("first", "second"):
+        log = tmp_path / f"{attempt}.log"
+        proc = start_dp(*args, "--config-dir", str(tmp_path / attempt), *ENVOY_ARGS, log=log)
+        try:
+            wait_for(lambda p=proc: p.poll() is None and get(admin) != "", 15, "Envoy's admin")
+            _admin_stats_closed_by_envoy(admin)
+        finally:
+            assert _stop(proc, log) == 0, log.read_text()

@@ -43,6 +43,7 @@ def test_bad_port_ranges(text):
 
 def test_first_free_port_skips_a_busy_one():
     with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Envoy's listeners
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]

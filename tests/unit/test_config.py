@@ -714,28 +714,29 @@ def test_autoconfigure_copies_deprecated_token_server() -> None:
     assert admin.local.port == 6000
     assert admin.apis.dataplane_token.enabled is False
     assert catalog(cfg)["apis"]["dataplaneToken"] == {"localUrl": "", "publicUrl": ""}
-    assert catalog(cfg)["apis"]["admin"]["localUrl"] == "http://localhost:6000"
+    # The admin APIs are served by the API (docs/compat.md): its port, not the admin server's.
+    assert catalog(cfg)["apis"]["admin"]["localUrl"] == "http://localhost:5681"
 
 
 def test_autoconfigure_public_port_defaults_to_local() -> None:
     cfg = load_config(env={**PUBLIC, "KUMA_GENERAL_ADVERTISED_HOSTNAME": "cp.example"})
     assert autoconfigure(cfg).admin_server.public.port == 5679
-    assert catalog(cfg)["apis"]["admin"] == {
-        "localUrl": "http://localhost:5679",
-        "publicUrl": "https://cp.example:5679",
-    }
-    assert catalog(cfg)["apis"]["dataplaneToken"] == catalog(cfg)["apis"]["admin"]
+    # No admin server listens here: the catalog names the API, and no HTTPS public URL.
+    api = load_config(env={**PUBLIC, "KUMA_API_SERVER_PORT": "6681"})
+    assert catalog(api)["apis"]["admin"] == {"localUrl": "http://localhost:6681", "publicUrl": ""}
+    assert catalog(api)["apis"]["dataplaneToken"] == catalog(api)["apis"]["admin"]
     explicit = load_config(env={**PUBLIC, "KUMA_ADMIN_SERVER_PUBLIC_PORT": "5690"})
     assert autoconfigure(explicit).admin_server.public.port == 5690
 
 
 def test_catalog_of_defaults_is_the_specs_but_bootstrap_over_https() -> None:
-    # docs/compat.md: the bootstrap server speaks https to other hosts (Kuma 0.3: http)
+    # docs/compat.md: the bootstrap server speaks https to other hosts (Kuma 0.3: http), and
+    # the admin server's APIs are the API's (Kuma 0.3: a server of their own on 5679)
     assert catalog(KumaCpConfig()) == {
         "apis": {
             "bootstrap": {"url": "https://localhost:5682"},
-            "dataplaneToken": {"localUrl": "http://localhost:5679", "publicUrl": ""},
-            "admin": {"localUrl": "http://localhost:5679", "publicUrl": ""},
+            "dataplaneToken": {"localUrl": "http://localhost:5681", "publicUrl": ""},
+            "admin": {"localUrl": "http://localhost:5681", "publicUrl": ""},
             "monitoringAssignment": {"url": "grpc://localhost:5676"},
         }
     }
