@@ -64,10 +64,16 @@ def unavailable(conninfo: str, exc: BaseException) -> StoreUnavailableError:
 
 
 def connect_kwargs(conninfo: str, timeout: float) -> dict[str, Any]:
-    """Connection options of the store: autocommit, and a connect timeout unless one is set."""
+    """Connection options of the store: autocommit, and a connect timeout and UTF-8 unless the
+    connection string chooses otherwise."""
     kwargs: dict[str, Any] = {"autocommit": True}
-    if "connect_timeout" not in conninfo_params(conninfo):
+    params = conninfo_params(conninfo)
+    if "connect_timeout" not in params:
         kwargs["connect_timeout"] = max(1, round(timeout))  # libpq: whole seconds, 1 minimum
+    if "client_encoding" not in params:
+        # A database created SQL_ASCII (a server initialised without a locale) would otherwise
+        # answer SQL_ASCII, and psycopg hands back text columns as bytes.
+        kwargs["client_encoding"] = "UTF8"
     return kwargs
 
 
