@@ -108,11 +108,11 @@ def heartbeats(store: ResourceStore) -> list[Heartbeat]:
     return found
 
 
-def all_insights(store: ResourceStore) -> Iterator[Resource]:
-    """Every DataplaneInsight of every mesh, read a page at a time."""
+def all_insights(store: ResourceStore, mesh: str | None = None) -> Iterator[Resource]:
+    """Every DataplaneInsight of `mesh` (None: of every mesh), read a page at a time."""
     offset = 0
     while True:
-        page = store.list(DATAPLANE_INSIGHT, None, offset=offset, limit=_PAGE)
+        page = store.list(DATAPLANE_INSIGHT, mesh, offset=offset, limit=_PAGE)
         yield from page.items
         offset += len(page.items)
         if not page.items or offset >= page.total:

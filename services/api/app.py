@@ -11,6 +11,7 @@ from kuma.wiring import Core
 from services.api.cors import install_cors, origin_matcher
 from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint
+from services.api.insight_routes import insight_blueprint
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
 from services.api.provided_ca_routes import provided_ca_blueprint
@@ -52,6 +53,7 @@ def create_app(
     app.register_blueprint(info_blueprint(cfg, build_openapi(read_only=read_only)))
     app.register_blueprint(resource_blueprint(core.manager, read_only=read_only))
     app.register_blueprint(overview_blueprint(core.manager))
+    app.register_blueprint(insight_blueprint(core.manager))
     # Kuma's admin server APIs (spec §5), served here under the admin credential; like it,
     # not switched off by `apiServer.readOnly`.
     app.register_blueprint(provided_ca_blueprint(core.store))

@@ -14,6 +14,7 @@ from services.api.overview_routes import OVERVIEW
 from services.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 REF = "#/components/schemas/{model}"
+_COUNT = {"type": "integer", "minimum": 0}
 JSON = "application/json"
 
 
@@ -207,6 +208,51 @@ def _overview_paths() -> dict[str, Any]:
     }
 
 
+def _insight_paths() -> dict[str, Any]:
+    """services/api/insight_routes.py: aggregates for the GUI and kumactl."""
+
+    def get(op_id: str, summary: str, params: list[Any], ok: dict[str, Any], *codes: int) -> Any:
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": summary,
+                "parameters": params,
+                "responses": {"200": _json(ok, summary), **_errors(*codes, 500, 503)},
+            }
+        }
+
+    mesh, name = _path_param("mesh"), _path_param("name")
+    return {
+        "/mesh-insights": get(
+            "listMeshInsight",
+            "Per mesh: dataplanes total/online/offline and policies per kind",
+            _PAGE_PARAMS,
+            _ref("MeshInsightList"),
+            400,
+        ),
+        "/mesh-insights/{mesh}": get(
+            "getMeshInsight",
+            "A mesh's dataplanes total/online/offline and policies per kind",
+            [mesh],
+            _ref("MeshInsight"),
+            404,
+        ),
+        "/meshes/{mesh}/dataplanes/{name}/policies": get(
+            "getDataplanePolicies",
+            "The policies that select a dataplane, by where they apply",
+            [mesh, name],
+            _ref("DataplanePolicies"),
+            404,
+        ),
+        "/status/xds": get(
+            "getXdsStatus",
+            "The xDS replicas with their open streams, and recent rejected updates",
+            [],
+            _ref("XdsStatus"),
+        ),
+    }
+
+
 def _provided_ca_paths() -> dict[str, Any]:
     """Spec §5.2 (Kuma's admin server), served by the API: services/api/provided_ca_routes.py."""
     base = "/meshes/{mesh}/ca/provided"
@@ -305,6 +351,74 @@ def _fixed_schemas() -> dict[str, Any]:
             },
         },
         f"{OVERVIEW}List": _list_schema(OVERVIEW),
+        "MeshInsight": {
+            "type": "object",
+            "required": ["type", "name", "dataplanes", "policies"],
+            "properties": {
+                "type": {"type": "string", "enum": ["MeshInsight"]},
+                "name": {"type": "string"},
+                "dataplanes": {
+                    "type": "object",
+                    "required": ["total", "online", "offline"],
+                    "properties": {k: _COUNT for k in ("total", "online", "offline")},
+                },
+                "policies": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["total"],
+                        "properties": {"total": _COUNT},
+                    },
+                },
+            },
+        },
+        "MeshInsightList": _list_schema("MeshInsight"),
+        "DataplanePolicies": {
+            "type": "object",
+            "required": ["total", "items"],
+            "properties": {
+                "total": _COUNT,
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "name", "service", "matchedPolicies"],
+                        "properties": {
+                            "type": {
+                                "type": "string",
+                                "enum": ["dataplane", "inbound", "outbound", "service"],
+                            },
+                            "name": {"type": "string"},
+                            "service": {"type": "string"},
+                            "matchedPolicies": {
+                                "type": "object",
+                                "additionalProperties": {"type": "array"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "XdsStatus": {
+            "type": "object",
+            "required": ["replicas", "rejections"],
+            "properties": {
+                "replicas": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["instanceId", "lastBeat", "alive", "streams"],
+                        "properties": {
+                            "instanceId": {"type": "string"},
+                            "lastBeat": {"type": ["string", "null"]},
+                            "alive": {"type": "boolean"},
+                            "streams": _COUNT,
+                        },
+                    },
+                },
+                "rejections": {"type": "array", "items": {"type": "object"}},
+            },
+        },
         "SigningKeyCert": {
             "type": "object",
             "required": ["cert", "key"],
@@ -332,6 +446,7 @@ def build_openapi(*, read_only: bool = False) -> dict[str, Any]:
         schemas[f"{rtype.name}List"] = _list_schema(rtype.name)
         paths.update(_operations(rtype, read_only))
     paths.update(_overview_paths())
+    paths.update(_insight_paths())
     paths.update(_provided_ca_paths())
     schemas.update(_fixed_schemas())
     return {
