@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from kuma.resources.base import Resource
-from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.selectors import SERVICE_TAG, Rank, matches, rank
 
 
-def _best_source_rank(dataplane: DataplaneSpec, policy: Resource) -> Rank | None:
+class Selectable(Protocol):
+    """A dataplane as sources select it: a DataplaneSpec, or the xDS build's shape of one."""
+
+    def matches(self, selector: Mapping[str, str]) -> bool: ...
+
+
+def _best_source_rank(dataplane: Selectable, policy: Resource) -> Rank | None:
     ranks = [rank(s.match) for s in policy.spec.sources if dataplane.matches(s.match)]
     return max(ranks, key=Rank.sort_key) if ranks else None
 
 
 def most_specific(
-    dataplane: DataplaneSpec, services: Iterable[str], policies: Sequence[Resource]
+    dataplane: Selectable, services: Iterable[str], policies: Sequence[Resource]
 ) -> dict[str, Resource]:
     """For each service, the policy whose best source rank plus destination rank is highest.
 

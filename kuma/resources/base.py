@@ -184,6 +184,11 @@ class Resource:
     def key(self) -> tuple[str, str, str]:
         return (self.type, self.mesh, self.name)
 
+    def __hash__(self) -> int:
+        # Specs hold dicts and cannot be hashed; equal resources have equal versions, and
+        # equality still compares the spec. Lets the xDS build key its parts by resources.
+        return hash((self.type, self.mesh, self.name, self.version))
+
 
 # --- decode errors -> violations ------------------------------------------------------------
 

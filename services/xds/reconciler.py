@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kuma.errors import NotFoundError
@@ -22,17 +22,13 @@ from kuma.resources.registry import (
     TYPES,
 )
 from kuma.store.base import ResourceStore
-from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
+from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
-from services.xds.generator import GenerationError, MeshSnapshot, MtlsHook, ProxyMetadata, generate
-from services.xds.generator.config import SECRET as SECRET_TYPE
-from services.xds.generator.memo import PartMemo
+from services.xds.build import MeshBuild, MtlsHooks
+from services.xds.generator import ProxyMetadata
 from services.xds.metrics import XDS_GENERATION
 from services.xds.nodes import metadata_of, split_node_id
 from services.xds.sds.identities import IdentityManager
-
-# The mTLS hook of a mesh snapshot (None: plaintext), e.g. `security.mesh_mtls`.
-MtlsHooks = Callable[[MeshSnapshot], MtlsHook | None]
 
 log = logging.getLogger("kuma.xds.reconciler")
 
@@ -43,17 +39,9 @@ _EMPTY = NodeSnapshot()
 
 
 @dataclass
-class _MeshState:
-    snapshot: MeshSnapshot
-    mtls: MtlsHook | None = None
-    # Kept from one revision of the mesh to the next: unchanged messages are not packed again.
-    packer: Packer = field(default_factory=Packer)
-
-
-@dataclass
 class ReconcileStats:
-    rebuilds: int = 0
-    generated: int = 0
+    rebuilds: int = 0  # new revisions of a mesh
+    generated: int = 0  # nodes looked at (answered from their last config or generated)
     last_duration: float = 0.0
 
 
@@ -90,10 +78,9 @@ class Reconciler(StreamCallbacks):
         self._identities_due: dict[str, set[str] | None] = {}
         self._all_dirty = False
         self._wake = asyncio.Event()
-        self._meshes: dict[str, _MeshState] = {}
+        self._meshes: dict[str, MeshBuild] = {}
         # node id -> {stream id: what that stream's Envoy told us}, oldest stream first
         self._by_node: dict[str, dict[str, ProxyMetadata]] = {}
-        self._memos: dict[str, PartMemo] = {}  # node id -> its parts from the last generation
         self._streams: dict[str, str] = {}  # stream id -> node id
 
     # --- inputs -----------------------------------------------------------------------------
@@ -146,7 +133,7 @@ class Reconciler(StreamCallbacks):
             # do not rebuild the whole mesh for every stream that connects, which would make a
             # reconnect storm quadratic. In an mTLS mesh the newcomer's identity is issued
             # next, and only its config is regenerated with it.
-            state.packer.serving(len(self._streams))
+            state.serving(len(self._streams))
             self._generate(state, node_id)
             if state.mtls is not None:
                 self.mark_identities(parts[0], node_id)
@@ -168,7 +155,10 @@ class Reconciler(StreamCallbacks):
             return
         self._by_node.pop(node_id, None)
         if node_id not in self.cache.watched():
-            self._memos.pop(node_id, None)
+            parts = split_node_id(node_id)
+            state = self._meshes.get(parts[0]) if parts else None
+            if state is not None:
+                state.forget(node_id)
             self.cache.clear(node_id)
             if self.identities is not None:
                 self.identities.forget(node_id)
@@ -234,15 +224,11 @@ class Reconciler(StreamCallbacks):
             return
         mesh_resource, resources = loaded
         state = self._meshes.get(mesh)
-        previous = state.snapshot if state is not None else None
-        snapshot = MeshSnapshot.build(mesh_resource, resources, previous)
-        if state is None or state.snapshot.revision != snapshot.revision:
-            hook = self.mtls(snapshot) if self.mtls is not None else None
-            packer = state.packer if state is not None else Packer()
-            state = self._meshes[mesh] = _MeshState(snapshot, mtls=hook, packer=packer)
+        if state is None:
+            state = self._meshes[mesh] = MeshBuild(self.mtls)
+        if state.advance(mesh_resource, resources):
             self.stats.rebuilds += 1
-        state.packer.serving(len(nodes))
-        state.packer.next_pass()
+        state.next_pass(len(nodes))
         if self.identities is not None:
             if state.mtls is not None:
                 await self._prepare_identities(state, nodes)
@@ -266,9 +252,9 @@ class Reconciler(StreamCallbacks):
             if i % 50 == 49:
                 await asyncio.sleep(0)
 
-    async def _prepare_identities(self, state: _MeshState, nodes: list[str]) -> set[str]:
+    async def _prepare_identities(self, state: MeshBuild, nodes: list[str]) -> set[str]:
         """Make the identities of `nodes` current; the nodes whose secrets changed."""
-        assert self.identities is not None
+        assert self.identities is not None and state.snapshot is not None
         wanted = []
         for node_id in nodes:
             parts = split_node_id(node_id)
@@ -292,23 +278,14 @@ class Reconciler(StreamCallbacks):
         if self.cache.set(node_id, snapshot) and self.on_snapshot is not None:
             self.on_snapshot(node_id, noticed)
 
-    def _generate(self, state: _MeshState, node_id: str, noticed: float | None = None) -> None:
+    def _generate(self, state: MeshBuild, node_id: str, noticed: float | None = None) -> None:
         parts = split_node_id(node_id)
         if parts is None:
             return
-        try:
-            memo = self._memos.setdefault(node_id, PartMemo())
-            metadata = self._metadata(node_id)
-            config = generate(state.snapshot, parts[1], metadata, state.mtls, memo)
-        except GenerationError as exc:
-            log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
-            return
-        resources = config.by_type_url()
+        secrets = {}
         if state.mtls is not None and self.identities is not None:
-            resources[SECRET_TYPE] = {
-                **resources.get(SECRET_TYPE, {}),
-                **self.identities.secrets_for(node_id, parts[0]),
-            }
-        snapshot = NodeSnapshot.build(resources, state.packer, self.cache.get(node_id))
-        self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())
+            secrets = self.identities.secrets_for(node_id, parts[0])
+        snapshot = state.generate(node_id, parts[1], self._metadata(node_id), secrets)
         self.stats.generated += 1
+        if snapshot is not None:
+            self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())

@@ -99,9 +99,9 @@ class NodeSnapshot:
 
 
 class Packer:
-    """Packs each message object once. The generator hands every dataplane of a mesh the same
-    shared Cluster and ClusterLoadAssignment objects, and each dataplane its unchanged parts as
-    the objects of its last generation (generator.memo): all of those are serialized once.
+    """Packs each message object once. Generation takes every message from the mesh's parts
+    (generator.parts), where a shared Cluster or an unchanged listener is the same object for
+    every dataplane and every pass that asks for it: each of those is serialized once.
 
     An entry holds its message, so the id it is found by cannot be reused while it is there.
     Entries live for two passes over the mesh: `next_pass()` drops what the pass before last

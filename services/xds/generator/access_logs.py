@@ -19,11 +19,10 @@ from envoy.config.core.v3 import (
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
 
-from kuma.resources.dataplane import parse_inbound
+from kuma.resources.dataplane import DataplaneSpec, parse_inbound
 from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
 
 ACCESS_LOG_SINK = "access_log_sink"
 FILE_LOGGER = "envoy.access_loggers.file"
@@ -35,32 +34,33 @@ DEFAULT_FORMAT = (
 )
 
 
-def source_address(proxy: Proxy, source_service: str) -> str:
+def source_address(dataplane: DataplaneSpec, source_service: str) -> str:
     """`IP:0` of the dataplane's inbound that carries its identifying service."""
-    for inbound in proxy.spec.networking.inbound:
+    for inbound in dataplane.networking.inbound:
         iface = parse_inbound(inbound.interface)
         if iface is not None and inbound.tags.get(SERVICE_TAG) == source_service:
             return f"{iface.dataplane_ip}:0"
     return ":0"
 
 
-def render_format(proxy: Proxy, backend: LoggingBackend, destination: str) -> str:
+def render_format(dataplane: DataplaneSpec, backend: LoggingBackend, destination: str) -> str:
     """Kuma's own placeholders are known only here, so they are filled in at generation time."""
-    source = proxy.spec.service()
+    source = dataplane.service()
     return (
         (backend.format or DEFAULT_FORMAT)
-        .replace("%KUMA_SOURCE_ADDRESS%", source_address(proxy, source))
+        .replace("%KUMA_SOURCE_ADDRESS%", source_address(dataplane, source))
         .replace("%KUMA_SOURCE_SERVICE%", source)
         .replace("%KUMA_DESTINATION_SERVICE%", destination)
     )
 
 
-def access_logs(proxy: Proxy, service: str) -> list[accesslog_pb2.AccessLog]:
+def access_logs(
+    dataplane: DataplaneSpec, backend: LoggingBackend | None, service: str
+) -> list[accesslog_pb2.AccessLog]:
     """Loggers for the outbound listener of `service`; none without a resolved backend."""
-    backend = proxy.logs.get(service)
     if backend is None:
         return []
-    fmt = render_format(proxy, backend, service)
+    fmt = render_format(dataplane, backend, service)
     if backend.file is not None:
         config = file_pb2.FileAccessLog(
             path=backend.file.path,

@@ -3,24 +3,22 @@ health check of each service, computed once and read by every generator module."
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
-
-from google.protobuf.message import Message
 
 from kuma.policy_match import most_specific
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.mesh import LoggingBackend, MeshSpec
 from kuma.resources.policies import WeightedDestination
-from kuma.resources.selectors import SERVICE_TAG
-from services.xds.generator.memo import PartMemo
+from kuma.resources.selectors import SERVICE_TAG, matches
+from services.xds.generator.parts import Parts
 from services.xds.generator.security import MtlsHook
-from services.xds.generator.snapshot import MeshSnapshot
+from services.xds.generator.snapshot import EndpointSet, MeshSnapshot, ResourceSet
 
-T = TypeVar("T")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class ProxyMetadata:
     proxyless: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Route:
     """A TrafficRoute's splits; `name` is "" for the implicit route to the service itself."""
 
@@ -40,22 +38,128 @@ class Route:
     splits: tuple[WeightedDestination, ...]
 
     @classmethod
-    @functools.lru_cache(maxsize=4096)  # asked for each outbound of each dataplane
     def implicit(cls, service: str) -> Route:
         return cls("", (WeightedDestination(weight=100, destination={SERVICE_TAG: service}),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Route) and self.name == other.name and self.splits == other.splits
+
+    def __hash__(self) -> int:
+        # Splits hold dicts; equal routes have equal names and weights.
+        return hash((self.name, tuple(s.weight for s in self.splits)))
+
+
+class Choice(Mapping[str, V]):
+    """What was chosen per service: an immutable mapping that hashes by content, so that what
+    is built from a choice can be keyed by it (generator.parts)."""
+
+    __slots__ = ("_by_service", "_items", "_hash")
+
+    def __init__(self, by_service: Mapping[str, V]) -> None:
+        self._by_service = dict(by_service)
+        self._items = tuple(self._by_service.items())
+        self._hash = hash(self._items)
+
+    def __getitem__(self, service: str) -> V:
+        return self._by_service[service]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_service)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Choice) and self._items == other._items
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What policy selection reads of a dataplane: the tag sets of its inbounds and the
+    services it calls. Dataplanes of one shape share their choices of policies."""
+
+    tag_sets: tuple[tuple[tuple[str, str], ...], ...]
+    services: tuple[str, ...]
+
+    @classmethod
+    def of(cls, dataplane: Resource) -> Shape:
+        spec: DataplaneSpec = dataplane.spec
+        return cls(
+            tuple(tuple(sorted(tags.items())) for tags in spec.tag_sets()),
+            tuple(dict.fromkeys(o.service for o in spec.networking.outbound)),
+        )
+
+    @cached_property
+    def _tags(self) -> list[dict[str, str]]:
+        return [dict(items) for items in self.tag_sets]
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.tag_sets, self.services))
+
+    def __hash__(self) -> int:  # looked up for every dataplane on every pass
+        return self._hash
+
+    def matches(self, selector: Mapping[str, str]) -> bool:
+        return any(matches(selector, tags) for tags in self._tags)
+
+
+def select_routes(shape: Shape, policies: ResourceSet) -> Choice[Route]:
+    chosen = most_specific(shape, shape.services, policies)
+    return Choice(
+        {
+            s: Route(chosen[s].name, tuple(chosen[s].spec.conf))
+            if s in chosen
+            else Route.implicit(s)
+            for s in shape.services
+        }
+    )
+
+
+def select_logs(shape: Shape, policies: ResourceSet, mesh: Resource) -> Choice[LoggingBackend]:
+    spec: MeshSpec = mesh.spec
+    logs = {}
+    for service, policy in most_specific(shape, shape.services, policies).items():
+        backend = spec.backend(policy.spec.conf.backend if policy.spec.conf else "")
+        if backend is not None:  # an unknown backend means no logging (§8.2.7)
+            logs[service] = backend
+    return Choice(logs)
+
+
+def destinations(routes: Choice[Route]) -> tuple[str, ...]:
+    """The services the routes send traffic to."""
+    return tuple(
+        dict.fromkeys(
+            split.destination[SERVICE_TAG]
+            for route in routes.values()
+            for split in route.splits
+            if SERVICE_TAG in split.destination
+        )
+    )
+
+
+def select_health_checks(
+    shape: Shape, routes: Choice[Route], policies: ResourceSet
+) -> Choice[Resource]:
+    return Choice(most_specific(shape, destinations(routes), policies))
 
 
 @dataclass(frozen=True)
 class Proxy:
+    """One dataplane's inputs, its policies chosen. Everything built from it goes through
+    `parts`, the mesh's build cache, keyed by what it reads."""
+
     snapshot: MeshSnapshot
     dataplane: Resource
-    metadata: ProxyMetadata = ProxyMetadata()
-    routes: Mapping[str, Route] = field(default_factory=dict)  # by outbound service
-    logs: Mapping[str, LoggingBackend] = field(default_factory=dict)  # by outbound service
-    health_checks: Mapping[str, Resource] = field(default_factory=dict)  # by destination service
+    parts: Parts
+    metadata: ProxyMetadata
+    routes: Choice[Route]
+    logs: Choice[LoggingBackend]
+    health_checks: Choice[Resource]
     mtls: MtlsHook | None = None
-    # The dataplane's parts from its last generation (None: build everything).
-    memo: PartMemo | None = None
 
     @property
     def spec(self) -> DataplaneSpec:
@@ -67,94 +171,53 @@ class Proxy:
 
     @property
     def transparent_port(self) -> int:
-        tp = self.spec.networking.transparent_proxying
-        return tp.redirect_port if tp is not None else 0
+        return transparent_port(self.spec)
 
     @property
     def virtual(self) -> bool:
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
 
-    @property
-    def mtls_key(self) -> Any:
-        return self.mtls.key if self.mtls is not None else None
+    def inputs(self) -> tuple[Any, ...]:
+        """Everything this dataplane's config is made from, hashable: equal inputs, equal
+        config. The endpoints are those of the services its routes reach."""
+        endpoints: tuple[EndpointSet, ...] = tuple(
+            self.snapshot.endpoints_of(s) for s in destinations(self.routes)
+        )
+        return (
+            self.dataplane,
+            self.metadata,
+            self.mtls,
+            self.snapshot.mesh,
+            self.snapshot.proxy_templates,
+            self.routes,
+            self.logs,
+            self.health_checks,
+            endpoints,
+        )
 
-    def part(self, name: str, key: Any, build: Callable[[], list[Message]]) -> list[Message]:
-        """`build()`, or what it returned last time if `key` (everything it reads) is unchanged."""
-        return build() if self.memo is None else self.memo.part(name, key, build)
+
+def transparent_port(spec: DataplaneSpec) -> int:
+    tp = spec.networking.transparent_proxying
+    return tp.redirect_port if tp is not None else 0
 
 
 def build_proxy(
     snapshot: MeshSnapshot,
     dataplane: Resource,
     metadata: ProxyMetadata,
-    mtls: MtlsHook | None = None,
-    memo: PartMemo | None = None,
+    mtls: MtlsHook | None,
+    parts: Parts,
 ) -> Proxy:
-    spec: DataplaneSpec = dataplane.spec
-
-    def chosen(name: str, key: Any, select: Callable[[], T]) -> T:
-        return select() if memo is None else memo.part(name, key, select)
-
-    routes = chosen(
-        "routes",
-        (spec, snapshot.traffic_routes),
-        lambda: _routes(spec, snapshot.traffic_routes),
-    )
-    logs = chosen(
-        "logs",
-        (spec, snapshot.traffic_logs, snapshot.mesh.spec.logging),
-        lambda: _logs(spec, snapshot),
-    )
-    health_checks = chosen(
-        "health_checks",
-        (spec, routes, snapshot.health_checks),
-        lambda: _health_checks(spec, routes, snapshot.health_checks),
-    )
+    shape = parts.build(Shape.of, dataplane)
+    routes = parts.build(select_routes, shape, snapshot.traffic_routes)
     return Proxy(
         snapshot=snapshot,
         dataplane=dataplane,
+        parts=parts,
         metadata=metadata,
         routes=routes,
-        logs=logs,
-        health_checks=health_checks,
+        logs=parts.build(select_logs, shape, snapshot.traffic_logs, snapshot.mesh),
+        health_checks=parts.build(select_health_checks, shape, routes, snapshot.health_checks),
         mtls=mtls,
-        memo=memo,
     )
-
-
-def _outbound_services(spec: DataplaneSpec) -> list[str]:
-    return list(dict.fromkeys(o.service for o in spec.networking.outbound))
-
-
-def _routes(spec: DataplaneSpec, policies: Sequence[Resource]) -> dict[str, Route]:
-    services = _outbound_services(spec)
-    chosen = most_specific(spec, services, policies)
-    return {
-        s: Route(chosen[s].name, tuple(chosen[s].spec.conf)) if s in chosen else Route.implicit(s)
-        for s in services
-    }
-
-
-def _logs(spec: DataplaneSpec, snapshot: MeshSnapshot) -> dict[str, LoggingBackend]:
-    mesh: MeshSpec = snapshot.mesh.spec
-    logs = {}
-    for service, policy in most_specific(
-        spec, _outbound_services(spec), snapshot.traffic_logs
-    ).items():
-        backend = mesh.backend(policy.spec.conf.backend if policy.spec.conf else "")
-        if backend is not None:  # an unknown backend means no logging (§8.2.7)
-            logs[service] = backend
-    return logs
-
-
-def _health_checks(
-    spec: DataplaneSpec, routes: Mapping[str, Route], policies: Sequence[Resource]
-) -> dict[str, Resource]:
-    destinations = dict.fromkeys(
-        split.destination[SERVICE_TAG]
-        for route in routes.values()
-        for split in route.splits
-        if SERVICE_TAG in split.destination
-    )
-    return most_specific(spec, destinations, policies)

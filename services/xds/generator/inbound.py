@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from kuma.resources.dataplane import parse_inbound
+from kuma.resources.base import Resource
+from kuma.resources.dataplane import DataplaneSpec, parse_inbound
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
+from services.xds.generator.context import Proxy, transparent_port
 from services.xds.generator.errors import GenerationError
-from services.xds.generator.security import InboundSecurity
+from services.xds.generator.security import InboundSecurity, MtlsHook
 
 
 def local_cluster_name(workload_port: int) -> str:
@@ -20,13 +21,15 @@ def inbound_listener_name(ip: str, port: int) -> str:
 
 
 def generate(proxy: Proxy) -> list[Message]:
-    return proxy.part("inbound", (proxy.spec, proxy.mtls_key), lambda: _build(proxy))
+    return proxy.parts.build(build, proxy.dataplane, proxy.mtls)
 
 
-def _build(proxy: Proxy) -> list[Message]:
+def build(dataplane: Resource, mtls: MtlsHook | None) -> list[Message]:
+    spec: DataplaneSpec = dataplane.spec
+    virtual = transparent_port(spec) != 0
     out: list[Message] = []
     seen: set[str] = set()
-    for i, inbound in enumerate(proxy.spec.networking.inbound):
+    for i, inbound in enumerate(spec.networking.inbound):
         iface = parse_inbound(inbound.interface)
         if iface is None:
             raise GenerationError(
@@ -38,9 +41,7 @@ def _build(proxy: Proxy) -> list[Message]:
             continue
         seen.add(name)
         cluster = local_cluster_name(iface.workload_port)
-        security = (
-            proxy.mtls.inbound(name, inbound.tags) if proxy.mtls is not None else InboundSecurity()
-        )
+        security = mtls.inbound(name, inbound.tags) if mtls is not None else InboundSecurity()
         out.append(builders.static_cluster(cluster, "127.0.0.1", iface.workload_port))
         out.append(
             builders.listener(
@@ -48,7 +49,7 @@ def _build(proxy: Proxy) -> list[Message]:
                 iface.dataplane_ip,
                 iface.dataplane_port,
                 [*security.filters, builders.tcp_proxy(cluster, cluster=cluster)],
-                virtual=proxy.virtual,
+                virtual=virtual,
                 transport_socket=security.transport_socket,
             )
         )

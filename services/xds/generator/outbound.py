@@ -11,13 +11,16 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf.message import Message
 
-from kuma.resources.dataplane import parse_outbound
+from kuma.resources.base import Resource
+from kuma.resources.dataplane import DataplaneSpec, parse_outbound
+from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
 from services.xds.generator.access_logs import access_logs
-from services.xds.generator.context import Proxy, Route
+from services.xds.generator.context import Choice, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
-from services.xds.generator.snapshot import MeshSnapshot
+from services.xds.generator.security import upstream_socket
+from services.xds.generator.snapshot import EndpointSet, endpoints_matching
 
 
 def outbound_listener_name(ip: str, port: int) -> str:
@@ -65,46 +68,55 @@ def splits(route: Route) -> list[Split]:
     return list(merged.values())
 
 
-def load_assignment(snapshot: MeshSnapshot, split: Split) -> endpoint_pb2.ClusterLoadAssignment:
-    """Shared: the cluster name fully determines the destination selector, and the endpoints
-    are all it reads."""
-    return snapshot.by_endpoints.get(
-        ("cla", split.cluster),
-        lambda: builders.load_assignment(
-            split.cluster,
-            (
-                builders.lb_endpoint(e.ip, e.port, e.tags)
-                for e in snapshot.endpoints_matching(split.destination)
-            ),
+def load_assignment(
+    cluster: str, destination: tuple[tuple[str, str], ...], endpoints: EndpointSet
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """The endpoints of the destination's service that match every tag of the destination."""
+    selector = dict(destination)
+    return builders.load_assignment(
+        cluster,
+        (
+            builders.lb_endpoint(e.ip, e.port, e.tags)
+            for e in endpoints_matching(endpoints, selector)
         ),
     )
 
 
-def eds_cluster(proxy: Proxy, split: Split) -> cluster_pb2.Cluster:
-    """Shared by every dataplane that picks the same health check and TLS for this cluster."""
-    check = proxy.health_checks.get(split.service)
-    tls = proxy.mtls.upstream(split.service) if proxy.mtls is not None else None
-    key = (
-        "cluster",
-        split.cluster,
-        check.name if check is not None else "",
-        tls.SerializeToString(deterministic=True) if tls is not None else b"",
+def eds_cluster(
+    name: str, service: str, check: Resource | None, tls_mesh: str | None
+) -> cluster_pb2.Cluster:
+    """Shared by every dataplane that picks the same health check for this cluster; with mTLS
+    (`tls_mesh`) it presents the dataplane's identity, which is a secret, not part of it."""
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.EDS,
+        connect_timeout=builders.duration(builders.CONNECT_TIMEOUT),
     )
+    cluster.eds_cluster_config.eds_config.CopyFrom(builders.ads_source())
+    if tls_mesh is not None:
+        cluster.transport_socket.CopyFrom(upstream_socket(tls_mesh, service))
+    if check is not None:
+        health_checks.apply(cluster, check.spec.conf)
+    return cluster
 
-    def build() -> cluster_pb2.Cluster:
-        cluster = cluster_pb2.Cluster(
-            name=split.cluster,
-            type=cluster_pb2.Cluster.EDS,
-            connect_timeout=builders.duration(builders.CONNECT_TIMEOUT),
-        )
-        cluster.eds_cluster_config.eds_config.CopyFrom(builders.ads_source())
-        if tls is not None:
-            cluster.transport_socket.CopyFrom(tls)
-        if check is not None:
-            health_checks.apply(cluster, check.spec.conf)
-        return cluster
 
-    return proxy.snapshot.shared.get(key, build)
+def destination_resources(proxy: Proxy, split: Split) -> tuple[Message, Message]:
+    """The Cluster and ClusterLoadAssignment of a split, from the mesh's parts."""
+    parts = proxy.parts
+    cluster = parts.build(
+        eds_cluster,
+        split.cluster,
+        split.service,
+        proxy.health_checks.get(split.service),
+        proxy.mtls.mesh if proxy.mtls is not None else None,
+    )
+    assignment = parts.build(
+        load_assignment,
+        split.cluster,
+        tuple(sorted(split.destination.items())),
+        proxy.snapshot.endpoints_of(split.service),
+    )
+    return cluster, assignment
 
 
 class _Outbound(NamedTuple):
@@ -114,16 +126,16 @@ class _Outbound(NamedTuple):
     splits: list[Split]
 
 
-def _plan(proxy: Proxy) -> list[_Outbound]:
+def plan(dataplane: Resource, routes: Choice[Route]) -> list[_Outbound]:
     out = []
-    for i, outbound in enumerate(proxy.spec.networking.outbound):
+    for i, outbound in enumerate(dataplane.spec.networking.outbound):
         iface = parse_outbound(outbound.interface)
         if iface is None:
             raise GenerationError(
                 f"dataplane.networking.outbound[{i}].interface: value is not valid: "
                 f'"{outbound.interface}"'
             )
-        route = proxy.routes[outbound.service]  # implicit when no TrafficRoute matches
+        route = routes[outbound.service]  # implicit when no TrafficRoute matches
         chosen = splits(route)
         if not chosen:
             raise GenerationError(
@@ -133,36 +145,43 @@ def _plan(proxy: Proxy) -> list[_Outbound]:
     return out
 
 
-def _listener(proxy: Proxy, outbound: _Outbound) -> Message:
-    chosen = outbound.splits
-    proxy_filter = builders.tcp_proxy(
-        outbound.service,
-        cluster=chosen[0].cluster if len(chosen) == 1 else "",
-        weighted=[(s.cluster, s.weight) for s in chosen],
-        access_logs=access_logs(proxy, outbound.service),
-    )
-    return builders.listener(
-        outbound_listener_name(outbound.ip, outbound.port),
-        outbound.ip,
-        outbound.port,
-        [proxy_filter],
-        virtual=proxy.virtual,
-    )
+def listeners(
+    dataplane: Resource, routes: Choice[Route], logs: Choice[LoggingBackend]
+) -> list[Message]:
+    """The outbound listeners: they read the outbounds, their routes and loggers."""
+    spec: DataplaneSpec = dataplane.spec
+    virtual = transparent_port(spec) != 0
+    out: list[Message] = []
+    for outbound in plan(dataplane, routes):
+        chosen = outbound.splits
+        proxy_filter = builders.tcp_proxy(
+            outbound.service,
+            cluster=chosen[0].cluster if len(chosen) == 1 else "",
+            weighted=[(s.cluster, s.weight) for s in chosen],
+            access_logs=access_logs(spec, logs.get(outbound.service), outbound.service),
+        )
+        out.append(
+            builders.listener(
+                outbound_listener_name(outbound.ip, outbound.port),
+                outbound.ip,
+                outbound.port,
+                [proxy_filter],
+                virtual=virtual,
+            )
+        )
+    return out
 
 
 def generate(proxy: Proxy) -> list[Message]:
-    plan = _plan(proxy)
+    parts = proxy.parts
     # Outbounds may share destinations: emit each cluster and assignment once.
     clusters: dict[str, Message] = {}
     assignments: dict[str, Message] = {}
-    for outbound in plan:
+    for outbound in parts.build(plan, proxy.dataplane, proxy.routes):
         for split in outbound.splits:
-            clusters.setdefault(split.cluster, eds_cluster(proxy, split))
-            assignments.setdefault(split.cluster, load_assignment(proxy.snapshot, split))
-    # Listeners read the outbounds, their routes and loggers; clusters are shared per snapshot.
-    listeners = proxy.part(
-        "outbound",
-        (proxy.spec, proxy.routes, proxy.logs),
-        lambda: [_listener(proxy, outbound) for outbound in plan],
-    )
-    return [*clusters.values(), *assignments.values(), *listeners]
+            if split.cluster not in clusters:
+                clusters[split.cluster], assignments[split.cluster] = destination_resources(
+                    proxy, split
+                )
+    found = parts.build(listeners, proxy.dataplane, proxy.routes, proxy.logs)
+    return [*clusters.values(), *assignments.values(), *found]

@@ -10,10 +10,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.message import Message
 
-from kuma.resources.dataplane import parse_inbound, parse_outbound
-from kuma.resources.mesh import DEFAULT_PROMETHEUS_PATH, DEFAULT_PROMETHEUS_PORT
+from kuma.resources.base import Resource
+from kuma.resources.dataplane import DataplaneSpec, parse_inbound, parse_outbound
+from kuma.resources.mesh import DEFAULT_PROMETHEUS_PATH, DEFAULT_PROMETHEUS_PORT, MeshSpec
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
+from services.xds.generator.context import Proxy, transparent_port
 
 LISTENER = "kuma:metrics:prometheus"
 ADMIN_CLUSTER = "kuma:envoy:admin"
@@ -22,27 +23,27 @@ HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
 
 
-def endpoint(proxy: Proxy) -> tuple[int, str] | None:
+def endpoint(mesh: MeshSpec, dataplane: DataplaneSpec) -> tuple[int, str] | None:
     """(port, path) when the mesh enables Prometheus; Dataplane fields override field by field."""
-    metrics = proxy.mesh.metrics
+    metrics = mesh.metrics
     if metrics is None or metrics.prometheus is None:
         return None
     port, path = metrics.prometheus.port, metrics.prometheus.path
-    own = proxy.spec.metrics.prometheus if proxy.spec.metrics is not None else None
+    own = dataplane.metrics.prometheus if dataplane.metrics is not None else None
     if own is not None:
         port, path = own.port or port, own.path or path
     return port or DEFAULT_PROMETHEUS_PORT, path or DEFAULT_PROMETHEUS_PATH
 
 
-def _collides(port: int, proxy: Proxy) -> bool:
+def _collides(port: int, spec: DataplaneSpec) -> bool:
     """Whether an interface of the dataplane uses `port`: the listener binds 0.0.0.0, which
     overlaps every IP (inbound, its workload on 127.0.0.1, outbound)."""
     used: set[int] = set()
-    for inbound in proxy.spec.networking.inbound:
+    for inbound in spec.networking.inbound:
         iface = parse_inbound(inbound.interface)
         if iface is not None:
             used |= {iface.dataplane_port, iface.workload_port}
-    for outbound in proxy.spec.networking.outbound:
+    for outbound in spec.networking.outbound:
         oface = parse_outbound(outbound.interface)
         if oface is not None:
             used.add(oface.port)
@@ -50,14 +51,13 @@ def _collides(port: int, proxy: Proxy) -> bool:
 
 
 def generate(proxy: Proxy) -> list[Message]:
-    key = (proxy.mesh.metrics, proxy.spec, proxy.metadata.admin_port)
-    return proxy.part("prometheus", key, lambda: _build(proxy))
+    return proxy.parts.build(build, proxy.snapshot.mesh, proxy.dataplane, proxy.metadata.admin_port)
 
 
-def _build(proxy: Proxy) -> list[Message]:
-    settings = endpoint(proxy)
-    admin_port = proxy.metadata.admin_port
-    if settings is None or admin_port == 0 or _collides(settings[0], proxy):
+def build(mesh: Resource, dataplane: Resource, admin_port: int) -> list[Message]:
+    spec: DataplaneSpec = dataplane.spec
+    settings = endpoint(mesh.spec, spec)
+    if settings is None or admin_port == 0 or _collides(settings[0], spec):
         return []
     port, path = settings
     route = route_components_pb2.Route(
@@ -84,6 +84,6 @@ def _build(proxy: Proxy) -> list[Message]:
             ANY_IP,
             port,
             [builders.network_filter(HCM, manager)],
-            virtual=proxy.virtual,
+            virtual=transparent_port(spec) != 0,
         ),
     ]

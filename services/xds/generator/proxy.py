@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.xds.generator import proxyless, templates
 from services.xds.generator.config import ProxyConfig
-from services.xds.generator.context import ProxyMetadata, build_proxy
-from services.xds.generator.memo import PartMemo
+from services.xds.generator.context import Proxy, ProxyMetadata, build_proxy
+from services.xds.generator.parts import Parts
 from services.xds.generator.security import MtlsHook
 from services.xds.generator.snapshot import MeshSnapshot
 
@@ -15,16 +15,20 @@ def generate(
     dataplane_name: str,
     metadata: ProxyMetadata | None = None,
     mtls: MtlsHook | None = None,
-    memo: PartMemo | None = None,
+    parts: Parts | None = None,
 ) -> ProxyConfig:
     """Raise GenerationError when the dataplane's config cannot be built (the caller keeps the
     previous one). A dataplane missing from the snapshot gets an empty config (§8.1). With the
-    dataplane's `memo`, parts whose inputs did not change are taken from its last generation."""
+    mesh's `parts`, whatever was built before from the same inputs is taken from there."""
     dataplane = snapshot.dataplane(dataplane_name)
     if dataplane is None:
         return ProxyConfig()
-    proxy = build_proxy(snapshot, dataplane, metadata or ProxyMetadata(), mtls, memo)
+    parts = parts if parts is not None else Parts()
+    return config_of(build_proxy(snapshot, dataplane, metadata or ProxyMetadata(), mtls, parts))
+
+
+def config_of(proxy: Proxy) -> ProxyConfig:
     if proxy.metadata.proxyless:
         return ProxyConfig.of(proxyless.generate(proxy))
-    template = templates.select(proxy, snapshot.proxy_templates)
+    template = proxy.parts.build(templates.select, proxy.dataplane, proxy.snapshot.proxy_templates)
     return ProxyConfig.of(templates.apply(template, proxy))

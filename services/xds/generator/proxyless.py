@@ -16,9 +16,9 @@ from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
+from services.xds.generator.context import Proxy, Route
 from services.xds.generator.errors import GenerationError
-from services.xds.generator.outbound import Split, eds_cluster, load_assignment, splits
+from services.xds.generator.outbound import destination_resources, splits
 
 ROUTER = "envoy.filters.http.router"
 
@@ -36,7 +36,8 @@ def _api_listener(service: str) -> listener_pb2.Listener:
     )
 
 
-def _route_config(service: str, chosen: list[Split]) -> route_pb2.RouteConfiguration:
+def _route_config(service: str, route: Route) -> route_pb2.RouteConfiguration:
+    chosen = splits(route)
     action = route_components_pb2.RouteAction()
     if len(chosen) == 1:
         action.cluster = chosen[0].cluster
@@ -55,6 +56,7 @@ def _route_config(service: str, chosen: list[Split]) -> route_pb2.RouteConfigura
 
 
 def generate(proxy: Proxy) -> list[Message]:
+    parts = proxy.parts
     out: dict[str, Message] = {}
     for service, route in proxy.routes.items():
         chosen = splits(route)
@@ -63,8 +65,10 @@ def generate(proxy: Proxy) -> list[Message]:
                 f'trafficroute{{name="{route.name}"}}.conf: has no destination with weight > 0'
             )
         for split in chosen:
-            out.setdefault(f"cluster:{split.cluster}", eds_cluster(proxy, split))
-            out.setdefault(f"cla:{split.cluster}", load_assignment(proxy.snapshot, split))
-        out[f"listener:{service}"] = _api_listener(service)
-        out[f"route:{service}"] = _route_config(service, chosen)
+            if f"cluster:{split.cluster}" not in out:
+                cluster, assignment = destination_resources(proxy, split)
+                out[f"cluster:{split.cluster}"] = cluster
+                out[f"cla:{split.cluster}"] = assignment
+        out[f"listener:{service}"] = parts.build(_api_listener, service)
+        out[f"route:{service}"] = parts.build(_route_config, service, route)
     return list(out.values())

@@ -29,9 +29,9 @@ tighten the bound. Certificate rotation does not touch listeners: open connectio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2
@@ -43,7 +43,7 @@ from envoy.type.matcher.v3 import string_pb2
 from kuma.resources.base import Resource
 from kuma.resources.selectors import SERVICE_TAG, matches
 from services.xds.generator import builders
-from services.xds.generator.snapshot import MeshSnapshot
+from services.xds.generator.snapshot import MeshSnapshot, ResourceSet
 
 IDENTITY_CERT = "identity_cert"
 MESH_CA = "mesh_ca"
@@ -59,17 +59,17 @@ class InboundSecurity:
 
 
 class MtlsHook(Protocol):
-    # Everything the hook's answers depend on, compared by equality: a dataplane's inbound
-    # listeners are rebuilt only when it changes (generator.memo).
-    key: Any
+    """Hashable by everything its answers depend on: a dataplane's inbound listeners are
+    rebuilt only when it changes (generator.parts)."""
+
+    @property
+    def mesh(self) -> str:
+        """Outbound clusters of an mTLS mesh take `upstream_socket(mesh, service)`: they depend
+        on the mesh alone and are shared by every dataplane."""
+        ...
 
     def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
         """TLS and RBAC for the inbound listener `listener_name` whose interface has `tags`."""
-        ...
-
-    def upstream(self, service: str) -> base_pb2.TransportSocket | None:
-        """TLS for clusters of `service`. Must depend only on the mesh: the cluster is shared
-        by every dataplane of the snapshot."""
         ...
 
 
@@ -108,7 +108,7 @@ def _socket(
 
 
 def rbac_filter(
-    mesh: str, stat_prefix: str, tags: Mapping[str, str], permissions: tuple[Resource, ...]
+    mesh: str, stat_prefix: str, tags: Mapping[str, str], permissions: Sequence[Resource]
 ) -> listener_components_pb2.Filter:
     rules = rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW)
     for permission in permissions:  # already in name order
@@ -135,14 +135,12 @@ def rbac_filter(
     return builders.network_filter(RBAC_FILTER, config)
 
 
+@dataclass(frozen=True)
 class MeshMtls:
     """The hook of one mTLS-enabled mesh snapshot (pure: a function of the snapshot)."""
 
-    def __init__(self, snapshot: MeshSnapshot) -> None:
-        self.mesh = snapshot.mesh.name
-        self.permissions = snapshot.traffic_permissions
-        self.key = (self.mesh, self.permissions)
-        self._upstreams: dict[str, base_pb2.TransportSocket] = {}
+    mesh: str
+    permissions: ResourceSet
 
     def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
         context = tls_pb2.DownstreamTlsContext(
@@ -154,18 +152,19 @@ class MeshMtls:
         rbac = rbac_filter(self.mesh, f"{listener_name}.", tags, self.permissions)
         return InboundSecurity(transport_socket=_socket(context), filters=(rbac,))
 
-    def upstream(self, service: str) -> base_pb2.TransportSocket | None:
-        socket = self._upstreams.get(service)
-        if socket is None:  # asked for every outbound of every dataplane: build once
-            peer = string_pb2.StringMatcher(exact=spiffe_id(self.mesh, service))
-            context = tls_pb2.UpstreamTlsContext(common_tls_context=common_tls_context(peer))
-            socket = self._upstreams[service] = _socket(context)
-        return socket
+
+def upstream_socket(mesh: str, service: str) -> base_pb2.TransportSocket:
+    """TLS for clusters of `service`: present this dataplane's identity, accept only
+    `spiffe://{mesh}/{service}`."""
+    peer = string_pb2.StringMatcher(exact=spiffe_id(mesh, service))
+    return _socket(tls_pb2.UpstreamTlsContext(common_tls_context=common_tls_context(peer)))
 
 
 def mesh_mtls(snapshot: MeshSnapshot) -> MtlsHook | None:
     """The mTLS hook of `snapshot`, or None when its Mesh has mTLS off."""
-    return MeshMtls(snapshot) if snapshot.mesh.spec.mtls_enabled else None
+    if not snapshot.mesh.spec.mtls_enabled:
+        return None
+    return MeshMtls(snapshot.mesh.name, snapshot.traffic_permissions)
 
 
 def identity_secret(cert_chain_pem: bytes, key_pem: bytes) -> secret_pb2.Secret:

@@ -1,25 +1,24 @@
 """An immutable view of one mesh: everything the generator reads, plus the endpoint index.
 
 The xDS server builds one snapshot per mesh revision and generates every dataplane of the mesh
-from it; resources that depend only on the snapshot (a service's Cluster and
-ClusterLoadAssignment) are memoised in `shared`, so N dataplanes cost one build each.
+from it. Its collections hash by content (ResourceSet, EndpointSet) so that generation can key
+what it builds by them (generator.parts); a service whose endpoints did not change keeps its
+EndpointSet object from one snapshot to the next.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
 from kuma.resources import registry
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import parse_inbound
 from kuma.resources.selectors import SERVICE_TAG, matches
-
-T = TypeVar("T")
 
 # Resource types a snapshot keeps, by field name.
 _FIELDS = {
@@ -40,41 +39,49 @@ class Endpoint(NamedTuple):
     tags: Mapping[str, str]
 
 
-class SharedCache:
-    """Memo of messages that depend only on the snapshot. Cached messages are shared between
-    dataplanes: callers must treat them as read-only (copy before changing)."""
+class ResourceSet(tuple[Resource, ...]):
+    """Resources of one type, in name order, hashed once (a resource hashes by its version)."""
 
-    def __init__(self) -> None:
-        self._items: dict[tuple[Any, ...], Any] = {}
+    _hash: int
 
-    def get(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+    def __hash__(self) -> int:
         try:
-            return self._items[key]  # type: ignore[no-any-return]
-        except KeyError:
-            value = self._items[key] = build()
-            return value
+            return self._hash
+        except AttributeError:
+            self._hash = super().__hash__()
+            return self._hash
 
-    def __len__(self) -> int:
-        return len(self._items)
+
+class EndpointSet(tuple[Endpoint, ...]):
+    """A service's endpoints, hashed once by content (tags are dicts: hashed as sorted items)."""
+
+    _hash: int
+
+    def __hash__(self) -> int:
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash = hash(tuple((e.ip, e.port, tuple(sorted(e.tags.items()))) for e in self))
+            return self._hash
+
+
+EMPTY_SET = ResourceSet()
+NO_ENDPOINTS = EndpointSet()
 
 
 @dataclass(frozen=True)
 class MeshSnapshot:
     mesh: Resource
-    dataplanes: tuple[Resource, ...] = ()
-    traffic_routes: tuple[Resource, ...] = ()
-    traffic_logs: tuple[Resource, ...] = ()
-    health_checks: tuple[Resource, ...] = ()
-    proxy_templates: tuple[Resource, ...] = ()
-    traffic_permissions: tuple[Resource, ...] = ()
+    dataplanes: ResourceSet = EMPTY_SET
+    traffic_routes: ResourceSet = EMPTY_SET
+    traffic_logs: ResourceSet = EMPTY_SET
+    health_checks: ResourceSet = EMPTY_SET
+    proxy_templates: ResourceSet = EMPTY_SET
+    traffic_permissions: ResourceSet = EMPTY_SET
     # service name -> endpoints of every dataplane's inbounds tagged with that service.
-    endpoints: Mapping[str, tuple[Endpoint, ...]] = field(default_factory=dict)
+    endpoints: Mapping[str, EndpointSet] = field(default_factory=dict)
     # Hash of every input: equal revisions mean equal generated configs.
     revision: str = ""
-    shared: SharedCache = field(default_factory=SharedCache, compare=False, repr=False)
-    # Messages that depend only on `endpoints` (ClusterLoadAssignments): carried over to the
-    # next snapshot while its dataplanes are the same.
-    by_endpoints: SharedCache = field(default_factory=SharedCache, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -84,27 +91,27 @@ class MeshSnapshot:
         secrets) are ignored. Each type is ordered by name so output never depends on the
         store's listing order.
 
-        A resource that `previous` holds at the same store revision is taken from `previous`:
-        the same object, so what was generated from it is recognised in O(1) (generator.memo)."""
+        From `previous`, a resource held at the same store revision is taken as the same
+        object, and a service's endpoints as the same EndpointSet when they are equal: what was
+        built from them is then found by an identity check (generator.parts)."""
         known = previous._by_revision if previous is not None else {}
         mesh = known.get(_stored_key(mesh), mesh)
         grouped: dict[str, list[Resource]] = {name: [] for name in _FIELDS.values()}
         for res in resources:
             if res.mesh == mesh.name and res.type in _FIELDS:
                 grouped[_FIELDS[res.type]].append(known.get(_stored_key(res), res))
-
-        def by_name(field_name: str) -> tuple[Resource, ...]:
-            return tuple(sorted(grouped[field_name], key=lambda r: r.name))
-
-        kept = {name: by_name(name) for name in _FIELDS.values()}
+        kept = {
+            name: ResourceSet(sorted(group, key=lambda r: r.name))
+            for name, group in grouped.items()
+        }
         dataplanes = kept["dataplanes"]
         if previous is not None and _same_objects(previous.dataplanes, dataplanes):
-            endpoints, by_endpoints = previous.endpoints, previous.by_endpoints
+            endpoints = previous.endpoints
         else:
-            endpoints, by_endpoints = index_endpoints(dataplanes), SharedCache()
+            endpoints = index_endpoints(dataplanes, previous.endpoints if previous else {})
         return cls(
             mesh=mesh,
-            dataplanes=kept["dataplanes"],
+            dataplanes=dataplanes,
             traffic_routes=kept["traffic_routes"],
             traffic_logs=kept["traffic_logs"],
             health_checks=kept["health_checks"],
@@ -112,7 +119,6 @@ class MeshSnapshot:
             traffic_permissions=kept["traffic_permissions"],
             endpoints=endpoints,
             revision=_revision(mesh, [r for group in kept.values() for r in group]),
-            by_endpoints=by_endpoints,
         )
 
     def dataplane(self, name: str) -> Resource | None:
@@ -129,13 +135,21 @@ class MeshSnapshot:
         # quadratic in the mesh size.
         return {d.name: d for d in self.dataplanes}
 
-    def endpoints_matching(self, selector: Mapping[str, str]) -> list[Endpoint]:
-        """Endpoints of the selector's service whose tags match every selector tag."""
-        service = selector.get(SERVICE_TAG, "")
-        return [e for e in self.endpoints.get(service, ()) if matches(selector, e.tags)]
+    def endpoints_of(self, service: str) -> EndpointSet:
+        return self.endpoints.get(service, NO_ENDPOINTS)
 
 
-def index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint, ...]]:
+def endpoints_matching(
+    endpoints: Iterable[Endpoint], selector: Mapping[str, str]
+) -> list[Endpoint]:
+    """The endpoints whose tags match every tag of `selector`."""
+    return [e for e in endpoints if matches(selector, e.tags)]
+
+
+def index_endpoints(
+    dataplanes: Iterable[Resource], previous: Mapping[str, EndpointSet] | None = None
+) -> dict[str, EndpointSet]:
+    """Endpoints by service; a service whose endpoints equal `previous`'s keeps that object."""
     index: dict[str, list[Endpoint]] = {}
     for dp in dataplanes:
         inbounds = dp.spec.networking.inbound
@@ -149,7 +163,12 @@ def index_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint,
             if service is not None:
                 endpoint = Endpoint(iface.dataplane_ip, iface.dataplane_port, dict(inbound.tags))
                 index.setdefault(service, []).append(endpoint)
-    return {service: tuple(eps) for service, eps in index.items()}
+    out: dict[str, EndpointSet] = {}
+    for service, eps in index.items():
+        new = EndpointSet(eps)
+        old = previous.get(service) if previous else None
+        out[service] = old if old is not None and old == new else new
+    return out
 
 
 def _same_objects(a: tuple[Resource, ...], b: tuple[Resource, ...]) -> bool:

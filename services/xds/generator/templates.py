@@ -33,32 +33,45 @@ PROFILES: dict[str, Profile] = {DEFAULT_PROFILE: default_proxy}
 DEFAULT_TEMPLATE = ProxyTemplateSpec(conf=ProxyTemplateConf(imports=[DEFAULT_PROFILE]))
 
 
-def select(proxy: Proxy, templates: Sequence[Resource]) -> ProxyTemplateSpec:
-    """The best-scoring template, by exact tag equality with an inbound (no `*`, §16.10).
+def select(dataplane: Resource, templates: Sequence[Resource]) -> Resource | None:
+    """The best-scoring template, by exact tag equality with an inbound (no `*`, §16.10); None
+    for the default one.
 
     An unconditional template scores 0 and wins only if nothing else matches; the first template
     by name keeps a tie.
     """
-    best: ProxyTemplateSpec | None = None
+    best: Resource | None = None
     best_score = 0
-    tag_sets = [i.tags for i in proxy.spec.networking.inbound]
+    tag_sets = [i.tags for i in dataplane.spec.networking.inbound]
     for template in sorted(templates, key=lambda t: t.name):
         spec: ProxyTemplateSpec = template.spec
         selectors = [s.match for s in spec.selectors]
         if (not selectors or any(not s for s in selectors)) and best is None:
-            best = spec
+            best = template
         for selector in selectors:
             for tags in tag_sets:
                 exact = selector and all(tags.get(k) == v for k, v in selector.items())
                 if exact and len(selector) > best_score:
-                    best, best_score = spec, len(selector)
-    return best or DEFAULT_TEMPLATE
+                    best, best_score = template, len(selector)
+    return best
 
 
-def apply(template: ProxyTemplateSpec, proxy: Proxy) -> list[Message]:
+def raw_resources(template: Resource) -> list[Message]:
+    """A template's own resources, parsed once for every dataplane it applies to."""
+    out: list[Message] = []
+    for j, raw in enumerate((template.spec.conf or ProxyTemplateConf()).resources):
+        try:
+            out.append(parse_envoy_resource(raw.resource))
+        except ValueError as exc:
+            raise GenerationError(f'resources[{j}]{{name="{raw.name}"}}: {exc}') from None
+    return out
+
+
+def apply(template: Resource | None, proxy: Proxy) -> list[Message]:
     """The imported profiles' resources, then the raw ones: later resources override earlier ones
     of the same type and name when collected into a ProxyConfig."""
-    conf = template.conf or ProxyTemplateConf()
+    spec: ProxyTemplateSpec = template.spec if template is not None else DEFAULT_TEMPLATE
+    conf = spec.conf or ProxyTemplateConf()
     out: list[Message] = []
     for i, name in enumerate(conf.imports):
         profile = PROFILES.get(name)
@@ -67,9 +80,6 @@ def apply(template: ProxyTemplateSpec, proxy: Proxy) -> list[Message]:
                 f'imports[{i}]{{name="{name}"}}: profile{{name="{name}"}}: unknown profile'
             )
         out.extend(profile(proxy))
-    for j, raw in enumerate(conf.resources):
-        try:
-            out.append(parse_envoy_resource(raw.resource))
-        except ValueError as exc:
-            raise GenerationError(f'resources[{j}]{{name="{raw.name}"}}: {exc}') from None
+    if template is not None:
+        out.extend(proxy.parts.build(raw_resources, template))
     return out

@@ -18,10 +18,10 @@ ORIGINAL_DST = "envoy.filters.listener.original_dst"
 
 
 def generate(proxy: Proxy) -> list[Message]:
-    return proxy.part("transparent", proxy.transparent_port, lambda: _build(proxy.transparent_port))
+    return proxy.parts.build(build, proxy.transparent_port)
 
 
-def _build(port: int) -> list[Message]:
+def build(port: int) -> list[Message]:
     if port == 0:
         return []
     listener = builders.listener(

@@ -11,7 +11,6 @@ from envoy.config.listener.v3 import listener_pb2
 from kuma.resources.mesh import LoggingBackend
 from services.xds.generator import GenerationError, ProxyMetadata, generate
 from services.xds.generator.access_logs import render_format
-from services.xds.generator.context import build_proxy
 from services.xds.generator.prometheus import LISTENER as PROMETHEUS
 from tests.unit.xds.helpers import bootstrap, envoy_validate, snapshot
 
@@ -112,9 +111,10 @@ def test_access_log_source_address_without_matching_inbound() -> None:
         "networking": {"gateway": {"tags": {"service": "edge"}}},
     }
     snap = snapshot([MESH, gateway])
-    proxy = build_proxy(snap, snap.dataplanes[0], ProxyMetadata())
     fmt = render_format(
-        proxy, LoggingBackend(format="%KUMA_SOURCE_ADDRESS%|%KUMA_SOURCE_SERVICE%"), "db"
+        snap.dataplanes[0].spec,
+        LoggingBackend(format="%KUMA_SOURCE_ADDRESS%|%KUMA_SOURCE_SERVICE%"),
+        "db",
     )
     assert fmt == ":0|edge"
 

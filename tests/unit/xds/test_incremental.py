@@ -1,16 +1,18 @@
 """Incremental generation gives exactly what generating from scratch gives.
 
-The reconciler keeps each dataplane's parts between passes (generator.memo), unchanged
-resources' objects between mesh snapshots, and packed messages between revisions. After every
-write of a sequence touching each input a part reads (dataplanes, routes, logs, health checks,
-templates, Prometheus, transparent proxying, mTLS and permissions), every node's snapshot must
-equal, byte for byte, a generation without any of that; and a change that touches one part only
-must not rebuild the others.
+Each mesh's build (services/xds/build.py) keeps the parts generation built between passes
+(generator.parts), unchanged resources' objects between mesh snapshots, packed messages between
+revisions, and each node's last snapshot with what it was made from. After every write of a
+sequence touching each input a part reads (dataplanes, routes, logs, health checks, templates,
+Prometheus, transparent proxying, mTLS and permissions), every node's snapshot must equal, byte
+for byte, a generation without any of that; and a change that touches one part only must not
+rebuild the others, nor touch the nodes it does not reach.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +24,7 @@ from kuma.resources.base import Resource
 from kuma.store.memory import MemoryStore
 from services.xds.ads.cache import NodeSnapshot, Packed, SnapshotCache
 from services.xds.ads.stream import Inbox
+from services.xds.build import MeshBuild
 from services.xds.generator import MeshSnapshot, generate
 from services.xds.generator.security import mesh_mtls
 from services.xds.nodes import metadata_of
@@ -161,9 +164,8 @@ class Mesh:
         config = generate(snap, node_id.split(".", 1)[1], metadata_of(self.node), mesh_mtls(snap))
         return versions(NodeSnapshot.build(config.by_type_url()))
 
-    def parts(self, node_id: str) -> tuple[int, int]:
-        memo = self.reconciler._memos[node_id]
-        return memo.built, memo.reused
+    def build(self) -> MeshBuild:
+        return self.reconciler._meshes["default"]
 
 
 def versions(snapshot: NodeSnapshot | None) -> dict[str, dict[str, str]]:
@@ -236,7 +238,8 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
         mesh.write(dataplane(name, ip, service))
     mesh.write(dataplane("web-1", "10.0.0.1", "web", extra=WEB_OUTBOUNDS))
     mesh.write(HEALTH_CHECK % 10)
-    built, reused = mesh.parts("default.web-1")
+    before = Counter(mesh.build().parts.built_by)
+    stats = replace(mesh.build().stats)
     packed: list[str] = []
     pack = Packed.of.__func__  # type: ignore[attr-defined]
     monkeypatch.setattr(
@@ -245,11 +248,17 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
 
     mesh.write(HEALTH_CHECK % 7)
 
-    # Only the choice of health checks is made again (and the shared backend cluster built):
-    # routes, logs, inbound, outbound listeners, Prometheus and transparent parts are reused.
-    assert mesh.parts("default.web-1") == (built + 1, reused + 6)
-    # The new revision's clusters, each serialized once for every node; nothing else again.
-    assert sorted(packed) == ["backend", "redis"]
+    # Only the choice of health checks is made again, once per dataplane shape, and the one
+    # cluster it changes: routes, logs, inbound and outbound listeners, Prometheus and
+    # transparent parts and the redis cluster are reused.
+    built = Counter(mesh.build().parts.built_by) - before
+    assert built == {"select_health_checks": 3, "eds_cluster": 1}, built
+    # The new backend cluster, serialized once; nothing else again.
+    assert packed == ["backend"]
+    # Only web-1, which calls backend and redis, got a new config; the others were answered
+    # with their last one.
+    assert mesh.build().stats.generated == stats.generated + 1
+    assert mesh.build().stats.unchanged == stats.unchanged + len(NODES) - 1
     assert_same_as_from_scratch(mesh)
 
 
