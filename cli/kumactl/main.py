@@ -14,6 +14,7 @@ from cli.kumactl.cmd_generate import generate
 from cli.kumactl.cmd_get import get
 from cli.kumactl.cmd_inspect import inspect
 from cli.kumactl.cmd_install import install
+from cli.kumactl.cmd_manage import manage
 from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 
 
@@ -32,7 +33,7 @@ def cli(ctx: click.Context, config_file: str | None, mesh: str) -> None:
     ctx.obj = App(cfg, path, mesh)
 
 
-for _command in (apply, completion, config, delete, generate, get, inspect, install):
+for _command in (apply, completion, config, delete, generate, get, inspect, install, manage):
     cli.add_command(_command)
 cli.add_command(version_command())
 persist_log_level(cli)

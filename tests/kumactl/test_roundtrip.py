@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 
 from cli.kumactl import cmd_inspect
+from tests.ca_certs import write_ca
 from tests.kumactl.conftest import (
     Canned,
     ControlPlane,
@@ -71,8 +73,17 @@ destinations:
 """
 
 
-def test_get_meshes_matches_the_spec_example(kumactl: Kumactl, fresh_cp: ControlPlane):
+def test_get_meshes_matches_the_spec_example(
+    kumactl: Kumactl, fresh_cp: ControlPlane, tmp_path: Path
+):
     use(kumactl, fresh_cp)
+    # A Mesh with the provided CA needs its signing certificate first (spec §3.4).
+    cert_file, key_file = write_ca(tmp_path)
+    added = kumactl(
+        "--mesh", "mesh2", "manage", "ca", "provided", "certificates", "add",
+        "--cert-file", str(cert_file), "--key-file", str(key_file),
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
     result = kumactl("apply", input=MESHES)
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert kumactl("get", "meshes").stdout == (
