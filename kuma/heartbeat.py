@@ -158,7 +158,7 @@ def _close_subscriptions(dead: dict[str, datetime], counter: list[int]) -> Insig
                 closed += 1
             subs.append(sub)
         counter[0] = closed
-        return DataplaneInsightSpec(subscriptions=subs) if closed else None
+        return spec.model_copy(update={"subscriptions": subs}) if closed else None
 
     return change
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kuma.resources.base import Spec, Timestamp, UInt64
+from pydantic import Field
+
+from kuma.resources.base import Spec, Timestamp, UInt32, UInt64
 
 
 class DiscoveryServiceStats(Spec):
@@ -34,8 +36,18 @@ class Subscription(Spec):
         return self.connect_time is not None and self.disconnect_time is None
 
 
+class MtlsInsight(Spec):
+    """The dataplane's workload certificate (Kuma 1.x's `mTLS` block), written by the xDS
+    replica that issued it."""
+
+    certificate_expiration_time: Timestamp | None = None
+    last_certificate_regeneration: Timestamp | None = None
+    certificate_regenerations: UInt32 = 0
+
+
 class DataplaneInsightSpec(Spec):
     subscriptions: list[Subscription] = []
+    mtls: MtlsInsight | None = Field(default=None, alias="mTLS")
 
     def is_online(self) -> bool:
         return any(s.connected for s in self.subscriptions)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kuma.errors import (
@@ -21,6 +21,7 @@ from kuma.resources.base import Resource, now
 from kuma.resources.insight import (
     DataplaneInsightSpec,
     DiscoveryServiceStats,
+    MtlsInsight,
     Subscription,
     SubscriptionStatus,
 )
@@ -45,6 +46,7 @@ class _Live:
         default_factory=lambda: {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
     )
     dirty: bool = True
+    certificate: Any = None  # an identity issued since the last write (its `mTLS` block)
 
     def count(self, type_url: str, counter: str) -> None:
         self.counts["total"][counter] += 1
@@ -100,6 +102,12 @@ class InsightRecorder(StreamCallbacks):
         if live := self._live.get(stream_id):
             live.disconnect_time = now()
             live.dirty = True  # written by the next periodic flush, or the final one on stop
+
+    def on_certificate(self, node_id: str, identity: Any) -> None:
+        """A certificate was issued to `node_id`: its `mTLS` block is written with the stream's."""
+        for live in self._live.values():
+            if live.disconnect_time is None and split_node_id(node_id) == (live.mesh, live.name):
+                live.certificate, live.dirty = identity, True
 
     def mark_all_dirty(self) -> None:
         for live in self._live.values():
@@ -157,12 +165,22 @@ class InsightRecorder(StreamCallbacks):
                 (i for i, s in enumerate(spec.subscriptions) if s.id == subscription.id), len(subs)
             )
             subs.insert(at, subscription)
-            new_spec = DataplaneInsightSpec(subscriptions=subs)
+            new_spec = spec.model_copy(update={"subscriptions": subs})
+            if (cert := live.certificate) is not None:
+                n = spec.mtls.certificate_regenerations if spec.mtls else 0
+                mtls = MtlsInsight(
+                    certificate_expiration_time=datetime.fromtimestamp(cert.not_after, UTC),
+                    last_certificate_regeneration=datetime.fromtimestamp(cert.issued_at, UTC),
+                    certificate_regenerations=n + 1,
+                )
+                new_spec = new_spec.model_copy(update={"mtls": mtls})
             try:
                 if current is None:
                     self.manager.create(Resource(DATAPLANE_INSIGHT, live.mesh, live.name, new_spec))
                 else:
                     self.manager.update(replace(current, spec=new_spec))
+                if live.certificate is cert:
+                    live.certificate = None
                 return
             except (ConflictError, AlreadyExistsError):
                 continue

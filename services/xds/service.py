@@ -97,6 +97,7 @@ class XdsService:
             self.instance_id,
             xds.dataplane_status_flush_interval.total_seconds(),
         )
+        self.identities.on_issued = self.insights.on_certificate  # mTLS expiry in insights
         # Subscribe before the first read so that no change falls between the two.
         self._subscription = self.core.feed.subscribe(self.reconciler.on_change)
         self._server, self.port = await start_ads_server(

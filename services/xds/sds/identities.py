@@ -117,6 +117,8 @@ class IdentityManager:
         self.on_due = on_due
         self.retry_after = retry_after
         self.issued = 0  # certificates issued (stats, tests)
+        # Told of each certificate issued (the insight recorder writes its expiry).
+        self.on_issued: Callable[[str, Identity], None] = lambda node_id, identity: None
         self._identities: dict[str, Identity] = {}
         self._bundles: dict[str, secret_pb2.Secret] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -183,6 +185,7 @@ class IdentityManager:
             if isinstance(result, Identity):
                 self._identities[request.node_id] = result
                 changed.add(request.node_id)
+                self.on_issued(request.node_id, result)
             else:  # the CA failed: keep the current identity while it lasts, retry soon
                 retry = True
         if retry:
