@@ -13,6 +13,7 @@ CP_PORT_VARS = (
     "KUMA_SDS_SERVER_GRPC_PORT",
     "KUMA_BOOTSTRAP_SERVER_PORT",
     "KUMA_ADMIN_SERVER_LOCAL_PORT",
+    "KUMA_GUI_SERVER_PORT",
 )
 
 __all__ = ["CP_PORT_VARS", "cp_ports", "free_port"]

@@ -64,6 +64,19 @@ def api_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
     )
 
 
+def gui_component(cfg: KumaCpConfig) -> WsgiComponent:
+    """The GUI (5683), reading the API over HTTP at `guiServer.apiServerUrl` like any client."""
+    from services.gui.app import create_app
+
+    gui = cfg.gui_server
+    return WsgiComponent(
+        "GUI server",
+        cfg.api_server.address,
+        gui.port,
+        lambda: create_app(gui.api_server_url, cfg.environment),
+    )
+
+
 def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
     from kuma.diagnostics import diagnostics_app
 
@@ -154,6 +167,7 @@ def build_components(cfg: KumaCpConfig) -> list[Component]:
         core,
         HousekeepingComponent(cfg, core.core),
         api_component(cfg, core.core),
+        gui_component(cfg),
         diagnostics_component(cfg, core.core),
         bootstrap_component(cfg, core.core),
         XdsComponent(cfg, core.core),

@@ -1,0 +1,129 @@
+"""What a user sees in the GUI of a real control plane (tests/gui/conftest.py): counts,
+statuses, certificates, a policy's YAML as kumactl prints it, the control plane's replicas, and
+a dataplane turning Offline while the page stays open. The tests run in this order (the last
+one stops a dataplane)."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.gui.conftest import SCREENSHOTS, ControlPlane
+from tests.integration.topology import wait_until
+
+
+def _open(browser: WebDriver, url: str) -> None:
+    browser.get(url)
+    wait_until(lambda: browser.find_elements(By.ID, "live"), 10, f"{url} loaded")
+
+
+def _text(browser: WebDriver, css: str) -> str:
+    return str(browser.find_element(By.CSS_SELECTOR, css).text)
+
+
+def _shot(browser: WebDriver, name: str) -> None:
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_overview_shows_each_mesh_with_its_counts(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/")
+    mesh = '[data-mesh="default"]'
+    assert _text(browser, f'{mesh} [data-field="mtls"]') == "on (builtin CA)"
+    assert _text(browser, f'{mesh} [data-count="online"]') == "2"
+    assert _text(browser, f'{mesh} [data-count="offline"]') == "0"
+    assert _text(browser, f'{mesh} [data-policy-count="TrafficPermission"]') == "1"
+    assert _text(browser, f'{mesh} [data-policy-count="TrafficRoute"]') == "1"
+    assert _text(browser, f'{mesh} [data-policy-count="HealthCheck"]') == "0"
+    _shot(browser, "overview")
+
+
+def test_dataplanes_table_shows_status_and_certificate_expiry(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/meshes/default/dataplanes")
+    for name in ("redis-1", "backend-1"):
+        row = f'tr[data-dataplane="{name}"]'
+        assert _text(browser, f'{row} [data-field="status"]') == "Online"
+        # mTLS is on: the xDS service recorded the certificate (24 h by default).
+        expiry = wait_until(
+            lambda row=row: (t := _text(browser, f'{row} [data-field="certificate"]')) != "—" and t,
+            10,
+            "the certificate's expiry",
+        )
+        assert expiry.startswith("in 23h") or expiry.startswith("in 24h"), expiry
+    _shot(browser, "dataplanes")
+
+
+def test_tag_filter_is_a_bookmarkable_url(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/meshes/default/dataplanes?tag=" + quote("service=redis"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-dataplane]")
+    assert [r.get_attribute("data-dataplane") for r in rows] == ["redis-1"]
+    assert _text(browser, '[data-count="listed"]') == "1"
+
+
+def test_dataplane_page_shows_interfaces_and_the_policies_that_select_it(
+    cp: ControlPlane, browser: WebDriver
+):
+    _open(browser, cp.gui + "/meshes/default/dataplanes/backend-1")
+    outbound = _text(browser, '[data-attachment="outbound"]')
+    assert "TrafficRoute backend-to-redis-v1" in outbound
+    assert "expires" in _text(browser, '[data-field="certificate"]')
+    assert "Online" in _text(browser, "h1")
+    _shot(browser, "dataplane")
+    _open(browser, cp.gui + "/meshes/default/dataplanes/redis-1")
+    assert "TrafficPermission backend-to-redis" in _text(browser, '[data-attachment="inbound"]')
+
+
+def test_policy_page_shows_the_yaml_kumactl_prints(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/meshes/default/policies/traffic-routes")
+    browser.find_element(By.LINK_TEXT, "backend-to-redis-v1").click()
+    wait_until(lambda: browser.find_elements(By.ID, "yaml"), 10, "the policy page")
+    expected = cp.kumactl("get", "traffic-route", "backend-to-redis-v1", "-o", "yaml")
+    shown = browser.find_element(By.ID, "yaml").get_attribute("textContent")
+    assert shown == expected
+    assert (
+        browser.current_url
+        == cp.gui + "/meshes/default/policies/traffic-routes/backend-to-redis-v1"
+    )
+    _shot(browser, "policy")
+
+
+def test_control_plane_page_shows_version_and_xds_streams(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/control-plane")
+    version = requests.get(cp.api, timeout=5).json()["version"]
+    assert _text(browser, '[data-field="version"]') == version
+    streams = browser.find_elements(By.CSS_SELECTOR, '[data-replica] [data-field="streams"]')
+    assert [s.text for s in streams] == ["2"]  # one replica in kuma-cp run, both Envoys on it
+    _shot(browser, "control-plane")
+
+
+def test_api_is_served_read_only_under_the_guis_origin(cp: ControlPlane):
+    listed = requests.get(cp.gui + "/api/meshes/default/traffic-routes?size=1", timeout=5)
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["name"] == "backend-to-redis-v1"
+    put = requests.put(
+        cp.gui + "/api/meshes/default/traffic-permissions/sneaky",
+        json={"type": "TrafficPermission", "mesh": "default", "name": "sneaky"},
+        timeout=5,
+    )
+    assert put.status_code == 405 and put.json()["title"] == "Method Not Allowed"
+    assert requests.get(cp.api + "/meshes/default/traffic-permissions/sneaky").status_code == 404
+    assert "Access-Control-Allow-Origin" not in listed.headers
+
+
+def test_a_stopped_dataplane_turns_offline_without_a_reload(cp: ControlPlane, browser: WebDriver):
+    _open(browser, cp.gui + "/meshes/default/dataplanes")
+    browser.execute_script("window.stillTheSamePage = true;")
+    status = 'tr[data-dataplane="redis-1"] [data-field="status"]'
+    assert _text(browser, status) == "Online"
+    stopped = time.monotonic()
+    cp.stop("redis-1")
+    wait_until(lambda: _text(browser, status) == "Offline", 10, "redis-1 shown Offline")
+    took = time.monotonic() - stopped
+    assert browser.execute_script("return window.stillTheSamePage === true;")
+    assert _text(browser, '[data-count="offline"]') == "1"
+    assert _text(browser, 'tr[data-dataplane="backend-1"] [data-field="status"]') == "Online"
+    _shot(browser, "dataplane-offline")
+    print(f"redis-1 shown Offline {took:.1f} s after its kuma-dp stopped")
