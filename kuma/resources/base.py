@@ -136,6 +136,16 @@ UInt32 = Annotated[
 ]
 
 
+def _bool(value: Any) -> bool:
+    # protobuf-JSON takes JSON true/false only (pydantic's lax mode would take "yes" and 1)
+    if isinstance(value, bool):
+        return value
+    raise PydanticCustomError("bool", "must be a boolean")
+
+
+Bool = Annotated[bool, BeforeValidator(_bool), WithJsonSchema({"type": "boolean"})]
+
+
 def _bytes(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value

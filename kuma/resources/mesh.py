@@ -6,7 +6,7 @@ from pydantic import model_validator
 
 from kuma.errors import Violation
 from kuma.resources import paths
-from kuma.resources.base import Spec
+from kuma.resources.base import Bool, Spec, UInt32
 from kuma.resources.oneof import one_of
 
 DEFAULT_PROMETHEUS_PORT = 5670
@@ -40,7 +40,7 @@ class CertificateAuthority(Spec):
 class Mtls(Spec):
     # Field order is protobuf order: `ca` is written before `enabled` (spec §6.3).
     ca: CertificateAuthority | None = None
-    enabled: bool = False
+    enabled: Bool = False
 
 
 class Zipkin(Spec):
@@ -74,7 +74,7 @@ class Logging(Spec):
 
 
 class Prometheus(Spec):
-    port: int = 0
+    port: UInt32 = 0  # a JSON number or a quoted one ("5670"); not a boolean
     path: str = ""
 
 
