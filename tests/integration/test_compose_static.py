@@ -116,6 +116,7 @@ def test_ports_are_published_on_loopback_by_default_and_movable():
         ("5680", "5680"),
         ("5682", "5682"),
         ("8443", "8443"),
+        ("5683", "5683"),  # the GUI
     }
     assert {host for host, _, _ in published()} == {"127.0.0.1"}
     for service in SERVICES.values():
