@@ -125,7 +125,7 @@ async def run_size(n: int, clients: int) -> dict[str, Any]:
     seen: dict[str, float] = {}
     for p in procs:
         out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
-        seen.update(json.loads(out.strip().splitlines()[-1]))
+        seen.update(json.loads(out.strip().splitlines()[-1])["seen"])
     await server.stop(grace=0.5)
     latencies = [(t - pushed) * 1000 for t in seen.values()]
     return {

@@ -23,6 +23,9 @@ Connections, as Envoy makes them:
 - `--ca-cert FILE`: TLS, trusting that certificate; `--tokens FILE`: a JSON object of dataplane
   name to dataplane token, sent as `authorization: Bearer <token>` on each stream.
 - `--go`: print `armed`, then wait for a line on stdin before opening anything.
+- `--record`: once every stream has its full config, record the wall time of every response
+  each stream receives; reported as `times` (node -> times), for changes of any kind
+  (benchmarks.xds_changes).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 SECRET_NAMES = ["identity_cert", "mesh_ca"]
 HCM = "envoy.filters.network.http_connection_manager"
 RETRY_SECONDS = 0.5
+recording = asyncio.Event()  # set once every stream of this process has its full config
 
 
 def secret_names(response: discovery_pb2.DiscoveryResponse) -> set[str]:
@@ -85,9 +89,16 @@ class Stream:
     """One node's SotW stream, reopened (with its subscriptions) after a failed call."""
 
     def __init__(
-        self, node_id: str, marker: int, secrets: bool, seen: dict, on_full: Callable[[], None]
+        self,
+        node_id: str,
+        marker: int,
+        secrets: bool,
+        seen: dict,
+        on_full: Callable[[], None],
+        times: list[float] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.times = times  # every response's arrival, while recording
         self.marker = marker
         self.secrets = secrets
         self.seen = seen
@@ -153,6 +164,8 @@ class Stream:
 
         call = stub.StreamAggregatedResources(requests(), metadata=metadata or None)
         async for response in call:
+            if self.times is not None and recording.is_set():
+                self.times.append(time.time())
             type_url = response.type_url
             ack = discovery_pb2.DiscoveryRequest(
                 type_url=type_url,
@@ -210,6 +223,7 @@ async def main(args: argparse.Namespace) -> None:
     started: dict[str, float] = {}
     done: dict[str, float] = {}
     errors: Counter = Counter()
+    times: dict[str, list[float]] = {}
     channels: list[grpc.aio.Channel] = []
     tasks = []
     for k, i in enumerate(range(args.first, args.first + args.count)):
@@ -225,7 +239,9 @@ async def main(args: argparse.Namespace) -> None:
             if len(done) == args.count:
                 ready.set()
 
-        stream = Stream(node_id, args.marker, args.secrets, seen, on_full)
+        if args.record:
+            times[node_id] = []
+        stream = Stream(node_id, args.marker, args.secrets, seen, on_full, times.get(node_id))
         started[node_id] = time.time()
         tasks.append(asyncio.create_task(keep_open(stream, stub, metadata, errors)))
     cpu = [0.0]
@@ -233,6 +249,7 @@ async def main(args: argparse.Namespace) -> None:
     async def announce() -> None:
         await ready.wait()
         cpu[0] = cpu_seconds() - cpu0
+        recording.set()
         print("ready", flush=True)
 
     # The report comes when stdin closes, ready or not (a harness that gave up, or died).
@@ -247,6 +264,8 @@ async def main(args: argparse.Namespace) -> None:
         "channels": len(channels),
         "cpu_seconds": round(cpu[0] or cpu_seconds() - cpu0, 3),
     }
+    if args.record:
+        out["times"] = times
     print(json.dumps(out), flush=True)
     for t in tasks:
         t.cancel()
@@ -265,6 +284,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tokens", default="")
     parser.add_argument("--per-channel", type=int, default=0)
     parser.add_argument("--go", action="store_true")
+    parser.add_argument("--record", action="store_true")
     return parser.parse_args(argv)
 
 

@@ -83,7 +83,7 @@ class MeshBuild:
     def next_pass(self, nodes: int) -> None:
         """A pass over every connected node of the mesh begins: what it builds is what is
         alive, and what the last two passes did not use is let go."""
-        self.parts.next_pass()
+        self.parts.next_pass(nodes)
         self.packer.serving(nodes)
         self.packer.next_pass()
 

@@ -11,10 +11,10 @@ A part is shared by every dataplane that asks for it with equal arguments: a ser
 is built once for the mesh, a choice of policies once for every dataplane of the same shape.
 Values are shared, so callers treat them as read-only (copy before changing).
 
-Lifetime: two passes. `next_pass()` starts a pass over the mesh; what neither it nor the one
-before asked for is dropped, so parts stay in proportion to what is alive without a timer.
-Between passes (streams connecting to a quiet mesh) a generation also closes once it outgrows
-both twice the previous one and `floor`.
+Lifetime: two passes. `next_pass(nodes)` starts a pass over the mesh's `nodes` dataplanes; what
+neither it nor the one before asked for is dropped, so parts stay in proportion to what is alive
+without a timer. Between passes (streams connecting to a quiet mesh) a generation also closes
+once it outgrows twice the previous one, `PER_NODE` parts per node and `floor`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ _MISSING = object()
 
 
 class Parts:
-    def __init__(self, floor: int = 4096) -> None:
+    PER_NODE = 16  # a dataplane's own parts (about ten) and its share of the shared ones
+
+    def __init__(self, floor: int = 1024) -> None:
         self._current: dict[tuple[Any, ...], Any] = {}
         self._previous: dict[tuple[Any, ...], Any] = {}
         self._floor = floor
+        self._limit = floor
         self.built = 0
         self.reused = 0
         self.built_by: Counter[str] = Counter()  # builder's qualified name -> parts built
@@ -48,13 +51,17 @@ class Parts:
             else:
                 self.reused += 1
             self._current[key] = value
-            if len(self._current) > max(self._floor, 2 * len(self._previous)):
-                self.next_pass()
+            if len(self._current) > self._limit:
+                self._rotate()
         else:
             self.reused += 1
         return value  # type: ignore[no-any-return]
 
-    def next_pass(self) -> None:
+    def next_pass(self, nodes: int = 0) -> None:
+        self._rotate()
+        self._limit = max(self._floor, self.PER_NODE * nodes, 2 * len(self._previous))
+
+    def _rotate(self) -> None:
         self._previous, self._current = self._current, {}
 
     def __len__(self) -> int:

@@ -1,0 +1,387 @@
+"""What each kind of change costs the xDS engine, next to the bare gRPC floor of the same run.
+
+    python -m benchmarks.xds_changes [--dataplanes 1000] [--kinds healthcheck,trafficlog,...]
+                                     [--changes 10] [--targets engine,kuma-cp] [--clients 8]
+
+For each change kind, N dataplanes (light ADS clients, benchmarks.xds_client, in `--clients`
+processes) connect to the target, and `--changes` consecutive changes of that kind are written,
+each once the previous one has settled. Per change: from the write's return to the last
+response each affected stream received (p50/p99; `touched` = streams that received anything),
+and the CPU seconds the control plane spent on it. The floor (benchmarks.grpc_floor: one
+Cluster response pushed to every client by a bare grpc.aio server) runs in the same process
+lifetime with the same clients, and every row prints its ratio to it.
+
+Targets:
+- `engine`: the xDS service in this process (its own loop thread) over a memory store and the
+  in-process change feed, writes through the resource manager: the engine `kuma-xds` runs,
+  without the Postgres read and the Redis hop.
+- `kuma-cp`: `kuma-cp run` (all-in-one, memory store) as a subprocess, writes through its API
+  over HTTP, CPU read from /proc.
+Both serve plaintext, as the floor does (TLS is measured by benchmarks.xds_connect).
+
+Kinds (the mesh: service `backend` on every 10th dataplane, versions v1/v2, `svc-{i % 50}` on the
+others; every dataplane calls `backend`):
+- healthcheck: the `backend` HealthCheck's interval (every node's backend cluster);
+- trafficlog: the mesh-wide TrafficLog's backend (every node's outbound listener);
+- route-weight: the v1/v2 weights of the TrafficRoute to `backend` (every outbound listener);
+- dataplane: a `backend` Dataplane added, then removed (every node's backend endpoints);
+- permission: under mTLS, a TrafficPermission added, then removed (every inbound listener);
+- mtls: the Mesh's mTLS on, then off (everything, with an identity for every dataplane).
+Writes benchmarks/results/xds_changes.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks import grpc_floor
+from benchmarks.xds_convergence import RESULTS, cpu_seconds, percentile, spawn
+from kuma.config import load_config
+from kuma.resources import wire
+from kuma.resources.registry import get_type
+from kuma.wiring import ensure_default_mesh, open_core
+from services.xds.loop_thread import LoopThread
+from services.xds.service import XdsService
+
+Op = tuple[str, dict[str, Any]]  # ("upsert", resource) or ("delete", resource)
+
+
+def dataplane(i: int) -> dict[str, Any]:
+    tags = {"service": "backend", "version": f"v{i // 10 % 2 + 1}"} if i % 10 == 0 else {}
+    return {
+        "type": "Dataplane",
+        "mesh": "default",
+        "name": f"dp-{i}",
+        "networking": {
+            "inbound": [
+                {
+                    "interface": f"10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}:8080:80",
+                    "tags": tags or {"service": f"svc-{i % 50}"},
+                }
+            ],
+            "outbound": [{"interface": ":10001", "service": "backend"}],
+        },
+    }
+
+
+def mesh(mtls: bool) -> dict[str, Any]:
+    return {
+        "type": "Mesh",
+        "name": "default",
+        "mtls": {"enabled": mtls, "ca": {"builtin": {}}},
+        "logging": {
+            "backends": [
+                {"name": "a", "file": {"path": "/tmp/kuma-bench-a.log"}},
+                {"name": "b", "file": {"path": "/tmp/kuma-bench-b.log"}},
+            ]
+        },
+    }
+
+
+def policy(kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "mesh": "default",
+        "name": name,
+        "sources": [{"match": {"service": "*"}}],
+        "destinations": [{"match": {"service": fields.pop("destination", "backend")}}],
+        **fields,
+    }
+
+
+def health_check(interval: int) -> dict[str, Any]:
+    conf = {"interval": f"{interval}s", "timeout": "1s", "unhealthyThreshold": 3}
+    return policy(
+        "HealthCheck", "backend-hc", conf={"activeChecks": {**conf, "healthyThreshold": 1}}
+    )
+
+
+def route(v1: int) -> dict[str, Any]:
+    split = [
+        {"weight": v1, "destination": {"service": "backend", "version": "v1"}},
+        {"weight": 100 - v1, "destination": {"service": "backend", "version": "v2"}},
+    ]
+    return policy("TrafficRoute", "backend-split", conf=split)
+
+
+def log(backend: str) -> dict[str, Any]:
+    return policy("TrafficLog", "all", destination="*", conf={"backend": backend})
+
+
+ALLOW_ALL = policy("TrafficPermission", "allow-all", destination="*")
+
+
+@dataclass(frozen=True)
+class Kind:
+    mtls: bool  # the mesh has mTLS on while the clients connect (they take secrets)
+    setup: tuple[dict[str, Any], ...]
+    change: Callable[[int], list[Op]]
+
+
+def _extra(k: int) -> dict[str, Any]:
+    return {**dataplane(0), "name": f"extra-{k}"} | {
+        "networking": {
+            "inbound": [{"interface": f"10.251.0.{k + 1}:8080:80", "tags": {"service": "backend"}}]
+        }
+    }
+
+
+KINDS: dict[str, Kind] = {
+    "healthcheck": Kind(False, (health_check(10),), lambda k: [("upsert", health_check(11 + k))]),
+    "trafficlog": Kind(False, (log("a"),), lambda k: [("upsert", log("b" if k % 2 == 0 else "a"))]),
+    "route-weight": Kind(False, (route(50),), lambda k: [("upsert", route(51 + k))]),
+    "dataplane": Kind(
+        False,
+        (),
+        lambda k: [("upsert", _extra(k))] if k % 2 == 0 else [("delete", _extra(k - 1))],
+    ),
+    "permission": Kind(
+        True,
+        (ALLOW_ALL,),
+        lambda k: [
+            (
+                "upsert" if k % 2 == 0 else "delete",
+                policy("TrafficPermission", "extra", destination="*"),
+            )
+        ],
+    ),
+    "mtls": Kind(False, (ALLOW_ALL,), lambda k: [("upsert", mesh(k % 2 == 0))]),
+}
+
+
+class Engine:
+    """The xDS service in this process over a memory store."""
+
+    def __init__(self, mtls: bool) -> None:
+        base = load_config(env={})
+        cfg = replace(
+            base,
+            xds_server=replace(
+                base.xds_server,
+                grpc_port=0,
+                address="127.0.0.1",
+                tls_enabled=False,
+                dataplane_status_flush_interval=timedelta(seconds=5),
+            ),
+            sds_server=replace(base.sds_server, grpc_port=0),
+            change_feed=replace(base.change_feed, debounce=timedelta(milliseconds=20)),
+            general=replace(base.general, trust_loopback=True),
+        )
+        self.core = open_core(cfg)
+        self.core.manager.upsert(wire.from_json(mesh(mtls)))
+        ensure_default_mesh(cfg, self.core.manager)
+        self.loop = LoopThread("xds-bench")
+        self.service = XdsService(cfg, self.core)
+        self.loop.run(self.service.start())
+        self.address = f"127.0.0.1:{self.service.port}"
+
+    def apply(self, op: str, resource: dict[str, Any]) -> None:
+        res = wire.from_json(resource)
+        if op == "upsert":
+            self.core.manager.upsert(res)
+        else:
+            self.core.manager.delete(res.type, res.mesh, res.name)
+
+    def cpu(self) -> float:
+        return cpu_seconds()
+
+    def close(self) -> None:
+        self.loop.run(self.service.stop())
+        self.loop.close()
+        self.core.close()
+
+
+class KumaCp:
+    """`kuma-cp run` as a subprocess; writes through its API."""
+
+    def __init__(self, mtls: bool, workdir: Path) -> None:
+        from tests.ports import cp_ports  # the one list of kuma-cp's port variables
+
+        ports = cp_ports()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
+        env |= ports | {
+            "KUMA_XDS_SERVER_TLS_ENABLED": "false",
+            "KUMA_CHANGE_FEED_DEBOUNCE": "20ms",
+            "KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "5s",
+        }
+        self.log = (workdir / "kuma-cp.log").open("wb")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kuma-cp"), "run"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.api = f"http://127.0.0.1:{ports['KUMA_API_SERVER_PORT']}"
+        self.address = f"127.0.0.1:{ports['KUMA_XDS_SERVER_GRPC_PORT']}"
+        self.http = requests.Session()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.http.get(self.api, timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"kuma-cp run did not start: see {workdir / 'kuma-cp.log'}")
+            time.sleep(0.2)
+        self.apply("upsert", mesh(mtls))
+
+    def _url(self, resource: dict[str, Any]) -> str:
+        res = wire.from_json(resource)
+        collection = get_type(res.type).plural
+        if res.type == "Mesh":
+            return f"{self.api}/meshes/{res.name}"
+        return f"{self.api}/meshes/{res.mesh}/{collection}/{res.name}"
+
+    def apply(self, op: str, resource: dict[str, Any]) -> None:
+        if op == "upsert":
+            response = self.http.put(self._url(resource), json=resource, timeout=30)
+        else:
+            response = self.http.delete(self._url(resource), timeout=30)
+        if not response.ok:
+            raise RuntimeError(f"{op} {resource['name']}: {response.status_code} {response.text}")
+
+    def cpu(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+        self.log.close()
+
+
+def run_kind(
+    target_name: str, kind_name: str, n: int, changes: int, clients: int, workdir: Path
+) -> dict[str, Any]:
+    kind = KINDS[kind_name]
+    target: Engine | KumaCp = (
+        Engine(kind.mtls) if target_name == "engine" else KumaCp(kind.mtls, workdir)
+    )
+    try:
+        for resource in (*kind.setup, *(dataplane(i) for i in range(n))):
+            target.apply("upsert", resource)
+        per = n // clients
+        procs = []
+        for c in range(clients):
+            count = per if c < clients - 1 else n - c * per
+            argv = [sys.executable, "-m", "benchmarks.xds_client", target.address]
+            argv += [str(c * per), str(count), "7", "--record"]
+            procs.append(spawn(argv + (["--secrets"] if kind.mtls else [])))
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        settle = max(2.0, n / 400)
+        time.sleep(settle + 2.0)  # past the quiet collection after the connection storm
+        marks: list[tuple[float, float]] = []  # (write returned, CPU seconds spent)
+        for k in range(changes):
+            cpu0 = target.cpu()
+            for op, resource in kind.change(k):
+                target.apply(op, resource)
+            written = time.time()
+            time.sleep(settle)
+            marks.append((written, target.cpu() - cpu0))
+        times: dict[str, list[float]] = {}
+        for p in procs:
+            out, _ = p.communicate("", timeout=120)
+            times.update(json.loads(out.strip().splitlines()[-1])["times"])
+    finally:
+        target.close()
+    rows = []
+    for k, (written, cpu) in enumerate(marks):
+        end = marks[k + 1][0] if k + 1 < len(marks) else float("inf")
+        latencies = [
+            (max(t for t in ts if written <= t < end) - written) * 1000
+            for ts in times.values()
+            if any(written <= t < end for t in ts)
+        ]
+        rows.append(
+            {
+                "touched": len(latencies),
+                "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+                "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+                "cpu_s": round(cpu, 3),
+            }
+        )
+    return {"target": target_name, "kind": kind_name, "dataplanes": n, "changes": rows}
+
+
+def summary(result: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    rows = [r for r in result["changes"] if r["p99_ms"] is not None]
+    p99 = [r["p99_ms"] for r in rows]
+    cpu = [r["cpu_s"] for r in rows]
+    first, last = rows[:3], rows[-3:]
+    return {
+        "target": result["target"],
+        "kind": result["kind"],
+        "touched": statistics.median(r["touched"] for r in rows) if rows else 0,
+        "p99_ms": statistics.median(p99) if p99 else None,
+        "p99_x_floor": round(statistics.median(p99) / floor["p99_ms"], 2) if p99 else None,
+        "cpu_s": round(statistics.median(cpu), 3) if cpu else None,
+        "cpu_x_floor": round(statistics.median(cpu) / floor["cpu_seconds_per_change"], 2)
+        if cpu
+        else None,
+        # The last three changes against the first three: does cost creep with repetition?
+        "last3_vs_first3": round(
+            statistics.median(r["p99_ms"] for r in last)
+            / statistics.median(r["p99_ms"] for r in first),
+            2,
+        )
+        if len(rows) >= 6
+        else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataplanes", type=int, default=1000)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--targets", default="engine,kuma-cp")
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    n = args.dataplanes
+    floor = asyncio.run(grpc_floor.run_size(n, args.clients))
+    print(f"floor: p99 {floor['p99_ms']} ms, cpu {floor['cpu_seconds_per_change']} s", flush=True)
+    results, summaries = [], []
+    with tempfile.TemporaryDirectory(prefix="xds-changes-") as tmp:
+        for target in args.targets.split(","):
+            for kind in args.kinds.split(","):
+                result = run_kind(target, kind, n, args.changes, args.clients, Path(tmp))
+                results.append(result)
+                summaries.append(summary(result, floor))
+                print(json.dumps(summaries[-1]), flush=True)
+    floor_again = asyncio.run(grpc_floor.run_size(n, args.clients))
+    again = floor_again
+    print(f"floor again: p99 {again['p99_ms']} ms, cpu {again['cpu_seconds_per_change']} s")
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "floor": floor,
+        "floor_again": floor_again,
+        "summary": summaries,
+        "runs": results,
+    }
+    (RESULTS / "xds_changes.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
