@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 
+from kuma import provided_ca
 from kuma.resources.registry import TRAFFIC_PERMISSION
 from tests.apply import apply
+from tests.ca_certs import make_ca
 from tests.mtls.harness import DRAIN_TIME_S, PERMISSION, Conversation, elapsed, set_mtls, talk
 from tests.xds_ads.harness import wait_for
 
@@ -77,4 +79,32 @@ def test_mtls_off_and_on_again_on_a_live_mesh(core, xds, pair):
     wait_for(lambda: talk(pair.out) == b"", 10, "denied again without a permission")
     apply(core, PERMISSION)
     wait_for(lambda: talk(pair.out) == OK, 10, "mTLS traffic again")
+    assert {u for u, _ in pair.backend.identities()} == {"spiffe://default/backend"}
+
+
+PROVIDED_SERIAL = 0x5EED
+MESH_ON_PROVIDED = "type: Mesh\nname: default\nmtls:\n  enabled: true\n  ca:\n    provided: {}\n"
+
+
+def _trusts_serial(envoy, serial: int) -> bool:
+    return any(
+        int(cert["serial_number"], 16) == serial
+        for ctx in envoy.certs()
+        for cert in ctx.get("ca_cert", [])
+    )
+
+
+def test_the_mesh_moves_to_a_provided_ca(core, xds, pair):
+    """mTLS off, the operator's CA uploaded, mTLS on with it: both Envoys trust that root only,
+    hold identities it signed (in-process CA), and talk over mutual TLS again."""
+    apply(core, PERMISSION)
+    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the builtin CA")
+    set_mtls(core, False)
+    provided_ca.add_signing_cert(core.store, "default", *make_ca(serial=PROVIDED_SERIAL))
+    apply(core, MESH_ON_PROVIDED)
+    for envoy in (pair.web, pair.backend):
+        wait_for(lambda e=envoy: _trusts_serial(e, PROVIDED_SERIAL), 15, "the provided root")
+        serials = {c["serial_number"] for ctx in envoy.certs() for c in ctx.get("ca_cert", [])}
+        assert serials == {f"{PROVIDED_SERIAL:x}"}  # the builtin root is trusted no more
+    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the provided CA")
     assert {u for u, _ in pair.backend.identities()} == {"spiffe://default/backend"}

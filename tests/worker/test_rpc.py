@@ -13,18 +13,21 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from kuma import ca
+from kuma import ca, provided_ca
 from kuma.errors import MeshNotFoundError
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import open_core
 from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError, worker_key
+from tests.ca_certs import make_ca
 from tests.conftest import fresh_database
 from tests.worker.conftest import ROOT, Worker, cfg_of, run_python, worker_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
 MESH_NAME = "secure"
+PROVIDED, EMPTY = "operator", "operator-empty"
+PROVIDED_CA = make_ca("operator-root")
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,14 @@ def worker(
             try:
                 spec = decode_spec(MESH, {"mtls": {"enabled": True, "ca": {"builtin": {}}}})
                 core.manager.create(Resource(MESH, MESH_NAME, MESH_NAME, spec))
+                # A mesh of the operator's CA, and one whose CA lost its certificate.
+                provided_ca.add_signing_cert(core.store, PROVIDED, *PROVIDED_CA)
+                spec = decode_spec(MESH, {"mtls": {"enabled": True, "ca": {"provided": {}}}})
+                core.manager.create(Resource(MESH, PROVIDED, PROVIDED, spec))
+                gone = provided_ca.add_signing_cert(core.store, EMPTY, *make_ca())
+                spec = decode_spec(MESH, {"mtls": {"ca": {"provided": {}}}})
+                core.manager.create(Resource(MESH, EMPTY, EMPTY, spec))
+                provided_ca.delete_signing_cert(core.store, EMPTY, gone.id)
             finally:
                 core.close()
             yield proc
@@ -61,7 +72,7 @@ def client(worker: Worker, amqp_uri: str) -> Iterator[WorkerRpcClient]:
 
 CLIENT_SCRIPT = """
 import json, os, sys, time
-from kuma import ca
+from kuma import ca, provided_ca
 from kuma.config import load_config
 from kuma.wiring import open_store
 from kuma.worker_client import WorkerRpcClient, worker_key
@@ -102,6 +113,19 @@ def test_plain_process_gets_a_verifiable_workload_certificate(worker: Worker) ->
 
     key = serialization.load_pem_private_key(out["key"].encode(), password=None)
     assert leaf.public_key() == key.public_key()
+
+
+def test_the_provided_ca_signs_over_rpc(client: WorkerRpcClient) -> None:
+    """The worker signs with the operator's CA, and answers its certificate as the bundle."""
+    cert_pem, _ = PROVIDED_CA
+    assert client.mesh_ca(PROVIDED).encode() == cert_pem
+    key = ca.new_private_key()
+    chain = client.sign(PROVIDED, "backend", ca.workload_csr(key, PROVIDED, "backend"), 600)
+    leaf = ca.check_workload_chain(chain.encode(), key.public_key(), PROVIDED, "backend", cert_pem)
+    assert leaf.issuer == x509.load_pem_x509_certificate(cert_pem).subject
+    csr = ca.workload_csr(ca.new_private_key(), EMPTY, "backend")
+    with pytest.raises(ca.UnsupportedCaError, match="no signing certificate"):
+        client.sign(EMPTY, "backend", csr, 600)
 
 
 def test_bad_csr_is_a_clear_rpc_error(client: WorkerRpcClient) -> None:

@@ -52,6 +52,7 @@ class Identity:
     not_after: float
     rotate_at: float
     secret: secret_pb2.Secret  # `identity_cert`, built once and shared by every push
+    roots_pem: bytes = b""  # the trust bundle it was checked against
 
 
 def issue_identity(
@@ -86,6 +87,7 @@ def issue_identity(
         not_after=not_after,
         rotate_at=issued + (not_after - issued) * rotation_percent / 100,
         secret=identity_secret(chain, key_pem),
+        roots_pem=roots,
     )
 
 
@@ -199,6 +201,13 @@ class IdentityManager:
         """Runs in a thread: trust bundle, keys and signatures."""
         roots = _pem(self.authority.mesh_ca(mesh))
         bundle = mesh_ca_secret(roots)
+        # The mesh's CA changed (e.g. to a provided one): what the old one signed goes too.
+        queued = {r.node_id for r in work}
+        work += [  # the caller zips `work` with the results
+            _Request(n, i.service)
+            for n, i in list(self._identities.items())
+            if i.mesh == mesh and i.roots_pem != roots and n not in queued
+        ]
         results: list[Identity | Exception] = []
         for request in work:
             try:
