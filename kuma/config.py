@@ -842,8 +842,10 @@ def catalog(cfg: KumaCpConfig) -> dict[str, Any]:
             "bootstrap": {"url": f"https://{host}:{cfg.bootstrap_server.port}"},
             "dataplaneToken": {k: v if token_on else "" for k, v in admin_urls.items()},
             "admin": admin_urls,
+            # MADS speaks TLS with 5678 (xdsServer.tlsEnabled): grpcs://, as Kuma's client reads it
             "monitoringAssignment": {
-                "url": f"grpc://{host}:{cfg.monitoring_assignment_server.grpc_port}"
+                "url": f"{'grpcs' if cfg.xds_server.tls_enabled else 'grpc'}://{host}:"
+                f"{cfg.monitoring_assignment_server.grpc_port}"
             },
         }
     }

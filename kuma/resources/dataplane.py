@@ -9,7 +9,12 @@ from typing import NamedTuple
 from kuma.errors import Violation
 from kuma.resources import paths
 from kuma.resources.base import Spec, Tags
-from kuma.resources.mesh import Prometheus
+from kuma.resources.mesh import (
+    DEFAULT_PROMETHEUS_PATH,
+    DEFAULT_PROMETHEUS_PORT,
+    MeshSpec,
+    Prometheus,
+)
 from kuma.resources.selectors import SERVICE_TAG, matches
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -125,6 +130,24 @@ class DataplaneSpec(Spec):
         """The identifying service: the alphabetically first `service` value, else `unknown`."""
         services = self.tags().get(SERVICE_TAG)
         return services[0] if services else "unknown"
+
+    def ip(self) -> str:
+        """The first inbound interface's dataplane IP; "" for a gateway (Kuma's `GetIP`)."""
+        for inbound in self.networking.inbound:
+            iface = parse_inbound(inbound.interface)
+            return iface.dataplane_ip if iface is not None else ""
+        return ""
+
+    def prometheus_endpoint(self, mesh: MeshSpec) -> tuple[int, str] | None:
+        """(port, path) of this dataplane's scrape endpoint when `mesh` enables Prometheus: the
+        Mesh's settings, overridden field by field by the Dataplane's (spec §8.8)."""
+        if mesh.metrics is None or mesh.metrics.prometheus is None:
+            return None
+        port, path = mesh.metrics.prometheus.port, mesh.metrics.prometheus.path
+        own = self.metrics.prometheus if self.metrics is not None else None
+        if own is not None:
+            port, path = own.port or port, own.path or path
+        return port or DEFAULT_PROMETHEUS_PORT, path or DEFAULT_PROMETHEUS_PATH
 
 
 def format_tags(tags: Mapping[str, Iterable[str]]) -> str:

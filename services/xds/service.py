@@ -1,6 +1,7 @@
 """The xDS service's composition root: ADS server, reconciler and insight recorder on one
 asyncio loop, fed by the shared store and change feed; with mTLS meshes, the identity manager
-(secrets over ADS) and the standalone SDS server (5677, TLS).
+(secrets over ADS) and the standalone SDS server (5677, TLS); and MADS (5676,
+services/xds/mads/), the monitoring assignments for Prometheus.
 
 The certificate authority is passed in (the worker's RPC client in the split stack); without one
 the builtin CA functions run in-process over the store (`kuma-cp run`, tests)."""
@@ -28,6 +29,7 @@ from services.xds.ads.stream import StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
 from services.xds.generator.security import mesh_mtls
 from services.xds.insights import InsightRecorder
+from services.xds.mads.service import MadsService
 from services.xds.metrics import MetricsCallbacks
 from services.xds.quiet_gc import QuietCollector
 from services.xds.reconciler import Reconciler
@@ -109,6 +111,8 @@ class XdsService:
             max_message_bytes=xds.max_message_bytes,
         )
         await self._start_sds(tls, lifetime)
+        self.mads = MadsService(self.cfg, self.core, self.policy)
+        await self.mads.start(tls if xds.tls_enabled else None)
         # Heart-beat so that the worker's sweep can close this replica's subscriptions if it dies.
         await loop.run_in_executor(None, heartbeat.beat, self.core.store, self.instance_id)
         self._tasks = [
@@ -166,6 +170,7 @@ class XdsService:
         self.identities.close()
         if self._sds_server is not None:
             await self._sds_server.stop(grace=0.5)
+        await self.mads.stop()
         if self._server is not None:
             await self._server.stop(grace=1.0)  # streams close: their insights get a disconnect
         await self.insights.flush()

@@ -33,7 +33,8 @@ def test_catalog(api: Api):
             # Kuma's admin server APIs are the API's own here (docs/compat.md).
             "dataplaneToken": {"localUrl": "http://localhost:5681", "publicUrl": ""},
             "admin": {"localUrl": "http://localhost:5681", "publicUrl": ""},
-            "monitoringAssignment": {"url": "grpc://localhost:5676"},
+            # MADS speaks TLS as 5678 does (docs/compat.md)
+            "monitoringAssignment": {"url": "grpcs://localhost:5676"},
         }
     }
 

@@ -730,16 +730,19 @@ def test_autoconfigure_public_port_defaults_to_local() -> None:
 
 
 def test_catalog_of_defaults_is_the_specs_but_bootstrap_over_https() -> None:
-    # docs/compat.md: the bootstrap server speaks https to other hosts (Kuma 0.3: http), and
-    # the admin server's APIs are the API's (Kuma 0.3: a server of their own on 5679)
+    # docs/compat.md: the bootstrap server speaks https to other hosts (Kuma 0.3: http), MADS
+    # TLS as 5678 (grpcs), and the admin server's APIs are the API's (Kuma 0.3: a server of
+    # their own on 5679)
     assert catalog(KumaCpConfig()) == {
         "apis": {
             "bootstrap": {"url": "https://localhost:5682"},
             "dataplaneToken": {"localUrl": "http://localhost:5681", "publicUrl": ""},
             "admin": {"localUrl": "http://localhost:5681", "publicUrl": ""},
-            "monitoringAssignment": {"url": "grpc://localhost:5676"},
+            "monitoringAssignment": {"url": "grpcs://localhost:5676"},
         }
     }
+    plaintext = load_config(env={"KUMA_XDS_SERVER_TLS_ENABLED": "false"})
+    assert catalog(plaintext)["apis"]["monitoringAssignment"] == {"url": "grpc://localhost:5676"}
 
 
 def test_to_json_masks_secrets() -> None:
