@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kuma import heartbeat
+from services.api import insight_routes
 from tests.api.conftest import Api
 from tests.api.samples import SAMPLES, body, dataplane_spec
+
+
+@pytest.fixture(autouse=True)
+def always_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's writes change the answer at once (the tests reuse one served app)."""
+    monkeypatch.setattr(insight_routes, "FRESH_FOR", 0.0)
 
 
 def _put(api: Api, plural: str, name: str, spec: dict[str, Any], mesh: str = "default") -> None:
@@ -133,3 +142,12 @@ def test_xds_status_counts_open_streams_per_replica_and_lists_rejections(api: Ap
             "lastUpdateTime": "2024-01-01T00:00:12Z",
         }
     ]
+
+
+def test_a_mesh_insight_is_kept_while_the_store_is_unchanged(api: Api):
+    _seed_dataplanes(api)
+    first = api.get("/mesh-insights/default").json()
+    # Asked again with nothing written: the kept answer.
+    assert api.get("/mesh-insights/default").json() == first
+    _put(api, "dataplanes", "web-4", dataplane_spec("web"))  # a write: recomputed
+    assert api.get("/mesh-insights/default").json()["dataplanes"]["total"] == 4
