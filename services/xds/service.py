@@ -52,6 +52,7 @@ class XdsService:
         self.cert_pem = b""  # the certificate 5678 and 5677 present: what clients must trust
         self._server: grpc.aio.Server | None = None
         self._sds_server: grpc.aio.Server | None = None
+        self.mads: MadsService | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscription: Any = None
 
@@ -170,7 +171,8 @@ class XdsService:
         self.identities.close()
         if self._sds_server is not None:
             await self._sds_server.stop(grace=0.5)
-        await self.mads.stop()
+        if self.mads is not None:
+            await self.mads.stop()
         if self._server is not None:
             await self._server.stop(grace=1.0)  # streams close: their insights get a disconnect
         await self.insights.flush()
