@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
+import yaml
 
 from cli.kumactl import cmd_inspect
 from tests.ca_certs import write_ca
@@ -263,6 +264,62 @@ def test_inspect_dataplanes(kumactl: Kumactl, any_cp: ControlPlane, monkeypatch)
     assert result.stderr == (
         'Error: invalid argument "oops" for "--tag" flag: oops must be formatted as key=value\n'
     )
+
+
+def test_inspect_keeps_a_status_with_empty_stats(kumactl: Kumactl, any_cp: ControlPlane):
+    """protobuf-JSON writes a set message field even when it is empty: Kuma's `status` with
+    zero counters comes back as it went in, through the API and `inspect -o yaml|json`."""
+    use(kumactl, any_cp)
+    assert (
+        kumactl("apply", "-v", "name=e1", "-v", "version=v1", input=resources("empty")).exit_code
+        == 0
+    )
+    status = {"total": {}, "cds": {}, "eds": {}, "lds": {}, "rds": {}}
+    subscription = {"id": "s1", "controlPlaneInstanceId": "cp-1", "status": status}
+    insight = {
+        "type": "DataplaneInsight",
+        "mesh": "empty",
+        "name": "e1",
+        "subscriptions": [subscription],
+    }
+    url = f"{any_cp.url}/meshes/empty/dataplane-insights/e1"
+    assert requests.put(url, json=insight, timeout=10).status_code == 201
+    assert requests.get(url, timeout=10).json()["subscriptions"] == [subscription]
+    data = json.loads(kumactl("--mesh", "empty", "inspect", "dataplanes", "-o", "json").stdout)
+    [overview] = [item for item in data["items"] if item["name"] == "e1"]
+    assert overview["dataplaneInsight"] == {"subscriptions": [subscription]}
+    text = kumactl("--mesh", "empty", "inspect", "dataplanes", "-o", "yaml").stdout
+    assert yaml.safe_load(text)["items"][0]["dataplaneInsight"] == {"subscriptions": [subscription]}
+    assert (  # YAML keys sorted, as Kuma's (ghodss/yaml)
+        "      status:\n        cds: {}\n        eds: {}\n        lds: {}\n        rds: {}\n"
+        "        total: {}\n" in text
+    )
+
+
+def test_inspect_meshes_counts_from_the_mesh_insights(kumactl: Kumactl, any_cp: ControlPlane):
+    use(kumactl, any_cp)
+    resources_yaml = resources("inspm")
+    assert (
+        kumactl("apply", "-v", "name=b1", "-v", "version=v1", input=resources_yaml).exit_code == 0
+    )
+    online = {
+        "type": "DataplaneInsight",
+        "mesh": "inspm",
+        "name": "b1",
+        "subscriptions": [{"id": "s1", "connectTime": "2024-05-01T12:00:00Z"}],
+    }
+    put = requests.put(f"{any_cp.url}/meshes/inspm/dataplane-insights/b1", json=online, timeout=10)
+    assert put.status_code == 201, put.text
+    table = kumactl("inspect", "meshes").stdout.splitlines()
+    assert " ".join(table[0].split()) == (
+        "NAME DATAPLANES TRAFFIC PERMISSIONS TRAFFIC ROUTES TRAFFIC LOGS HEALTH CHECKS"
+        " PROXY TEMPLATES"
+    )
+    row = next(line for line in table if line.startswith("inspm "))
+    assert row.split() == ["inspm", "1/2", "1", "0", "0", "0", "0"]
+    data = json.loads(kumactl("inspect", "meshes", "-o", "json").stdout)
+    mine = next(i for i in data["items"] if i["name"] == "inspm")
+    assert mine["dataplanes"] == {"total": 2, "online": 1, "offline": 1}
 
 
 def test_lists_are_fetched_page_by_page(kumactl: Kumactl, any_cp: ControlPlane):
