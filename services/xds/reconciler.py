@@ -26,7 +26,7 @@ from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.build import MeshBuild, MtlsHooks
 from services.xds.generator import ProxyMetadata
-from services.xds.metrics import XDS_GENERATION
+from services.xds.metrics import generation_timer
 from services.xds.nodes import metadata_of, split_node_id
 from services.xds.sds.identities import IdentityManager
 
@@ -122,7 +122,8 @@ class Reconciler(StreamCallbacks):
     # a stream gone away takes its claims with it.
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         self._streams[stream_id] = node_id
-        self._by_node.setdefault(node_id, {})[stream_id] = metadata_of(node)
+        if node is not None:  # None: a stream that does not describe its node (SDS)
+            self._by_node.setdefault(node_id, {})[stream_id] = metadata_of(node)
         parts = split_node_id(node_id)
         if parts is None:
             log.warning("node id %r is not {mesh}.{name}; it will get no config", node_id)
@@ -189,7 +190,7 @@ class Reconciler(StreamCallbacks):
         started = time.perf_counter()
         for mesh in sorted(meshes):
             try:
-                with XDS_GENERATION.time():
+                with generation_timer():
                     await self._reconcile_mesh(mesh, watched.get(mesh, []), noticed)
             except Exception:
                 # The store may be down: keep every Envoy on its current config and retry.

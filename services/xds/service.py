@@ -111,7 +111,7 @@ class XdsService:
             tls=tls if xds.tls_enabled else None,
             max_message_bytes=xds.max_message_bytes,
         )
-        await self._start_sds(tls, lifetime)
+        await self._start_sds(tls)
         self.mads = MadsService(self.cfg, self.core, self.policy)
         await self.mads.start(tls if xds.tls_enabled else None)
         # Heart-beat so that the worker's sweep can close this replica's subscriptions if it dies.
@@ -128,18 +128,11 @@ class XdsService:
             "TLS" if xds.tls_enabled else "plaintext: xdsServer.tlsEnabled is off",
         )
 
-    async def _start_sds(self, tls: tuple[bytes, bytes], lifetime: float) -> None:
+    async def _start_sds(self, tls: tuple[bytes, bytes]) -> None:
         sds = self.cfg.sds_server
         address = f"{self.cfg.xds_server.address}:{sds.grpc_port}"
-        assert self.policy.auth is not None
-        servicer = SdsServicer(
-            self.core.store,
-            self.authority,
-            self.policy.auth,
-            lifetime=lifetime,
-            rotation_percent=sds.certificate_rotation_percent,
-            policy=self.policy,
-        )
+        # SDS streams read the same node snapshots: the reconciler is all they need to tell.
+        servicer = SdsServicer(self.cache, self.reconciler, self.policy)
         try:
             self._sds_server, self.sds_port = await start_sds_server(
                 address, servicer, *tls, max_message_bytes=self.cfg.xds_server.max_message_bytes

@@ -116,7 +116,12 @@ def _stream(xds, node_id: str, names: list[str], token: str | None):
         node=base_pb2.Node(id=node_id), resource_names=names, type_url=SECRET
     )
     metadata = [("authorization", f"Bearer {token}")] if token else []
-    return channel, stub.StreamSecrets(iter([request]), metadata=metadata, timeout=5)
+
+    def requests():  # as Envoy does, keep the stream open: the secrets come when they are ready
+        yield request
+        time.sleep(5)
+
+    return channel, stub.StreamSecrets(requests(), metadata=metadata, timeout=5)
 
 
 def _secrets(response) -> dict[str, secret_pb2.Secret]:

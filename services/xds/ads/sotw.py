@@ -8,6 +8,7 @@ from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
+from services.xds.ads.cache import Packed
 from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
 
@@ -29,6 +30,10 @@ class SotwStream(Stream):
 
     def on_change(self, type_url: str) -> Any:
         return self._respond(type_url, only_if_changed=True)
+
+    def ready(self, items: list[Packed]) -> bool:
+        """Whether to answer with `items`: always, on ADS."""
+        return True
 
     def on_request(self, request: Any) -> Any:
         type_url = request.type_url
@@ -67,7 +72,7 @@ class SotwStream(Stream):
             return None  # nothing asked, or the Dataplane is not known yet: wait for it
         wildcard = type_url in WILDCARD_TYPES and not state.names
         items, version = snapshot.of(type_url).selection(None if wildcard else state.names)
-        if only_if_changed and version == state.sent_version:
+        if only_if_changed and version == state.sent_version or not self.ready(items):
             return None
         state.outstanding = False
         state.sent_version = version

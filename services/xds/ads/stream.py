@@ -159,6 +159,10 @@ class StreamSlots:
 class Stream(ABC):
     """One ADS stream; SotW and delta subclasses answer requests and snapshot changes."""
 
+    # Whether what the client says of itself (node metadata) shapes its config: an Envoy's ADS
+    # stream does; its SDS stream (secrets only) must not speak over it.
+    describes_node = True
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -199,7 +203,7 @@ class Stream(ABC):
         self.inbox.widen()
         self.node_id = node_id
         self.cache.watch(node_id, self.inbox)
-        self.callbacks.on_open(self.id, node_id, request.node)
+        self.callbacks.on_open(self.id, node_id, request.node if self.describes_node else None)
 
     def check_request(self, type_url: str, names: int) -> None:
         if not type_url:
