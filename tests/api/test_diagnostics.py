@@ -55,9 +55,10 @@ def test_ready_is_503_when_the_store_is_down(
 def test_metrics_in_prometheus_text_format(serve_diagnostics: Any):
     from services.xds.metrics import XDS_RESPONSES
 
-    XDS_RESPONSES.labels("cds").inc()
+    cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    XDS_RESPONSES.labels(cluster).inc()
     r = requests.get(serve_diagnostics(MemoryStore()) + "/metrics", timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
-    assert 'xds_responses_sent_total{type_url="cds"}' in r.text
-    assert "# TYPE xds_delivery histogram" in r.text
+    assert f'xds_responses_sent_total{{type_url="{cluster}"}}' in r.text
+    assert "# TYPE xds_delivery summary" in r.text

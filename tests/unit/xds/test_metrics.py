@@ -8,7 +8,7 @@ import time
 from prometheus_client import REGISTRY
 
 from services.xds.ads.types import CLUSTER, ENDPOINT
-from services.xds.metrics import MetricsCallbacks
+from services.xds.metrics import MetricsCallbacks, generation_timer
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:
@@ -55,3 +55,33 @@ def test_a_nack_ends_the_wait_without_a_delivery():
     metrics.on_ack("s1", CLUSTER)  # a later ACK of the old config is not a delivery
     assert sample("xds_delivery_count") == delivered_before
     metrics.on_close("s1")
+
+
+def test_kumas_units_and_labels_milliseconds_and_full_type_urls():
+    metrics = MetricsCallbacks()
+    labels = {"type_url": CLUSTER, "confirmation": "ACK"}
+    acked_before = sample("xds_requests_received_total", labels)
+    took_before = sample("xds_delivery_sum")
+    metrics.on_open("s1", "default.web-1", None)
+    metrics.snapshot_changed("default.web-1", time.monotonic() - 0.5)  # noticed 500 ms ago
+    metrics.on_response("s1", CLUSTER, "v2", 1)
+    metrics.on_ack("s1", CLUSTER)
+    metrics.on_close("s1")
+    assert CLUSTER.startswith("type.googleapis.com/")
+    assert sample("xds_requests_received_total", labels) == acked_before + 1
+    assert 500 <= sample("xds_delivery_sum") - took_before < 5000  # ms, not seconds
+
+
+def test_generation_is_timed_in_milliseconds_and_failures_are_counted():
+    count, errors = sample("xds_generation_count"), sample("xds_generation_errors_total")
+    took = sample("xds_generation_sum")
+    with generation_timer():
+        time.sleep(0.02)
+    assert 20 <= sample("xds_generation_sum") - took < 2000
+    try:
+        with generation_timer():
+            raise RuntimeError("store down")
+    except RuntimeError:
+        pass
+    assert sample("xds_generation_count") == count + 2
+    assert sample("xds_generation_errors_total") == errors + 1
