@@ -40,8 +40,9 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
+from kuma.dataplane_policies import permissions_for
 from kuma.resources.base import Resource
-from kuma.resources.selectors import SERVICE_TAG, matches
+from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders
 from services.xds.generator.snapshot import MeshSnapshot, ResourceSet
 
@@ -111,9 +112,7 @@ def rbac_filter(
     mesh: str, stat_prefix: str, tags: Mapping[str, str], permissions: Sequence[Resource]
 ) -> listener_components_pb2.Filter:
     rules = rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW)
-    for permission in permissions:  # already in name order
-        if not any(matches(d.match, tags) for d in permission.spec.destinations):
-            continue
+    for permission in permissions_for(tags, permissions):  # as the API reports them
         principals = []
         for source in permission.spec.sources:
             service = source.match.get(SERVICE_TAG, "*")

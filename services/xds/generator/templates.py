@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from google.protobuf.message import Message
 
+from kuma.dataplane_policies import template_for
 from kuma.resources.base import Resource
 from kuma.resources.proxytemplate import (
     DEFAULT_PROFILE,
@@ -34,26 +35,8 @@ DEFAULT_TEMPLATE = ProxyTemplateSpec(conf=ProxyTemplateConf(imports=[DEFAULT_PRO
 
 
 def select(dataplane: Resource, templates: Sequence[Resource]) -> Resource | None:
-    """The best-scoring template, by exact tag equality with an inbound (no `*`, §16.10); None
-    for the default one.
-
-    An unconditional template scores 0 and wins only if nothing else matches; the first template
-    by name keeps a tie.
-    """
-    best: Resource | None = None
-    best_score = 0
-    tag_sets = [i.tags for i in dataplane.spec.networking.inbound]
-    for template in sorted(templates, key=lambda t: t.name):
-        spec: ProxyTemplateSpec = template.spec
-        selectors = [s.match for s in spec.selectors]
-        if (not selectors or any(not s for s in selectors)) and best is None:
-            best = template
-        for selector in selectors:
-            for tags in tag_sets:
-                exact = selector and all(tags.get(k) == v for k, v in selector.items())
-                if exact and len(selector) > best_score:
-                    best, best_score = template, len(selector)
-    return best
+    """The template that configures `dataplane` (None: the default one), as the API reports it."""
+    return template_for(dataplane.spec, templates)
 
 
 def raw_resources(template: Resource) -> list[Message]:
