@@ -54,7 +54,7 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, str):
         try:
             return parse_duration(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: more than timedelta holds
             pass
     raise PydanticCustomError("duration", "must have a valid value")
 
@@ -129,10 +129,18 @@ UInt64 = Annotated[
 ]
 
 
+# a JSON number, or a quoted one as protobuf-JSON also reads (`"5670"`)
 UInt32 = Annotated[
     int,
     BeforeValidator(_unsigned(32)),
-    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**32 - 1}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                {"type": "string", "pattern": r"^[0-9]{1,9}$"},
+            ]
+        }
+    ),
 ]
 
 

@@ -10,8 +10,10 @@ from pydantic.json_schema import models_json_schema
 
 from kuma import version as build
 from kuma.resources.registry import TYPES, ResourceType
+from services.api import openapi_constraints
+from services.api.openapi_constraints import path_param as _path_param
 from services.api.overview_routes import OVERVIEW
-from services.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from services.api.pagination import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
 
 REF = "#/components/schemas/{model}"
 _COUNT = {"type": "integer", "minimum": 0}
@@ -35,14 +37,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         405: "Method not allowed (read-only mode)",
         409: "Conflict: changed or created concurrently",
         412: "Precondition failed",
+        415: "The body is not sent as `Content-Type: application/json`",
         500: "Internal server error",
         503: "Store unavailable",
     }
     return {str(c): _json(_ref("Error"), texts[c]) for c in codes}
-
-
-def _path_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 _PAGE_PARAMS = [
@@ -57,8 +56,8 @@ _PAGE_PARAMS = [
         "name": "offset",
         "in": "query",
         "required": False,
-        "description": "opaque offset: the `next` URL of the previous page carries it",
-        "schema": {"type": "string"},
+        "description": "where the page starts: the `next` URL of the previous page carries it",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
     },
 ]
 
@@ -81,12 +80,14 @@ def _resource_schema(rtype: ResourceType, spec_schema: dict[str, Any]) -> dict[s
     schema["title"] = rtype.name
     meta: dict[str, Any] = {"type": {"type": "string", "enum": [rtype.name]}}
     required = ["type", "name"]
+    url = "in a PUT, the same as in the URL"
+    named = {"type": "string", "pattern": openapi_constraints.NAME_PATTERN, "description": url}
     if not rtype.is_mesh:
-        meta["mesh"] = {"type": "string"}
+        meta["mesh"] = named
         required.insert(1, "mesh")
-    meta["name"] = {"type": "string"}
+    meta["name"] = named
     schema["properties"] = {**meta, **schema.get("properties", {})}
-    schema["required"] = required
+    schema["required"] = required + schema.get("required", [])
     return schema
 
 
@@ -124,7 +125,7 @@ def _operations(rtype: ResourceType, read_only: bool) -> dict[str, dict[str, Any
             }
         },
     }
-    write_errors = (400, 401, 404, 405, 409, 412, 500, 503)
+    write_errors = (400, 401, 404, 405, 409, 412, 415, 500, 503)
     if not read_only:
         paths[item]["put"] = {
             "operationId": f"put{name}",
@@ -271,7 +272,7 @@ def _provided_ca_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(_ref("SigningCert"), "The stored certificate and its id"),
-                    **_errors(400, 401, 403, 409, 500, 503),
+                    **_errors(400, 401, 403, 409, 415, 500, 503),
                 },
             },
             "get": {
@@ -439,6 +440,7 @@ def build_openapi(*, read_only: bool = False) -> dict[str, Any]:
     exposed = [t for t in TYPES if t.exposed]
     _, defs = models_json_schema([(t.spec, "validation") for t in exposed], ref_template=REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    openapi_constraints.apply(schemas)  # before the resource schemas copy the specs'
     paths: dict[str, Any] = {**_info_paths()}
     for rtype in exposed:
         spec_name = rtype.spec.__name__

@@ -29,9 +29,12 @@ def _non_negative_int(text: str) -> int | None:
 def page_request(request: Request) -> PageRequest:
     """The page a list request asks for; ValidationError ("Invalid page size" / "Invalid
     offset") for anything else."""
+    for key, details in (("size", "Invalid page size"), ("offset", "Invalid offset")):
+        if len(request.args.getlist(key)) > 1:
+            raise ValidationError([Violation(key, "must be given once")], details)
     size_text = request.args.get("size")
     size = DEFAULT_PAGE_SIZE
-    if size_text is not None and size_text != "":
+    if size_text is not None:  # `size=` is not a number either
         parsed = _non_negative_int(size_text)
         if parsed is None or parsed < 1:
             raise ValidationError(
@@ -43,7 +46,7 @@ def page_request(request: Request) -> PageRequest:
         size = parsed
     offset_text = request.args.get("offset")
     offset = 0
-    if offset_text is not None and offset_text != "":
+    if offset_text is not None:
         parsed = _non_negative_int(offset_text)
         if parsed is None or parsed > MAX_OFFSET:
             raise ValidationError(details="Invalid offset")

@@ -28,3 +28,16 @@ def test_a_quoted_port_is_still_a_port(api: Api):
     mesh = {"type": "Mesh", "name": "quoted", "metrics": {"prometheus": {"port": "5670"}}}
     assert api.put("/meshes/quoted", mesh).status_code == 201
     assert api.get("/meshes/quoted").json()["metrics"]["prometheus"]["port"] == 5670
+
+
+def test_a_duration_too_long_to_hold_is_a_400_not_a_500(api: Api):
+    check = {
+        "type": "HealthCheck", "mesh": "default", "name": "long",
+        "sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "*"}}],
+        "conf": {"passiveChecks": {"unhealthyThreshold": 3, "penaltyInterval": "9" * 30 + "h"}},
+    }  # fmt: skip
+    r = api.put("/meshes/default/health-checks/long", check)
+    assert r.status_code == 400, r.text
+    assert r.json()["causes"] == [
+        {"field": "conf.passiveChecks.penaltyInterval", "message": "must have a valid value"}
+    ]
