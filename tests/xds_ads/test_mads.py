@@ -22,7 +22,7 @@ from google.rpc import status_pb2
 from kuma import tokens
 from kuma.admin_token import ensure_admin_token
 from kuma.config import KumaCpConfig, load_config
-from kuma.errors import NotFoundError
+from kuma.errors import NotFoundError, StoreUnavailableError
 from kuma.resources.wire import from_json
 from kuma.server_tls import self_signed
 from kuma.wiring import Core, open_core
@@ -383,3 +383,35 @@ def test_tls_with_the_control_planes_certificate():
         assert code == grpc.StatusCode.UNAVAILABLE
     finally:
         server.close()
+
+
+def test_a_store_outage_is_retried_and_clients_keep_what_they_have(mads: Mads):
+    reconciler = mads.service.reconciler
+    reconciler.retry_after = 0.1
+    client = Client(mads).open()
+    try:
+        assert len(client.recv().resources) == 1
+        client.ack()
+        store, failures = mads.core.store, []
+
+        class Outage:
+            """The reconciler's view of the store: its first two reads fail."""
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(store, name)
+
+            def get(self, *args: Any) -> Any:
+                if len(failures) < 2:
+                    failures.append(args)
+                    raise StoreUnavailableError("the store is down")
+                return store.get(*args)
+
+        reconciler.store = Outage()  # type: ignore[assignment]
+        mads.apply(dataplane("web-1", "10.0.0.9"))  # a write the outage hides for a while
+        moved = client.recv()
+        assert len(failures) == 2
+        assignment = mads_pb2.MonitoringAssignment()
+        moved.resources[0].Unpack(assignment)
+        assert assignment.targets[0].labels["__address__"] == "10.0.0.9:5670"
+    finally:
+        client.close()

@@ -124,6 +124,7 @@ class MadsReconciler:
         self.retry_after = retry_after
         self.passes = 0
         self._active = False
+        self._epoch = 0  # bumped when the state is dropped: a read begun before is discarded
         self._full = False
         self._meshes_due: set[str] = set()
         self._dataplanes_due: dict[str, set[str]] = {}
@@ -158,6 +159,7 @@ class MadsReconciler:
 
     def deactivate(self) -> None:
         self._active = False
+        self._epoch += 1
         self._state = None
         self._full = False
         self._meshes_due.clear()
@@ -184,7 +186,12 @@ class MadsReconciler:
         self._full = False
         self._meshes_due.clear()
         self._dataplanes_due.clear()
-        state = {} if plan.full else dict(self._state or {})
+        epoch = self._epoch
+        state = (
+            {}
+            if plan.full
+            else {m: _Mesh(e.spec, dict(e.packed)) for m, e in (self._state or {}).items()}
+        )
         try:
             await self.loop.run_in_executor(None, self._read, plan, state)
         except Exception:
@@ -192,7 +199,7 @@ class MadsReconciler:
             log.exception("could not read the monitoring assignments; will retry")
             self._requeue(plan)
             return
-        if not self._active:
+        if not self._active or epoch != self._epoch:
             return  # the last watcher left while the store was read
         self._state = state
         self.passes += 1
