@@ -94,3 +94,36 @@ def is_local_name(host: str | None, names: Iterable[str] = ()) -> bool:
     if host == "localhost" or is_loopback(host):
         return True
     return any(host == host_name(name) for name in names if name)
+
+
+def split_host_port(hostport: str) -> tuple[str, str]:
+    """Go's `net.SplitHostPort`: (host, port), or ValueError with Go's reason. The port starts
+    after the last colon; a host with colons must be in brackets (`[::1]:80`), and no other
+    colon or bracket may appear (`a:1:2` is "too many colons in address")."""
+    i = hostport.rfind(":")
+    if i < 0:
+        raise ValueError("missing port in address")
+    j = k = 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ValueError("missing ']' in address")
+        if end + 1 == len(hostport):
+            raise ValueError("missing port in address")
+        if end + 1 != i:  # ']' not followed by the last colon
+            raise ValueError(
+                "too many colons in address"
+                if hostport[end + 1] == ":"
+                else "missing port in address"
+            )
+        host = hostport[1:end]
+        j, k = 1, end + 1
+    else:
+        host = hostport[:i]
+        if ":" in host:
+            raise ValueError("too many colons in address")
+    if "[" in hostport[j:]:
+        raise ValueError("unexpected '[' in address")
+    if "]" in hostport[k:]:
+        raise ValueError("unexpected ']' in address")
+    return host, hostport[i + 1 :]

@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from kuma.resources.base import Spec, Timestamp, UInt32, UInt64
+
+
+class _KeepsSetMessages(Spec):
+    """A message field that was given, even empty (`"status": {"total": {}}`), is written back,
+    as protobuf-JSON writes every set message field: default values are omitted, set messages
+    are not. Only the fields named in `_messages` (the others are scalars or optional)."""
+
+    _messages: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _keep_set_messages(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        out = handler(self)
+        kept = [n for n in self._messages if n in self.model_fields_set]
+        if not (isinstance(out, dict) and info.exclude_defaults and kept):
+            return out
+        ordered: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            key = (field.alias or name) if info.by_alias else name
+            if key in out:
+                ordered[key] = out[key]
+            elif name in kept:
+                ordered[key] = getattr(self, name).model_dump(
+                    mode=info.mode, by_alias=info.by_alias, exclude_defaults=True
+                )
+        return ordered
 
 
 class DiscoveryServiceStats(Spec):
@@ -15,7 +43,9 @@ class DiscoveryServiceStats(Spec):
     responses_rejected: UInt64 = 0
 
 
-class SubscriptionStatus(Spec):
+class SubscriptionStatus(_KeepsSetMessages):
+    _messages = ("total", "cds", "eds", "lds", "rds")
+
     last_update_time: Timestamp | None = None
     total: DiscoveryServiceStats = DiscoveryServiceStats()
     cds: DiscoveryServiceStats = DiscoveryServiceStats()
@@ -24,7 +54,9 @@ class SubscriptionStatus(Spec):
     rds: DiscoveryServiceStats = DiscoveryServiceStats()
 
 
-class Subscription(Spec):
+class Subscription(_KeepsSetMessages):
+    _messages = ("status",)
+
     id: str = ""
     control_plane_instance_id: str = ""
     connect_time: Timestamp | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from kuma.errors import Violation
+from kuma.netutil import split_host_port
 from kuma.resources import paths
 from kuma.resources.base import Bool, Spec, UInt32
 from kuma.resources.oneof import one_of
@@ -126,8 +127,12 @@ def apply_defaults(spec: MeshSpec) -> MeshSpec:
 
 
 def _valid_host_port(address: str) -> bool:
-    host, sep, port = address.rpartition(":")
-    return bool(sep and host and port)
+    """Kuma's check: Go's net.SplitHostPort succeeds, with a host and a port."""
+    try:
+        host, port = split_host_port(address)
+    except ValueError:
+        return False
+    return bool(host and port)
 
 
 def validate(spec: MeshSpec) -> list[Violation]:

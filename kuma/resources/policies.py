@@ -117,10 +117,11 @@ def _check_positive(block: Spec, root: str, names: tuple[str, ...]) -> list[Viol
 def validate_health_check(spec: HealthCheckSpec) -> list[Violation]:
     out = _validate_endpoints(spec, "general")
     conf = spec.conf or HealthCheckConf()
-    active, passive = conf.active_checks, conf.passive_checks
-    if (active is None or active == ActiveChecks()) and (
-        passive is None or passive == PassiveChecks()
-    ):
+    # An empty block (`activeChecks: {}`) counts as absent, as in Kuma (reflect.DeepEqual with
+    # the empty message): its fields are not checked.
+    active = None if conf.active_checks == ActiveChecks() else conf.active_checks
+    passive = None if conf.passive_checks == PassiveChecks() else conf.passive_checks
+    if active is None and passive is None:
         out.append(Violation("conf", "must have either active or passive checks configured"))
     if active is not None:
         out.extend(

@@ -156,6 +156,34 @@ def test_mesh_logging_rules_in_order():
     ]
 
 
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("wrong-format:234:234", False),  # Kuma's own test case: too many colons
+        ("127.0.0.1:5000", True),
+        ("logstash.internal:5000", True),
+        ("[::1]:5000", True),
+        ("::1:5000", False),  # an IPv6 host needs brackets
+        ("[::1]", False),
+        ("[::1]5000", False),
+        ("[::1]:", False),  # no port
+        (":5000", False),  # no host
+        ("[]:5000", False),
+        ("host:", False),
+        ("no-port", False),
+        ("[::1:5000", False),
+        ("a]b:5000", False),
+        ("a[b:5000", False),
+    ],
+)
+def test_tcp_backend_address_splits_like_go(address, ok):
+    spec = {"logging": {"backends": [{"name": "tcp", "tcp": {"address": address}}]}}
+    expected = (
+        [] if ok else [("logging.backends[0].tcp.address", "has to be in format of HOST:PORT")]
+    )
+    assert violations("Mesh", spec) == expected
+
+
 def test_mesh_mtls_enabled_needs_ca_before_defaults():
     assert violations("Mesh", {"mtls": {"enabled": True}}) == [
         ("mtls.ca", "has to be set when mTLS is enabled")
@@ -287,16 +315,25 @@ def test_health_check_needs_a_check():
     ]
 
 
-def test_health_check_all_zero_blocks():
+def test_health_check_empty_blocks_count_as_absent():
+    """Kuma: `reflect.DeepEqual` with the empty message; the one violation is on `conf`
+    (Kuma's own test case "selectors without tags" has `activeChecks: {}, passiveChecks: {}`)."""
     spec = {**HC, "conf": {"activeChecks": {}, "passiveChecks": {}}}
     assert violations("HealthCheck", spec) == [
         ("conf", "must have either active or passive checks configured"),
+    ]
+    # An empty block beside a valid one is simply not there.
+    spec = {**HC, "conf": {"activeChecks": {}, "passiveChecks": {"unhealthyThreshold": 3}}}
+    assert violations("HealthCheck", spec) == [
+        ("conf.passiveChecks.penaltyInterval", "must have a positive value"),
+    ]
+    # A block with a field set, even to zero, is there: its fields are checked.
+    spec = {**HC, "conf": {"activeChecks": {"interval": "0s"}}}
+    assert violations("HealthCheck", spec) == [
         ("conf.activeChecks.interval", "must have a positive value"),
         ("conf.activeChecks.timeout", "must have a positive value"),
         ("conf.activeChecks.unhealthyThreshold", "must have a positive value"),
         ("conf.activeChecks.healthyThreshold", "must have a positive value"),
-        ("conf.passiveChecks.unhealthyThreshold", "must have a positive value"),
-        ("conf.passiveChecks.penaltyInterval", "must have a positive value"),
     ]
 
 
