@@ -207,6 +207,20 @@ class Resource:
         # equality still compares the spec. Lets the xDS build key its parts by resources.
         return hash((self.type, self.mesh, self.name, self.version))
 
+    def __eq__(self, other: object) -> bool:
+        # The dataclass's own would compare the spec (deep) before the version (an int).
+        if self is other:
+            return True
+        if not isinstance(other, Resource):
+            return NotImplemented
+        return (
+            self.version == other.version
+            and self.name == other.name
+            and self.type == other.type
+            and self.mesh == other.mesh
+            and self.spec == other.spec
+        )
+
 
 # --- decode errors -> violations ------------------------------------------------------------
 

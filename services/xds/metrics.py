@@ -5,6 +5,7 @@ dashboards read them: `xds_generation` and `xds_delivery` are summaries in milli
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,17 @@ def _ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
+# Labelled children, looked up once: every response and every ACK counts in one of them.
+@functools.cache
+def _responses(type_url: str) -> Any:
+    return XDS_RESPONSES.labels(type_url)
+
+
+@functools.cache
+def _requests(type_url: str, confirmation: str) -> Any:
+    return XDS_REQUESTS.labels(type_url, confirmation)
+
+
 @contextmanager
 def generation_timer() -> Iterator[None]:
     """Time one mesh's generation into `xds_generation` (ms); count it in
@@ -68,7 +80,7 @@ class MetricsCallbacks(StreamCallbacks):
         self._streams_of[node_id] = self._streams_of.get(node_id, 0) + 1
 
     def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
-        XDS_RESPONSES.labels(type_url).inc()
+        _responses(type_url).inc()
         noticed = self.changed_at.get(self._nodes.get(stream_id, ""))
         counted = self._counted.setdefault(stream_id, {})
         # Each type's first response after a change carries it; later ones (EDS repeats) do not.
@@ -82,13 +94,13 @@ class MetricsCallbacks(StreamCallbacks):
             self.changed_at[node_id] = noticed
 
     def on_ack(self, stream_id: str, type_url: str) -> None:
-        XDS_REQUESTS.labels(type_url, "ACK").inc()
+        _requests(type_url, "ACK").inc()
         noticed = self._pending.get(stream_id, {}).pop(type_url, None)
         if noticed is not None:
             XDS_DELIVERY.observe(_ms(time.monotonic() - noticed))
 
     def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
-        XDS_REQUESTS.labels(type_url, "NACK").inc()
+        _requests(type_url, "NACK").inc()
         self._pending.get(stream_id, {}).pop(type_url, None)
 
     def on_close(self, stream_id: str) -> None:

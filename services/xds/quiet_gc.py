@@ -75,13 +75,14 @@ class QuietCollector(StreamCallbacks):
         self.last_duration = time.perf_counter() - started
         self.collections += 1
         self._last_collection = now
-        log.debug(
-            "quiet collection%s: %d unreachable, %d objects frozen, %.3f s",
-            " (full)" if full else "",
-            found,
-            gc.get_freeze_count(),
-            self.last_duration,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # counting the frozen objects walks them all
+            log.debug(
+                "quiet collection%s: %d unreachable, %d objects frozen, %.3f s",
+                " (full)" if full else "",
+                found,
+                gc.get_freeze_count(),
+                self.last_duration,
+            )
 
     def close(self) -> None:
         """Stop collecting and hand every frozen object back to the normal collector."""
