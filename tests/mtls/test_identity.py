@@ -189,3 +189,23 @@ def test_newcomers_to_an_mtls_mesh_cost_their_own_config_only(core, xds):
     finally:
         for watcher in watchers:
             watcher.close()
+
+
+def test_each_dataplane_holds_its_own_key_and_sds_serves_the_ads_identity(core, xds):
+    """Two dataplanes of one service share every generated part but never key material; the
+    SDS port serves each the very identity its node holds (one identity per dataplane)."""
+    set_mtls(core, True)
+    for name in ("web-1", "web-2"):
+        apply(core, dataplane(name, "web", free_port(), free_port()))
+    held = {}
+    for name in ("web-1", "web-2"):
+        token = tokens.issue(core.store, "default", name)
+        channel, stream = _stream(xds, f"default.{name}", ["identity_cert"], token)
+        with channel:
+            certificate = _secrets(next(stream))["identity_cert"].tls_certificate
+            identity = xds.identities.identity(f"default.{name}")  # while its stream is open
+            assert identity is not None
+            assert certificate.private_key.inline_bytes == identity.key_pem
+            assert certificate.certificate_chain.inline_bytes == identity.chain_pem
+            held[name] = certificate.private_key.inline_bytes
+    assert held["web-1"] != held["web-2"]
