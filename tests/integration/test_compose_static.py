@@ -172,13 +172,13 @@ def test_each_sidecar_runs_with_its_own_dataplane_token(sidecar):
 
 
 def test_the_admin_token_comes_from_a_file_on_a_volume():
-    for service in ("api", "worker"):
+    for service in ("api", "worker", "xds"):  # xds: its MADS (5676) checks the admin token
         path = _env(service)["KUMA_API_SERVER_ADMIN_TOKEN_FILE"]
         assert _mounts(service)["admin-token"] == str(Path(path).parent) + ":ro"
     assert "/run/kuma/admin/token" in SERVICES["demo-setup"]["command"][-1]
     assert "/run/kuma/admin/token" in SERVICES["certs"]["command"][-1]  # made once, if missing
     holders = {name for name in SERVICES if "admin-token" in _mounts(name)}
-    assert holders == {"certs", "api", "worker", "demo-setup"}
+    assert holders == {"certs", "api", "worker", "xds", "demo-setup"}
 
 
 def test_state_and_credentials_live_on_named_volumes():
