@@ -94,16 +94,27 @@ def structural_schema(model: type[BaseModel]) -> Doc:
     return _convert(schema, schema.get("$defs", {}))
 
 
+def _digits(node: Doc) -> bool:
+    """A string schema that admits only decimal digits: a quoted integer."""
+    return str(node.get("pattern", "")).startswith("^[0-9]")
+
+
 def _convert(node: Doc, defs: dict[str, Doc]) -> Doc:
     if "$ref" in node:
         return _convert(defs[node["$ref"].removeprefix("#/$defs/")], defs)
     if "anyOf" in node:
         # `X | None`: protobuf-JSON reads null as "not set"; Kubernetes needs `nullable`.
         options = [o for o in node["anyOf"] if o != {"type": "null"}]
+        numbers = [o for o in options if o.get("type") == "integer"]
+        quoted = [o for o in options if o.get("type") == "string" and _digits(o)]
+        if len(options) == 2 and numbers and quoted:
+            # protobuf-JSON's uint32, which the API also takes quoted ("5670"): a Kubernetes
+            # object holds the number.
+            options = numbers
         if len(options) != 1:
             raise UnsupportedSchema(f"a union of several types has no structural schema: {node}")
         out = _convert(options[0], defs)
-        if len(options) < len(node["anyOf"]):
+        if {"type": "null"} in node["anyOf"]:
             out = {"type": out["type"], "nullable": True, **out} if "type" in out else out
         return out
     for keyword in ("allOf", "oneOf", "not", "prefixItems"):
