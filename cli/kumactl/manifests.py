@@ -106,7 +106,7 @@ class Service:
     """One deployable service of the split (DESIGN.md §1)."""
 
     suffix: str  # "" for the API: its Service keeps Kuma's name, kuma-control-plane
-    command: str  # the console script of the service (pyproject [project.scripts])
+    command: str  # console script (pyproject [project.scripts]) and its arguments
     replicas: int
     ports: Sequence[tuple[str, int, int]]  # (name, service port, container port)
     probe: Doc | None
@@ -173,7 +173,7 @@ def services(o: InstallOptions) -> list[Service]:
 def _injector(o: InstallOptions) -> Service:
     return Service(
         "",
-        "kuma-injector",
+        "kuma-injector run",  # Kuma's form
         1,
         [("https-injector", 443, INJECTOR_PORT)],
         _http("/healthy", INJECTOR_PORT, "HTTPS"),
@@ -206,7 +206,7 @@ def _deployment(name: str, s: Service, o: InstallOptions) -> Doc:
         "name": name,
         "image": o.cp_image,
         "imagePullPolicy": o.image_pull_policy,
-        "command": [s.command],
+        "command": s.command.split(),
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
     }
     if s.shared_settings:

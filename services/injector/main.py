@@ -1,6 +1,6 @@
 """`kuma-injector`: the sidecar injector webhook under gunicorn with TLS (spec §11.1, port 8443).
 
-    kuma-injector [-c FILE] [--workers N]
+    kuma-injector run [-c FILE] [--workers N]     (Kuma's form; the bare `kuma-injector` too)
 
 Configuration: the YAML file (`--config-file`, or `KUMA_INJECTOR_CONFIG_FILE`) and
 KUMA_INJECTOR_* env vars (services/injector/config.py); gunicorn's own settings are in
@@ -11,6 +11,7 @@ KUMA_INJECTOR_* env vars (services/injector/config.py); gunicorn's own settings 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -34,12 +35,34 @@ def check_tls_files(cfg: InjectorConfig) -> None:
             )
 
 
-@click.command(context_settings=CONTEXT)
-@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
-@log_level_option("info")
-def main(config_file: str | None, workers: int | None) -> None:
+def _options(command: Callable[..., None]) -> Callable[..., None]:
+    """The injector's options: on `kuma-injector run` and on the bare `kuma-injector`."""
+    command = click.option(
+        "-c", "--config-file", type=click.Path(), default=None, help="configuration file"
+    )(command)
+    command = click.option("--workers", type=int, default=None, help="gunicorn worker processes")(
+        command
+    )
+    return log_level_option("info")(command)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@_options
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None, workers: int | None) -> None:
+    """The Kuma sidecar injector webhook (`run` serves it)."""
+    if ctx.invoked_subcommand is None:
+        _serve(config_file, workers)
+
+
+@main.command("run")
+@_options
+def run(config_file: str | None, workers: int | None) -> None:
     """Serve POST /inject-sidecar (8443, TLS): the Kuma sidecar injector webhook."""
+    _serve(config_file, workers)
+
+
+def _serve(config_file: str | None, workers: int | None) -> None:
     serve(GUNICORN_CONF, CONFIG_FILE_ENV, config_file, _load, build_app, {"workers": workers})
 
 

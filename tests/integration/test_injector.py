@@ -28,7 +28,7 @@ def test_injector_behind_the_split_api(topology: Topology, tmp_path: Path):
     )
     topology.start(
         "injector",
-        [str(BIN / "kuma-injector")],
+        [str(BIN / "kuma-injector"), "run"],  # Kuma's form
         KUMA_INJECTOR_WEBHOOK_SERVER_ADDRESS=INJECTOR_HOST,
         KUMA_INJECTOR_WEBHOOK_SERVER_PORT="8443",
         KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR=str(tmp_path),

@@ -109,6 +109,7 @@ def test_injector_webhook_trusts_the_injector_certificate(manifests: list[dict])
     ]
     injector = by(manifests, "Deployment", "kuma-injector")["spec"]["template"]["spec"]
     assert injector["containers"][0]["ports"] == [{"name": "https-injector", "containerPort": 8443}]
+    assert injector["containers"][0]["command"] == ["kuma-injector", "run"]  # Kuma's form
 
 
 def test_flags_change_the_output(kumactl: Kumactl):

@@ -47,6 +47,8 @@ POSITIONS: list[tuple[click.Command, list[str], list[str]]] = [
     (kuma_api, [], []),
     (kuma_bootstrap, [], []),
     (kuma_injector, [], []),
+    (kuma_injector, ["run"], []),
+    (kuma_injector, [], ["run"]),
 ]
 
 
