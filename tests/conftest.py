@@ -4,6 +4,7 @@ need it with the command that starts it (never a silent skip)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -27,6 +28,18 @@ START_HINTS = {
 
 def service_down(name: str, exc: BaseException) -> None:
     pytest.fail(f"{name} is not reachable ({exc}); start it with: {START_HINTS[name]}")
+
+
+_ROOT_LEVEL = logging.getLogger().level
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> None:
+    """A command run in-process (click's runner) sets up logging as its binary does, e.g. the
+    root logger at `off`, possibly in a module-scoped fixture set up before this one: every
+    test starts from the root level the session started with, so it sees the records it checks."""
+    logging.getLogger().setLevel(_ROOT_LEVEL)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="session")
