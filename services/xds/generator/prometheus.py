@@ -12,7 +12,6 @@ from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound, parse_outbound
-from kuma.resources.mesh import DEFAULT_PROMETHEUS_PATH, DEFAULT_PROMETHEUS_PORT, MeshSpec
 from services.xds.generator import builders
 from services.xds.generator.context import Proxy, transparent_port
 
@@ -21,18 +20,6 @@ ADMIN_CLUSTER = "kuma:envoy:admin"
 ANY_IP = "0.0.0.0"
 HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
-
-
-def endpoint(mesh: MeshSpec, dataplane: DataplaneSpec) -> tuple[int, str] | None:
-    """(port, path) when the mesh enables Prometheus; Dataplane fields override field by field."""
-    metrics = mesh.metrics
-    if metrics is None or metrics.prometheus is None:
-        return None
-    port, path = metrics.prometheus.port, metrics.prometheus.path
-    own = dataplane.metrics.prometheus if dataplane.metrics is not None else None
-    if own is not None:
-        port, path = own.port or port, own.path or path
-    return port or DEFAULT_PROMETHEUS_PORT, path or DEFAULT_PROMETHEUS_PATH
 
 
 def _collides(port: int, spec: DataplaneSpec) -> bool:
@@ -56,7 +43,7 @@ def generate(proxy: Proxy) -> list[Message]:
 
 def build(mesh: Resource, dataplane: Resource, admin_port: int) -> list[Message]:
     spec: DataplaneSpec = dataplane.spec
-    settings = endpoint(mesh.spec, spec)
+    settings = spec.prometheus_endpoint(mesh.spec)
     if settings is None or admin_port == 0 or _collides(settings[0], spec):
         return []
     port, path = settings
