@@ -1,7 +1,8 @@
 """Diagnostics on `xdsServer.diagnosticsPort` (5680, spec §12.1): `/healthy` is 200 while the
 process serves; `/ready` is 200 when the store answers a ping, 503 otherwise; `/metrics` is the
-process's Prometheus metrics. A tiny WSGI app with no framework, so that it stays up whatever
-the service beside it does. Every service process serves it (API, xDS, kuma-cp run)."""
+process's Prometheus metrics (under gunicorn, all its workers' together: `kuma.prom`). A tiny
+WSGI app with no framework, so that it stays up whatever the service beside it does. Every
+service process serves it (API, xDS, kuma-cp run)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def _answer(start_response: StartResponse, status: str) -> list[bytes]:
 def _metrics(start_response: StartResponse) -> list[bytes]:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest()
+    from kuma import prom
+
+    body = generate_latest(prom.registry())
     start_response(
         "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
     )

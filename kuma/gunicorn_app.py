@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from gunicorn.app.base import BaseApplication
 
-from kuma import logs
+from kuma import logs, prom
 from kuma.errors import ConfigError
 
 _Cfg = TypeVar("_Cfg")
@@ -55,4 +55,6 @@ def serve(
         raise click.ClickException(str(exc)) from None
     # the workers log as this process does (`--log-level`, KUMA_LOG_FORMAT)
     overrides = {"logconfig_dict": logs.config_dict(logs.current_level()), **overrides}
-    GunicornService(conf_file, lambda: build_app(cfg), overrides).run()
+    # The workers' metrics meet in a directory of this process tree's own (`kuma.prom`).
+    with prom.private_dir():
+        GunicornService(conf_file, lambda: build_app(cfg), overrides).run()

@@ -21,3 +21,10 @@ def worker_exit(server: object, worker: object) -> None:
     close = getattr(getattr(worker, "wsgi", None), "close", None)
     if close is not None:
         close()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """In the master: the worker is gone; its live gauges leave `/metrics` (`kuma.prom`)."""
+    from kuma import prom
+
+    prom.worker_exited(getattr(worker, "pid", 0))

@@ -12,6 +12,7 @@ from services.api.cors import install_cors, origin_matcher
 from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint
 from services.api.insight_routes import insight_blueprint
+from services.api.metrics import install_request_metrics
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
 from services.api.provided_ca_routes import provided_ca_blueprint
@@ -36,6 +37,7 @@ def create_app(
     read_only = cfg.api_server.read_only
     app = Flask("kuma-api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    install_request_metrics(app)
     token = admin_token if admin_token is not None else ensure_admin_token(cfg, core.store)
     install_cors(
         app, cfg.api_server.cors_allowed_domains, ["GET"] if read_only else ["GET", "PUT", "DELETE"]
