@@ -24,6 +24,15 @@ _PART_TEXT = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _PART = re.compile(_PART_TEXT)
 # What `parse_duration` accepts, as a JSON-schema pattern (OpenAPI, Kubernetes CRDs).
 DURATION_PATTERN = rf"^[-+]?(0|({_PART_TEXT})+)$"
+# A resource's duration: the same texts, in at most 8 parts whose integer digits are bounded per
+# unit (each part under 10^13 s), so that every text it allows fits a timedelta. The resources'
+# schemas (OpenAPI, CRDs) state it and the resources hold to it: a text the document allows is
+# one the API takes.
+_RESOURCE_DIGITS = {"h": 9, "m": 11, "s": 13, "ms": 16, "us": 19, "µs": 19, "μs": 19, "ns": 22}
+_RESOURCE_PART = "|".join(
+    rf"(\d{{1,{n}}}(\.\d*)?|\.\d+){unit}" for unit, n in _RESOURCE_DIGITS.items()
+)
+RESOURCE_DURATION_PATTERN = rf"^[-+]?(0|({_RESOURCE_PART}){{1,8}})$"
 
 
 def parse_duration(text: str) -> timedelta:

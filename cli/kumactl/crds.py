@@ -20,6 +20,7 @@ Pure: no I/O, the documents are built from the registry on each call.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -96,7 +97,7 @@ def structural_schema(model: type[BaseModel]) -> Doc:
 
 def _digits(node: Doc) -> bool:
     """A string schema that admits only decimal digits: a quoted integer."""
-    return str(node.get("pattern", "")).startswith("^[0-9]")
+    return bool(re.fullmatch(r"\^[0-9\[\]{},|*()-]+\$", str(node.get("pattern", ""))))
 
 
 def _convert(node: Doc, defs: dict[str, Doc]) -> Doc:
@@ -109,8 +110,8 @@ def _convert(node: Doc, defs: dict[str, Doc]) -> Doc:
         quoted = [o for o in options if o.get("type") == "string" and _digits(o)]
         if len(options) == 2 and numbers and quoted:
             # protobuf-JSON's uint32, which the API also takes quoted ("5670"): a Kubernetes
-            # object holds the number.
-            options = numbers
+            # object holds the number. A uint64 it holds quoted, as protobuf-JSON writes it.
+            options = quoted if numbers[0].get("maximum", 0) >= 2**32 else numbers
         if len(options) != 1:
             raise UnsupportedSchema(f"a union of several types has no structural schema: {node}")
         out = _convert(options[0], defs)

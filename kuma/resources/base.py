@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from kuma.durations import DURATION_PATTERN, format_proto_duration, parse_duration
+from kuma.durations import RESOURCE_DURATION_PATTERN, format_proto_duration, parse_duration
 from kuma.errors import ValidationError, Violation
 from kuma.resources import paths
 
@@ -51,7 +51,8 @@ class Spec(BaseModel):
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, str):
+    # re.search, as JSON-schema validators match a pattern
+    if isinstance(value, str) and re.search(RESOURCE_DURATION_PATTERN, value):
         try:
             return parse_duration(value)
         except (ValueError, OverflowError):  # OverflowError: more than timedelta holds
@@ -66,7 +67,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": DURATION_PATTERN,
+            "pattern": RESOURCE_DURATION_PATTERN,
             "examples": ["5s", "0.250s"],
         }
     ),
@@ -106,42 +107,58 @@ Timestamp = Annotated[
 ]
 
 
+def decimal_pattern(limit: int) -> str:
+    """The decimal texts of 0..`limit` (leading zeros allowed), as an anchored pattern."""
+    digits = str(limit)
+    options = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - i - 1
+            options.append(
+                f"{digits[:i]}[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else "")
+            )
+    options.append(digits)
+    return f"^0*({'|'.join(options)})$"
+
+
 def _unsigned(bits: int) -> Any:
+    # a quoted number as Go's strconv.ParseUint reads it: digits only (no sign, space or `_`);
+    # re.search, as JSON-schema validators match the pattern the schema states
+    quoted = re.compile(decimal_pattern(2**bits - 1))
+
     def check(value: Any) -> int:
-        if isinstance(value, int | str) and not isinstance(value, bool):
-            try:
-                number = int(value)
-            except ValueError:
-                number = -1
-            if 0 <= number < 2**bits:
-                return number
+        # protobuf-JSON reads a whole-number float (`2790.0`, `1e3`) as the integer it is
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and quoted.search(value):
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**bits:
+            return value
         raise PydanticCustomError("unsigned", "must be an unsigned integer")
 
     return check
 
 
-# uint64 counters are JSON strings in protobuf-JSON (spec §0).
+def _unsigned_schema(bits: int) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 2**bits - 1},
+            {"type": "string", "pattern": decimal_pattern(2**bits - 1)},
+        ]
+    }
+
+
+# uint64 counters are JSON strings in protobuf-JSON (spec §0), which reads numbers too.
 UInt64 = Annotated[
     int,
     BeforeValidator(_unsigned(64)),
     PlainSerializer(str, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+$"}),
+    WithJsonSchema(_unsigned_schema(64)),
 ]
 
 
 # a JSON number, or a quoted one as protobuf-JSON also reads (`"5670"`)
-UInt32 = Annotated[
-    int,
-    BeforeValidator(_unsigned(32)),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
-                {"type": "string", "pattern": r"^[0-9]{1,9}$"},
-            ]
-        }
-    ),
-]
+UInt32 = Annotated[int, BeforeValidator(_unsigned(32)), WithJsonSchema(_unsigned_schema(32))]
 
 
 def _bool(value: Any) -> bool:

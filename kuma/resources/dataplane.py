@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from kuma.errors import Violation
 from kuma.resources import paths
-from kuma.resources.base import Spec, Tags
+from kuma.resources.base import Spec, Tags, UInt32
 from kuma.resources.mesh import (
     DEFAULT_PROMETHEUS_PATH,
     DEFAULT_PROMETHEUS_PORT,
@@ -78,7 +78,7 @@ class Inbound(Spec):
 class Outbound(Spec):
     interface: str = ""
     service: str = ""
-    service_port: int = 0
+    service_port: UInt32 = 0
 
 
 class Gateway(Spec):
@@ -86,7 +86,7 @@ class Gateway(Spec):
 
 
 class TransparentProxying(Spec):
-    redirect_port: int = 0
+    redirect_port: UInt32 = 0
 
 
 class Networking(Spec):

@@ -98,7 +98,7 @@ def _operations(rtype: ResourceType, read_only: bool) -> dict[str, dict[str, Any
     else:
         collection = f"/meshes/{{mesh}}/{rtype.plural}"
         item, params = f"{collection}/{{name}}", ["mesh", "name"]
-        list_params = [_path_param("mesh")]
+        list_params = [openapi_constraints.LIST_MESH_PARAM]
     item_params = [_path_param(p) for p in params]
     name = rtype.name
     paths: dict[str, dict[str, Any]] = {
@@ -188,7 +188,7 @@ def _overview_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listDataplaneOverview",
                 "summary": "List Dataplanes with their insights",
-                "parameters": [_path_param("mesh"), tag, *_PAGE_PARAMS],
+                "parameters": [openapi_constraints.LIST_MESH_PARAM, tag, *_PAGE_PARAMS],
                 "responses": {
                     "200": _json(_ref(f"{OVERVIEW}List"), "A page of overviews"),
                     **_errors(400, 404, 500, 503),

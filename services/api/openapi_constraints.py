@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kuma.durations import DURATION_PATTERN
+from kuma.durations import RESOURCE_DURATION_PATTERN
+from kuma.resources.proxytemplate import PROFILES
+from services.api.openapi_dataplane import dataplane
+from services.api.openapi_mesh import mesh
 from services.api.put_body import MAX_NAME_LENGTH
 
 NAME_PATTERN = f"^[0-9a-z_-]{{1,{MAX_NAME_LENGTH}}}$"
@@ -17,7 +20,7 @@ _NON_EMPTY = {"type": "string", "minLength": 1}
 # a duration above zero: at least one non-zero digit, no sign
 _POSITIVE_DURATION = {
     "type": "string",
-    "allOf": [{"pattern": DURATION_PATTERN}, {"pattern": r"^\+?[0-9.]*[1-9]"}],
+    "allOf": [{"pattern": RESOURCE_DURATION_PATTERN}, {"pattern": r"^\+?[0-9.]*[1-9]"}],
 }
 _POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**32 - 1}
 
@@ -96,8 +99,25 @@ def apply(schemas: dict[str, Any]) -> None:
     _policy(schemas["TrafficLogSpec"], GENERAL_MATCH)
     _traffic_route(schemas)
     _health_check(schemas)
+    _proxy_template(schemas)
+    dataplane(schemas)
+    mesh(schemas)
+
+
+def _proxy_template(schemas: dict[str, Any]) -> None:
     schemas["ProxyTemplateSpec"]["properties"]["selectors"] = _selectors(GENERAL_MATCH)
     schemas["ProxyTemplateSpec"]["required"] = ["selectors"]
+    conf = schemas["ProxyTemplateConf"]["properties"]
+    conf["imports"]["items"] = {"type": "string", "enum": list(PROFILES)}
+    raw = schemas["ProxyTemplateRawResource"]
+    raw["required"] = ["name", "version", "resource"]
+    for field in raw["required"]:
+        raw["properties"][field] = dict(_NON_EMPTY)
+    raw["properties"]["resource"]["description"] = (
+        "an Envoy v3 (or v2) Listener, Cluster, ClusterLoadAssignment, RouteConfiguration or "
+        "Secret in YAML or JSON, with its `@type`: checked against Envoy's own message types, "
+        "which no JSON schema here restates"
+    )
 
 
 def path_param(name: str) -> dict[str, Any]:
@@ -106,3 +126,14 @@ def path_param(name: str) -> dict[str, Any]:
     if name in ("mesh", "name"):
         schema = {"type": "string", "pattern": NAME_PATTERN}
     return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+# A list filters by mesh, as Kuma's does (spec §4.3): a mesh that does not exist, whatever its
+# name, has no resources, and its list is empty (200), never an error.
+LIST_MESH_PARAM = {
+    "name": "mesh",
+    "in": "path",
+    "required": True,
+    "description": "the mesh whose resources are listed; any other name lists nothing",
+    "schema": {"type": "string"},
+}
