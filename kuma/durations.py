@@ -60,7 +60,10 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     if not s:
         raise ValueError(f"invalid duration {text!r}")
-    return timedelta(microseconds=sign * total_ns / 1000)
+    micros = (total_ns + 500) // 1000
+    if not micros and re.search("[1-9]", s):
+        micros = 1  # a timedelta holds microseconds: a duration above zero stays above zero
+    return timedelta(microseconds=sign * micros)
 
 
 def _total_ns(td: timedelta) -> int:

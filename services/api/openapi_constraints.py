@@ -17,10 +17,10 @@ from services.api.put_body import MAX_NAME_LENGTH
 
 NAME_PATTERN = f"^[0-9a-z_-]{{1,{MAX_NAME_LENGTH}}}$"
 _NON_EMPTY = {"type": "string", "minLength": 1}
-# a duration above zero: at least one non-zero digit, no sign
+# a duration above zero: a non-zero digit somewhere, no minus sign
 _POSITIVE_DURATION = {
     "type": "string",
-    "allOf": [{"pattern": RESOURCE_DURATION_PATTERN}, {"pattern": r"^\+?[0-9.]*[1-9]"}],
+    "allOf": [{"pattern": RESOURCE_DURATION_PATTERN}, {"pattern": r"^[^-]*[1-9]"}],
 }
 _POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**32 - 1}
 

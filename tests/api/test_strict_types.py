@@ -30,12 +30,16 @@ def test_a_quoted_port_is_still_a_port(api: Api):
     assert api.get("/meshes/quoted").json()["metrics"]["prometheus"]["port"] == 5670
 
 
-def test_a_duration_too_long_to_hold_is_a_400_not_a_500(api: Api):
-    check = {
-        "type": "HealthCheck", "mesh": "default", "name": "long",
+def _health_check(name: str, penalty_interval: str) -> dict[str, object]:
+    return {
+        "type": "HealthCheck", "mesh": "default", "name": name,
         "sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "*"}}],
-        "conf": {"passiveChecks": {"unhealthyThreshold": 3, "penaltyInterval": "9" * 30 + "h"}},
+        "conf": {"passiveChecks": {"unhealthyThreshold": 3, "penaltyInterval": penalty_interval}},
     }  # fmt: skip
+
+
+def test_a_duration_too_long_to_hold_is_a_400_not_a_500(api: Api):
+    check = _health_check("long", "9" * 30 + "h")
     r = api.put("/meshes/default/health-checks/long", check)
     assert r.status_code == 400, r.text
     assert r.json()["causes"] == [
@@ -70,11 +74,7 @@ def test_a_number_that_is_no_uint32_is_refused(api: Api, weight: object):
 
 @pytest.mark.parametrize("interval", ["1s" * 9, "9" * 14 + "s", " 5s"])
 def test_a_duration_beyond_the_documented_pattern_is_refused(api: Api, interval: str):
-    check = {
-        "type": "HealthCheck", "mesh": "default", "name": "unbounded",
-        "sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "*"}}],
-        "conf": {"passiveChecks": {"unhealthyThreshold": 3, "penaltyInterval": interval}},
-    }  # fmt: skip
+    check = _health_check("unbounded", interval)
     r = api.put("/meshes/default/health-checks/unbounded", check)
     assert r.status_code == 400, r.text
     assert api.get("/meshes/default/health-checks/unbounded").status_code == 404
@@ -113,3 +113,16 @@ def test_a_quoted_port_is_digits_within_uint32(api: Api, port: object, taken: in
         assert r.status_code == 201, r.text
         assert api.get("/meshes/quoted2").json()["metrics"]["prometheus"]["port"] == taken
         assert api.delete("/meshes/quoted2").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("interval", "stored"), [("80ns", "0.000001s"), ("0s5s", "5s"), ("0.0000015s", "0.000002s")]
+)
+def test_a_positive_duration_stays_positive_at_microsecond_resolution(
+    api: Api, interval: str, stored: str
+):
+    check = _health_check("tiny", interval)
+    r = api.put("/meshes/default/health-checks/tiny", check)
+    assert r.status_code in (200, 201), r.text
+    got = api.get("/meshes/default/health-checks/tiny").json()
+    assert got["conf"]["passiveChecks"]["penaltyInterval"] == stored
