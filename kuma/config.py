@@ -303,6 +303,8 @@ class ChangeFeedConfig:
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     amqp_uri: str = option("amqp://guest:guest@127.0.0.1:5672/", secret="url")
+    # kuma-worker serves `/metrics` on this port, all interfaces (0: not at all)
+    metrics_port: int = option(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,7 +691,10 @@ def _check_change_feed(c: ChangeFeedConfig) -> str | None:
 
 def _check_worker(w: WorkerConfig) -> str | None:
     scheme = _scheme(w.amqp_uri)
-    return _first((scheme not in ("amqp", "amqps"), "AmqpUri must be an amqp:// or amqps:// URI"))
+    return _first(
+        (scheme not in ("amqp", "amqps"), "AmqpUri must be an amqp:// or amqps:// URI"),
+        (not 0 <= w.metrics_port <= 65535, "MetricsPort must be in the range [0, 65535]"),
+    )
 
 
 def _check_xds(x: XdsServerConfig) -> str | None:

@@ -24,14 +24,10 @@ def _answer(start_response: StartResponse, status: str) -> list[bytes]:
 
 
 def _metrics(start_response: StartResponse) -> list[bytes]:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     from kuma import prom
 
-    body = generate_latest(prom.registry())
-    start_response(
-        "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
-    )
+    body, content_type = prom.exposition()
+    start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
 
 

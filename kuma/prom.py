@@ -17,7 +17,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, values
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _private: list[str] = []  # the directory this process tree made, inherited by forked workers
@@ -59,6 +66,11 @@ def registry() -> CollectorRegistry:
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, path=path)
     return merged
+
+
+def exposition() -> tuple[bytes, str]:
+    """`/metrics`: the body in Prometheus' text format, and its content type."""
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 
 def worker_exited(pid: int) -> None:

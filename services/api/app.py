@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from kuma import http_metrics
 from kuma.admin_token import ensure_admin_token
 from kuma.config import KumaCpConfig
 from kuma.wiring import Core
@@ -12,7 +13,6 @@ from services.api.cors import install_cors, origin_matcher
 from services.api.errors import register_error_handlers
 from services.api.info_routes import info_blueprint
 from services.api.insight_routes import insight_blueprint
-from services.api.metrics import install_request_metrics
 from services.api.openapi import build_openapi
 from services.api.overview_routes import overview_blueprint
 from services.api.provided_ca_routes import provided_ca_blueprint
@@ -37,7 +37,9 @@ def create_app(
     read_only = cfg.api_server.read_only
     app = Flask("kuma-api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    install_request_metrics(app)
+    app.wsgi_app = http_metrics.measured(  # type: ignore[method-assign,assignment]
+        app.wsgi_app, "api_server", app.url_map
+    )
     token = admin_token if admin_token is not None else ensure_admin_token(cfg, core.store)
     install_cors(
         app, cfg.api_server.cors_allowed_domains, ["GET"] if read_only else ["GET", "PUT", "DELETE"]

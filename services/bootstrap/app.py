@@ -31,7 +31,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from kuma import server_tls, tokens
+from kuma import http_metrics, prom, server_tls, tokens
 from kuma.config import KumaCpConfig, autoconfigure
 from kuma.dataplane_auth import authenticator_for
 from kuma.errors import ConfigError, KumaError, NotFoundError
@@ -115,11 +115,19 @@ def create_app(cfg: KumaCpConfig, core: Core) -> Flask:
             "and --ca-cert-file to verify the control plane)",
         )
 
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = prom.exposition()
+        return Response(body, status=200, content_type=content_type)
+
     @app.post("/bootstrap")
     def bootstrap() -> Response:
         req = parse_request(request.get_data())
         return Response(bootstrap_for(req, request.remote_addr), status=200, mimetype=YAML)
 
+    app.wsgi_app = http_metrics.measured(  # type: ignore[method-assign,assignment]
+        app.wsgi_app, "dp_server", app.url_map
+    )
     app.register_error_handler(KumaError, _on_kuma_error)
     app.register_error_handler(HTTPException, _on_http_error)
     app.register_error_handler(Exception, _on_unexpected)

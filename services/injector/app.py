@@ -1,7 +1,8 @@
 """The injector's composition root: `create_app(cfg, meshes)`.
 
 `POST /inject-sidecar` (spec §11.1): an AdmissionReview (admission.k8s.io/v1 or v1beta1) in, the
-same apiVersion out. `GET /healthy`, `GET /ready`: 200.
+same apiVersion out. `GET /healthy`, `GET /ready`: 200. `GET /metrics`: Prometheus metrics
+(`services/injector/metrics.py`; all gunicorn workers together, `kuma.prom`).
 
 Namespace labels: an AdmissionReview does not carry them. The shipped
 MutatingWebhookConfiguration (`kumactl install control-plane`) has the namespaceSelector
@@ -20,11 +21,13 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from kuma import prom
 from kuma.errors import StoreUnavailableError
 from services.injector import inject
 from services.injector.admission import review
 from services.injector.config import InjectorConfig
 from services.injector.meshes import MeshLookup
+from services.injector.metrics import WEBHOOK_PATH, install_webhook_metrics
 
 log = logging.getLogger("kuma.injector")
 JSON = "application/json"
@@ -37,9 +40,10 @@ def _error(status: int, title: str, details: str) -> Response:
 
 def create_app(cfg: InjectorConfig, meshes: MeshLookup) -> Flask:
     app = Flask("kuma-injector")
+    install_webhook_metrics(app)
     section = cfg.injector
 
-    @app.post("/inject-sidecar")
+    @app.post(WEBHOOK_PATH)
     def inject_sidecar() -> Response:
         answer = review(request.get_data(), LABELLED_NAMESPACE, meshes, section)
         return Response(json.dumps(answer), status=200, mimetype=JSON)
@@ -47,6 +51,11 @@ def create_app(cfg: InjectorConfig, meshes: MeshLookup) -> Flask:
     @app.get("/healthy")
     def healthy() -> Response:
         return Response("", status=200)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = prom.exposition()
+        return Response(body, status=200, content_type=content_type)
 
     @app.get("/ready")
     def ready() -> Response:

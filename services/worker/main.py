@@ -6,7 +6,9 @@
     kuma-worker --health-file [--max-age 30]         exit 0 when this host's health file was
                                                      touched recently (no broker needed)
 
-The AMQP URI is `worker.amqpUri` (KUMA_WORKER_AMQP_URI); the store and change feed are configured
+The AMQP URI is `worker.amqpUri` (KUMA_WORKER_AMQP_URI); with `worker.metricsPort`
+(KUMA_WORKER_METRICS_PORT, default 0: off) the worker serves its Prometheus metrics at
+`http://<host>:<port>/metrics`. The store and change feed are configured
 like every kuma service (-c FILE, KUMA_* env vars). eventlet is imported and monkey-patches only
 on the run path, before psycopg, redis or kombu are imported.
 """
@@ -64,6 +66,17 @@ def _health_file(max_age: float) -> None:
     click.echo(f"healthy: {path} touched {age:.1f}s ago")
 
 
+def _serve_metrics(port: int) -> None:
+    """`/metrics` (any path) on every interface, from eventlet's own server in a green thread
+    (prometheus-client's server blocks in a selector eventlet does not patch)."""
+    import eventlet
+    import eventlet.wsgi
+    from prometheus_client import make_wsgi_app
+
+    listener = eventlet.listen(("0.0.0.0", port))
+    eventlet.spawn(eventlet.wsgi.server, listener, make_wsgi_app(), log_output=False)
+
+
 def _run(config_file: str | None) -> None:
     import warnings
 
@@ -88,6 +101,8 @@ def _run(config_file: str | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
+    if cfg.worker.metrics_port:
+        _serve_metrics(cfg.worker.metrics_port)
     config = {"AMQP_URI": cfg.worker.amqp_uri, CONFIG_FILE_KEY: config_file or ""}
     run([KumaWorker], config)
 

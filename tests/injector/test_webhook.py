@@ -9,8 +9,10 @@ from typing import Any
 
 import jsonpatch
 import pytest
+import requests
 
 from tests.injector.conftest import Injector, admission_review, pod, validate_pod
+from tests.prom_text import sample_sum
 
 VERSIONS = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]
 
@@ -205,7 +207,28 @@ def test_health_endpoints_and_unknown_paths(injector: Injector):
 
 
 def test_plain_http_is_refused(injector: Injector):
-    import requests
-
     with pytest.raises(requests.ConnectionError):
         requests.get(injector.url.replace("https://", "http://") + "/healthy", timeout=3)
+
+
+def test_metrics_count_admissions_of_both_workers(injector: Injector):
+    def admissions() -> float:
+        body = injector.get("/metrics").text
+        return sample_sum(
+            body, "controller_runtime_webhook_requests_total", code="200", webhook="/inject-sidecar"
+        )
+
+    before = admissions()
+    for _ in range(6):
+        review = admission_review(pod())
+        review["request"]["operation"] = "UPDATE"
+        response = requests.post(
+            injector.url + "/inject-sidecar",
+            json=review,
+            headers={"Connection": "close"},  # a new connection each: either worker takes it
+            verify=injector.ca_file,
+            timeout=10,
+        )
+        assert response.status_code == 200
+    for _ in range(4):  # whichever worker answers the scrape
+        assert admissions() == before + 6

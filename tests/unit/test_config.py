@@ -128,7 +128,7 @@ SPEC_DEFAULTS = {
         "revisionPollInterval": "5s",
         "debounce": "50ms",
     },
-    "worker": {"amqpUri": "amqp://guest:guest@127.0.0.1:5672/"},
+    "worker": {"amqpUri": "amqp://guest:guest@127.0.0.1:5672/", "metricsPort": 0},
 }
 
 # spec §2.3 env var names (the code names, quirks included) plus this design's additions;
@@ -162,7 +162,7 @@ KUMA_GUI_SERVER_API_SERVER_URL
 KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS KUMA_STORE_POSTGRES_MIN_OPEN_CONNECTIONS
 KUMA_STORE_MIGRATE_ON_START KUMA_CHANGE_FEED_TYPE KUMA_CHANGE_FEED_REDIS_URL
 KUMA_CHANGE_FEED_REDIS_CHANNEL KUMA_CHANGE_FEED_REVISION_POLL_INTERVAL KUMA_CHANGE_FEED_DEBOUNCE
-KUMA_WORKER_AMQP_URI KUMA_API_SERVER_ADDRESS KUMA_API_SERVER_ADMIN_TOKEN
+KUMA_WORKER_AMQP_URI KUMA_WORKER_METRICS_PORT KUMA_API_SERVER_ADDRESS KUMA_API_SERVER_ADMIN_TOKEN
 KUMA_API_SERVER_ADMIN_TOKEN_FILE
 KUMA_XDS_SERVER_ADDRESS KUMA_XDS_SERVER_TLS_ENABLED KUMA_XDS_SERVER_MAX_STREAMS
 KUMA_XDS_SERVER_STREAM_QUEUE_SIZE KUMA_XDS_SERVER_MAX_RESOURCE_NAMES_PER_REQUEST
@@ -597,6 +597,10 @@ PUBLIC = {
         (
             {"KUMA_WORKER_AMQP_URI": "localhost"},
             "Worker validation failed: AmqpUri must be an amqp:// or amqps:// URI",
+        ),
+        (
+            {"KUMA_WORKER_METRICS_PORT": "65536"},
+            "Worker validation failed: MetricsPort must be in the range [0, 65535]",
         ),
     ],
 )

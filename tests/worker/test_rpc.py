@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 
 from kuma import ca, provided_ca
@@ -21,6 +22,8 @@ from kuma.wiring import open_core
 from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError, worker_key
 from tests.ca_certs import make_ca
 from tests.conftest import fresh_database
+from tests.ports import free_port
+from tests.prom_text import sample_sum
 from tests.worker.conftest import ROOT, Worker, cfg_of, run_python, worker_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
@@ -36,7 +39,7 @@ def worker(
 ) -> Iterator[Worker]:
     tmp = tmp_path_factory.mktemp("rpc")
     with fresh_database(f"kuma_test_{run_id}_rpc") as pg:
-        env = worker_env(pg, amqp_uri, tmp)
+        env = worker_env(pg, amqp_uri, tmp, KUMA_WORKER_METRICS_PORT=str(free_port()))
         proc = Worker(env, tmp / "worker.log")
         try:
             proc.wait_healthy()
@@ -172,3 +175,10 @@ def test_ping_and_health_commands(client: WorkerRpcClient, worker: Worker) -> No
 def test_worker_log_is_clean(worker: Worker) -> None:
     text = Path(worker.log_path).read_text()
     assert "Traceback" not in text, text
+
+
+def test_worker_serves_its_metrics(client: WorkerRpcClient, worker: Worker) -> None:
+    url = f"http://127.0.0.1:{worker.env['KUMA_WORKER_METRICS_PORT']}/metrics"
+    client.ping()
+    body = requests.get(url, timeout=5).text
+    assert sample_sum(body, "python_info") == 1
