@@ -52,6 +52,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kuma import provided_ca
 from kuma.errors import AlreadyExistsError, KumaError, MeshNotFoundError, NotFoundError
+from kuma.prom import go_counter
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, SECRET
 from kuma.resources.secret import SecretSpec
@@ -82,6 +83,8 @@ __all__ = [
 ROOT_VALIDITY = dt.timedelta(days=3650)
 BACKDATE = dt.timedelta(seconds=10)  # tolerate small clock skew between peers
 MAX_WORKLOAD_TTL = dt.timedelta(days=365)
+# Kuma's metric: workload certificates signed, by mesh (wherever signing runs)
+CERT_GENERATION = go_counter("cert_generation", "Number of generated certificates", ["mesh"])
 
 
 class CertificateRequestError(KumaError):
@@ -395,6 +398,7 @@ def sign_workload(
         .add_extension(_authority_key_id(issuer), critical=False)
         .sign(root.key, hashes.SHA256())
     )
+    CERT_GENERATION.labels(mesh).inc()
     return cert.public_bytes(serialization.Encoding.PEM)
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Gauge,
     generate_latest,
     multiprocess,
     values,
@@ -51,6 +52,14 @@ def private_dir() -> Iterator[str]:
                 del os.environ[ENV]
             values.ValueClass = values.get_value_class()
             shutil.rmtree(path, ignore_errors=True)
+
+
+def go_counter(name: str, documentation: str, labelnames: Sequence[str] = ()) -> Gauge:
+    """A counter under the name Kuma's Go client exposes it: `cert_generation`, not the
+    `cert_generation_total` prometheus-client gives every Counter, so that Kuma's dashboards
+    find it. Only `inc()` is called on it; `rate()` and `increase()` read it as a counter.
+    Under gunicorn every process's count is added, the exited workers' too (`sum`)."""
+    return Gauge(name, documentation, labelnames, multiprocess_mode="sum")
 
 
 def multiprocess_dir() -> str | None:

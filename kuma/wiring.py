@@ -16,13 +16,19 @@ from kuma.manager import ResourceManager, ensure_mesh
 from kuma.resources import mesh as mesh_rules
 from kuma.resources.registry import MESH, decode_spec
 from kuma.store import MemoryStore, ResourceStore
+from kuma.store.metered import MeteredStore
 
 log = logging.getLogger(__name__)
 DEFAULT_MESH = "default"
 
 
 def open_store(cfg: KumaCpConfig) -> ResourceStore:
-    """The configured store; Postgres is migrated first when `store.migrateOnStart` is set."""
+    """The configured store, metered (`kuma/store/metered.py`: Kuma's `store` metrics)."""
+    return MeteredStore(_open_raw_store(cfg))
+
+
+def _open_raw_store(cfg: KumaCpConfig) -> ResourceStore:
+    """Postgres is migrated first when `store.migrateOnStart` is set."""
     if cfg.store.type == "memory":
         return MemoryStore()
     if cfg.store.type == "postgres":

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kuma.events.change import Change, Op
 from kuma.events.feed import ChangeFeed
 from kuma.resources.base import Resource
-from kuma.store.base import Page, ResourceStore
+from kuma.store.base import ResourceStore
+from kuma.store.wrapper import StoreWrapper
 
 log = logging.getLogger(__name__)
 
 
-class PublishingStore:
+class PublishingStore(StoreWrapper):
     """A ResourceStore that publishes a Change after each successful create/update/delete.
 
     Publishing happens after the inner call returned, i.e. after commit: a failed write publishes
@@ -49,29 +49,9 @@ class PublishingStore:
         )
         return revision
 
-    def get(self, type_: str, mesh: str, name: str) -> Resource:
-        return self.store.get(type_, mesh, name)
-
-    def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
-    ) -> Page:
-        return self.store.list(type_, mesh, offset=offset, limit=limit)
-
-    def revision(self) -> int:
-        return self.store.revision()
-
-    def ping(self) -> None:
-        self.store.ping()
-
     def close(self) -> None:
         # The feed belongs to the composition root, which closes it.
         self.store.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Store-specific extras (e.g. a Postgres store's pool stats) stay reachable.
-        if name == "store":  # not set yet (copy, unpickling): avoid endless recursion
-            raise AttributeError(name)
-        return getattr(self.store, name)
 
 
 def _change(op: Op, stored: Resource) -> Change:

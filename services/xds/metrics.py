@@ -1,7 +1,8 @@
 """The xDS service's Prometheus metrics, fed by stream callbacks and the reconciler. Exposed at
 `/metrics` on the diagnostics port. Names, types, units and labels are Kuma's (1.x/2.x), so its
-dashboards read them: `xds_generation` and `xds_delivery` are summaries in milliseconds, and
-`type_url` labels carry the full type URL."""
+dashboards read them: `xds_generation` and `xds_delivery` are summaries in milliseconds, the
+counters have no `_total` suffix (`kuma.prom.go_counter`), and `type_url` labels carry the full
+type URL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Summary
+from prometheus_client import Gauge, Summary
 
+from kuma.prom import go_counter
 from services.xds.ads.callbacks import StreamCallbacks
 
 XDS_GENERATION = Summary(
@@ -20,18 +22,18 @@ XDS_GENERATION = Summary(
     "Summary of XDS Snapshot generation: milliseconds to rebuild one mesh's snapshot and "
     "regenerate its dataplanes",
 )
-XDS_GENERATION_ERRORS = Counter("xds_generation_errors", "Errors of XDS Snapshot generation")
+XDS_GENERATION_ERRORS = go_counter("xds_generation_errors", "Errors of XDS Snapshot generation")
 XDS_DELIVERY = Summary(
     "xds_delivery",
     "Summary of XDS Snapshot delivery: milliseconds from a change being noticed to Envoy's "
     "ACK of the config it caused",
 )
-XDS_REQUESTS = Counter(
+XDS_REQUESTS = go_counter(
     "xds_requests_received",
     "Discovery requests that confirmed a response",
     ["type_url", "confirmation"],
 )
-XDS_RESPONSES = Counter("xds_responses_sent", "Discovery responses sent", ["type_url"])
+XDS_RESPONSES = go_counter("xds_responses_sent", "Discovery responses sent", ["type_url"])
 XDS_STREAMS = Gauge("xds_streams_active", "Open ADS streams")
 
 

@@ -60,5 +60,5 @@ def test_metrics_in_prometheus_text_format(serve_diagnostics: Any):
     r = requests.get(serve_diagnostics(MemoryStore()) + "/metrics", timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
-    assert f'xds_responses_sent_total{{type_url="{cluster}"}}' in r.text
+    assert f'xds_responses_sent{{type_url="{cluster}"}}' in r.text
     assert "# TYPE xds_delivery summary" in r.text

@@ -178,7 +178,16 @@ def test_worker_log_is_clean(worker: Worker) -> None:
 
 
 def test_worker_serves_its_metrics(client: WorkerRpcClient, worker: Worker) -> None:
+    """Kuma's `cert_generation` by mesh, and the `store` operations signing needed."""
     url = f"http://127.0.0.1:{worker.env['KUMA_WORKER_METRICS_PORT']}/metrics"
-    client.ping()
-    body = requests.get(url, timeout=5).text
-    assert sample_sum(body, "python_info") == 1
+
+    def metric(name: str, **labels: str) -> float:
+        return sample_sum(requests.get(url, timeout=5).text, name, **labels)
+
+    signed, reads = metric("cert_generation", mesh=MESH_NAME), metric("store_count")
+    csr = ca.workload_csr(ca.new_private_key(), MESH_NAME, "backend")
+    client.sign(MESH_NAME, "backend", csr, 600)
+    client.sign(MESH_NAME, "backend", csr, 600)
+    assert metric("cert_generation", mesh=MESH_NAME) == signed + 2
+    assert metric("store_count", resource_type="Secret") > 0
+    assert metric("store_count") > reads
