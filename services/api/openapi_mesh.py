@@ -1,7 +1,7 @@
-"""The Mesh validator's rules (kuma/resources/mesh.py) as JSON schema: a CA when mTLS is on, one
-kind of CA, logging backends with a name and a usable file path or TCP address. Names unique
-among the backends and `defaultBackend` naming one of them are said in words: JSON schema cannot
-compare one value with another."""
+"""The Mesh validator's rules (kuma/resources/mesh.py) as JSON schema: one kind of CA, logging
+backends with a name and a usable file path or TCP address. Names unique among the backends and
+`defaultBackend` naming one of them are said in words: JSON schema cannot compare one value with
+another; nor can it know whether a provided CA has its signing certificate yet."""
 
 from __future__ import annotations
 
@@ -28,11 +28,10 @@ def one_of(*members: str) -> dict[str, Any]:
 
 def mesh(schemas: dict[str, Any]) -> None:
     """Tighten the Mesh's pydantic-generated schemas in place."""
-    schemas["Mtls"]["anyOf"] = [
-        {"properties": {"enabled": {"const": False}}},
-        {"required": ["ca"], "properties": {"ca": _OBJECT}},
-    ]
-    schemas["Mtls"]["description"] = "mTLS enabled needs a `ca`"
+    schemas["Mtls"]["description"] = (
+        "no `ca` is the builtin CA; a provided CA needs its signing certificate uploaded "
+        "first; with mTLS on, the kind of CA cannot change"
+    )
     schemas["CertificateAuthority"].update(one_of("builtin", "provided"))
     backend = schemas["LoggingBackend"]
     backend.update(one_of("file", "tcp"))

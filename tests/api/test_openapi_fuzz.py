@@ -4,10 +4,11 @@ document allows is accepted (positive data) and every request it forbids is refu
 data). Bounded: a few examples per operation and mode, against the memory store over real HTTP.
 
 Rules the document can only state in words: a PUT body's `mesh` and `name` are the URL's, a
-resource goes into a Mesh that exists, a ProxyTemplate's raw resource is an Envoy message, and a
-Mesh's logging backends have unique names, one of which `defaultBackend` is. Generated PUTs of
-valid data go into the Mesh `default` and follow these rules (the URL's names, a real Envoy
-Cluster, backend names made unique), as a client reading the document would send them.
+resource goes into a Mesh that exists, a ProxyTemplate's raw resource is an Envoy message, a
+Mesh's logging backends have unique names, one of which `defaultBackend` is, and a Mesh takes a
+provided CA once its signing certificate is uploaded. Generated PUTs of valid data go into the
+Mesh `default` and follow these rules (the URL's names, a real Envoy Cluster, backend names made
+unique, the builtin CA), as a client reading the document would send them.
 
 One operation is exempt from "valid data is accepted": a provided CA's upload, whose body is a CA
 certificate and its key (PEM), which no schema can describe."""
@@ -86,6 +87,9 @@ def _as_the_url_says(case: schemathesis.Case) -> None:
         logging = body.get("logging") if body.get("type") == "Mesh" else None
         if logging:
             _one_default_among_unique_backends(logging)
+        mtls = body.get("mtls") if body.get("type") == "Mesh" else None
+        if mtls and (mtls.get("ca") or {}).get("provided") is not None:
+            mtls["ca"] = {"builtin": {}}  # a provided CA has no signing certificate here
 
 
 def _one_default_among_unique_backends(logging: dict[str, Any]) -> None:
