@@ -8,6 +8,8 @@ Dataplane must appear and a deleted one disappear."""
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from tests.integration.topology import wait_until
 from tests.ports import free_port
 from tests.prometheus import PrometheusServer, prometheus_binary
 from tests.security.harness import ADMIN_TOKEN, BIN, ControlPlane, Processes, clean_env
+from tests.unit.test_grafana_dashboard import DASHBOARD, queries
 
 # Prometheus applies discovered targets at most every 5 s: allow a few rounds.
 CHANGE_TIMEOUT = 30
@@ -82,7 +85,8 @@ class Sidecar:
 
 
 def by_dataplane(prom: PrometheusServer) -> dict[str, dict[str, Any]]:
-    return {t["labels"].get("dataplane", "?"): t for t in prom.targets()}
+    # the control plane's own target (no `dataplane` label) is not one of them
+    return {t["labels"]["dataplane"]: t for t in prom.targets() if "dataplane" in t["labels"]}
 
 
 def all_up(prom: PrometheusServer, names: set[str]) -> dict[str, dict[str, Any]] | None:
@@ -90,6 +94,36 @@ def all_up(prom: PrometheusServer, names: set[str]) -> dict[str, dict[str, Any]]
     if set(targets) == names and all(t["health"] == "up" for t in targets.values()):
         return targets
     return None
+
+
+def value(prom: PrometheusServer, query: str) -> float:
+    """The one value `query` gives now (0 when it gives none)."""
+    result = prom.api("query?" + urllib.parse.urlencode({"query": query}))["result"]
+    return sum(float(series["value"][1]) for series in result)
+
+
+def control_plane_metrics(prom: PrometheusServer) -> None:
+    """kuma-cp's `/metrics`, scraped: Kuma's xDS metrics with their types, counting the two
+    Envoys' streams and ACKed pushes; and every query of the Grafana dashboard evaluates."""
+    cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    wait_until(
+        lambda: (
+            value(prom, "sum(xds_streams_active)") == 2 and value(prom, "xds_delivery_count") > 0
+        ),
+        15,
+        "kuma-cp's xDS metrics in Prometheus",
+    )
+    assert value(prom, f'xds_responses_sent{{type_url="{cluster}"}}') >= 2
+    assert value(prom, f'xds_requests_received{{type_url="{cluster}",confirmation="ACK"}}') >= 2
+    assert value(prom, "xds_generation_count") > 0
+    assert value(prom, 'store_count{operation="get",resource_type="Dataplane"}') > 0
+    metadata = prom.api("metadata")
+    assert metadata["xds_delivery"][0]["type"] == "summary"
+    assert metadata["xds_generation"][0]["type"] == "summary"
+    dashboard = json.loads(DASHBOARD.read_text())
+    for expr in queries(dashboard["panels"]):
+        instant = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
+        prom.api("query?" + urllib.parse.urlencode({"query": instant.replace("$mesh", ".*")}))
 
 
 def test_prometheus_scrapes_the_dataplanes_kuma_prometheus_sd_names(
@@ -136,6 +170,9 @@ scrape_configs:
   file_sd_configs:
   - files: ["{output}"]
     refresh_interval: 1s
+- job_name: kuma-control-plane
+  static_configs:
+  - targets: ["127.0.0.1:{cp.ports["KUMA_XDS_SERVER_DIAGNOSTICS_PORT"]}"]
 """
     with PrometheusServer(binary, tmp_path, config) as prom:
         try:
@@ -167,6 +204,7 @@ scrape_configs:
                 "Envoy's metrics in Prometheus",
             )
             assert {s["metric"]["dataplane"] for s in series} == {"web-1", "backend-1"}
+            control_plane_metrics(prom)
 
             Sidecar(cp, "web-2", {"service": "web", "version": "v2"})
             targets = wait_until(
