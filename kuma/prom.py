@@ -30,12 +30,17 @@ from prometheus_client import (
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _private: list[str] = []  # the directory this process tree made, inherited by forked workers
 
+# A directory named by the environment is never used, by any binary: metrics made from here on
+# keep their values in memory until `private_dir()` (the class is chosen at their creation).
+for _name in (ENV, ENV.lower()):
+    os.environ.pop(_name, None)
+values.ValueClass = values.get_value_class()
+
 
 @contextmanager
 def private_dir() -> Iterator[str]:
     """Multiprocess mode for this process and its forked children while the block runs."""
     path = tempfile.mkdtemp(prefix="kuma-metrics-")
-    os.environ.pop(ENV.lower(), None)  # prometheus-client's old spelling, which it also reads
     os.environ[ENV] = path
     # Metrics made from now on keep their values in files (the class is chosen at import).
     values.ValueClass = values.get_value_class()
