@@ -11,12 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from kuma.errors import ValidationError, Violation
+from kuma.manager import MAX_NAME_LENGTH
 from kuma.resources.base import Resource
 from kuma.resources.registry import ResourceType, decode_spec
 from kuma.resources.wire import META_FIELDS, name_violations, parse_json_text
-
-# The store's key columns are varchar(100): longer names cannot be stored (docs/compat.md).
-MAX_NAME_LENGTH = 100
 
 
 def _decode(raw: bytes, rtype: ResourceType) -> tuple[dict[str, str], Any]:

@@ -12,12 +12,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
-TYPE_PREFIX = "type.googleapis.com/"
-LISTENER = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
-CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
-ENDPOINT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
-ROUTE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
-SECRET = TYPE_PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+from services.xds.ads.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 # message type -> (ProxyConfig field, type URL)
 _KINDS: dict[type[Message], tuple[str, str]] = {
