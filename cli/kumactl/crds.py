@@ -35,38 +35,6 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORIES = ["kuma"]
 
-# `kubectl get tp`; none for Mesh, whose singular `mesh` is already short.
-SHORT_NAMES: dict[str, list[str]] = {
-    registry.DATAPLANE: ["dp"],
-    registry.DATAPLANE_INSIGHT: ["dpi"],
-    registry.HEALTH_CHECK: ["hc"],
-    registry.PROXY_TEMPLATE: ["pt"],
-    registry.TRAFFIC_PERMISSION: ["tp"],
-    registry.TRAFFIC_LOG: ["tl"],
-    registry.TRAFFIC_ROUTE: ["tr"],
-}
-
-# What `kubectl explain <kind>` says about each kind.
-DESCRIPTIONS: dict[str, str] = {
-    registry.MESH: "A Kuma service mesh: mTLS, tracing, logging backends and metrics.",
-    registry.DATAPLANE: (
-        "The sidecar of one workload: its inbound (or gateway) and outbound interfaces and tags."
-    ),
-    registry.DATAPLANE_INSIGHT: (
-        "The xDS subscriptions of one Dataplane, written by the control plane."
-    ),
-    registry.HEALTH_CHECK: "Active and passive health checks of destinations, per source.",
-    registry.PROXY_TEMPLATE: (
-        "Envoy configuration profiles and raw Envoy resources for the selected dataplanes."
-    ),
-    registry.TRAFFIC_PERMISSION: "Which services may call which (enforced when mTLS is enabled).",
-    registry.TRAFFIC_LOG: "Access logs of traffic from sources to destinations.",
-    registry.TRAFFIC_ROUTE: "Weighted split of traffic from sources to destination subsets.",
-}
-
-# Kinds whose data is under `status` instead of `spec` (spec §11.5).
-STATUS_KINDS = frozenset({registry.DATAPLANE_INSIGHT})
-
 # Keywords of a JSON schema that carry over unchanged to a Kubernetes one. Pydantic's `title`,
 # `default`, `examples` and model docstrings are left out: Kubernetes would apply defaults to
 # stored objects (Kuma omits default values), and `examples` is not a Kubernetes keyword.
@@ -151,7 +119,7 @@ def _convert(node: Doc, defs: dict[str, Doc]) -> Doc:
 
 def data_field(rtype: ResourceType) -> str:
     """`spec`, or `status` for a DataplaneInsight."""
-    return "status" if rtype.name in STATUS_KINDS else "spec"
+    return "status" if rtype.is_status else "spec"
 
 
 def object_schema(rtype: ResourceType) -> Doc:
@@ -172,7 +140,7 @@ def object_schema(rtype: ResourceType) -> Doc:
         }
     properties[data_field(rtype)] = data
     return {
-        "description": DESCRIPTIONS.get(rtype.name, f"Kuma {rtype.name}."),
+        "description": rtype.description or f"Kuma {rtype.name}.",
         "type": "object",
         "properties": properties,
     }
@@ -205,8 +173,8 @@ def definition(rtype: ResourceType, labels: dict[str, str] | None = None) -> Doc
         "plural": plural,
         "singular": kind.lower(),
     }
-    if SHORT_NAMES.get(rtype.name):
-        names["shortNames"] = list(SHORT_NAMES[rtype.name])
+    if rtype.k8s_short_names:
+        names["shortNames"] = list(rtype.k8s_short_names)
     names["categories"] = list(CATEGORIES)
     metadata: Doc = {"name": f"{plural}.{GROUP}"}
     if labels:

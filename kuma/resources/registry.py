@@ -31,6 +31,13 @@ class ResourceType:
     k8s_cluster_scoped: bool = False
     # Label used in kumactl's "failed to list <X>" message (Kuma's own, spec §6.3).
     list_label: str = ""
+    # `kubectl get dp`; none for Mesh, whose singular `mesh` is already short.
+    k8s_short_names: tuple[str, ...] = ()
+    description: str = ""  # what `kubectl explain <kind>` says
+    # Its data is a `status` written by the control plane, not a `spec` (spec §11.5).
+    is_status: bool = False
+    # What Envoy is sent depends on it: a write of it is a reason to regenerate its mesh.
+    configures_proxies: bool = True
 
     @property
     def is_mesh(self) -> bool:
@@ -64,6 +71,7 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_plural="meshes",
         k8s_cluster_scoped=True,
         list_label="Meshes",
+        description="A Kuma service mesh: mTLS, tracing, logging backends and metrics.",
     ),
     ResourceType(
         name=DATAPLANE,
@@ -75,6 +83,11 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="Dataplane",
         k8s_plural="dataplanes",
         list_label="Dataplanes",
+        k8s_short_names=("dp",),
+        description=(
+            "The sidecar of one workload: its inbound (or gateway) and outbound interfaces and "
+            "tags."
+        ),
     ),
     ResourceType(
         name=DATAPLANE_INSIGHT,
@@ -83,6 +96,10 @@ TYPES: tuple[ResourceType, ...] = (
         plural="dataplane-insights",
         k8s_kind="DataplaneInsight",
         k8s_plural="dataplaneinsights",
+        k8s_short_names=("dpi",),
+        description="The xDS subscriptions of one Dataplane, written by the control plane.",
+        is_status=True,
+        configures_proxies=False,
     ),
     ResourceType(
         name=HEALTH_CHECK,
@@ -94,6 +111,8 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="HealthCheck",
         k8s_plural="healthchecks",
         list_label="HealthChecks",
+        k8s_short_names=("hc",),
+        description="Active and passive health checks of destinations, per source.",
     ),
     ResourceType(
         name=PROXY_TEMPLATE,
@@ -105,6 +124,10 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="ProxyTemplate",
         k8s_plural="proxytemplates",
         list_label="ProxyTemplates",
+        k8s_short_names=("pt",),
+        description=(
+            "Envoy configuration profiles and raw Envoy resources for the selected dataplanes."
+        ),
     ),
     ResourceType(
         name=TRAFFIC_PERMISSION,
@@ -116,6 +139,8 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="TrafficPermission",
         k8s_plural="trafficpermissions",
         list_label="TrafficPermissions",
+        k8s_short_names=("tp",),
+        description="Which services may call which (enforced when mTLS is enabled).",
     ),
     ResourceType(
         name=TRAFFIC_LOG,
@@ -127,6 +152,8 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="TrafficLog",
         k8s_plural="trafficlogs",
         list_label="TrafficLog",
+        k8s_short_names=("tl",),
+        description="Access logs of traffic from sources to destinations.",
     ),
     ResourceType(
         name=TRAFFIC_ROUTE,
@@ -138,6 +165,8 @@ TYPES: tuple[ResourceType, ...] = (
         k8s_kind="TrafficRoute",
         k8s_plural="trafficroutes",
         list_label="TrafficRoutes",
+        k8s_short_names=("tr",),
+        description="Weighted split of traffic from sources to destination subsets.",
     ),
     ResourceType(
         name=SECRET,
@@ -145,6 +174,7 @@ TYPES: tuple[ResourceType, ...] = (
         validate=_no_rules,
         plural=None,
         k8s_kind="Secret",
+        configures_proxies=False,
     ),
 )
 

@@ -16,9 +16,7 @@ from kuma.errors import NotFoundError
 from kuma.events import Change
 from kuma.resources.base import Resource
 from kuma.resources.registry import (
-    DATAPLANE_INSIGHT,
     MESH,
-    SECRET,
     TYPES,
 )
 from kuma.store.base import ResourceStore
@@ -32,9 +30,10 @@ from services.xds.sds.identities import IdentityManager
 
 log = logging.getLogger("kuma.xds.reconciler")
 
-# Types that never change what an Envoy is sent: their writes do not dirty a mesh.
-_IGNORED = frozenset({DATAPLANE_INSIGHT, SECRET})
-_INPUT_TYPES = tuple(t.name for t in TYPES if t.name not in _IGNORED and t.name != MESH)
+# Types that never change what an Envoy is sent (insights, secrets): their writes do not dirty a
+# mesh. The others, but Mesh itself, are read for every rebuild.
+_IGNORED = frozenset(t.name for t in TYPES if not t.configures_proxies)
+_INPUT_TYPES = tuple(t.name for t in TYPES if t.configures_proxies and not t.is_mesh)
 _EMPTY = NodeSnapshot()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,13 +22,10 @@ from kuma.resources.dataplane import parse_inbound
 from kuma.resources.selectors import SERVICE_TAG, matches
 
 # Resource types a snapshot keeps, by field name.
-_FIELDS = {
-    registry.DATAPLANE: "dataplanes",
-    registry.TRAFFIC_ROUTE: "traffic_routes",
-    registry.TRAFFIC_LOG: "traffic_logs",
-    registry.HEALTH_CHECK: "health_checks",
-    registry.PROXY_TEMPLATE: "proxy_templates",
-    registry.TRAFFIC_PERMISSION: "traffic_permissions",
+_FIELDS = {  # every type a proxy's config is made from, but Mesh: TrafficRoute -> traffic_routes
+    t.name: re.sub(r"(?<!^)(?=[A-Z])", "_", t.name).lower() + "s"
+    for t in registry.TYPES
+    if t.configures_proxies and not t.is_mesh
 }
 
 
