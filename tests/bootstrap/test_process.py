@@ -10,7 +10,8 @@ import requests
 
 from tests.kuma_dp.harness import clean_env
 from tests.prom_text import sample_sum
-from tests.xds_ads.harness import free_port, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import free_port
 
 
 def _serving(url: str) -> bool:
@@ -36,7 +37,7 @@ def test_gunicorn_process_answers_and_honours_the_token_switch(tmp_path: Path):
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda u=url: _serving(u), 20, "kuma-bootstrap to serve")
+            wait_until(lambda u=url: _serving(u), 20, "kuma-bootstrap to serve")
             response = requests.post(
                 f"{url}/bootstrap", json={"mesh": "default", "name": "dp-1"}, timeout=5
             )
@@ -60,7 +61,7 @@ def test_metrics_count_the_bootstraps_of_every_worker(tmp_path: Path):
     proc = subprocess.Popen([exe], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _serving(url), 20, "kuma-bootstrap to serve")
+        wait_until(lambda: _serving(url), 20, "kuma-bootstrap to serve")
         for _ in range(6):  # a new connection each: either worker takes it
             response = requests.post(
                 f"{url}/bootstrap",

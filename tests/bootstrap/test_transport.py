@@ -22,7 +22,7 @@ from kuma.server_tls import self_signed
 from tests.kuma_dp.harness import clean_env
 from tests.netns import Netns, network_namespace, unavailable
 from tests.ports import cp_ports, free_port
-from tests.xds_ads.harness import wait_for
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 BODY = {"mesh": "default", "name": "nobody"}
@@ -97,7 +97,7 @@ def served(
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: proc.poll() is None and _serving(port), 30, f"{request.param} to serve")
+        wait_until(lambda: proc.poll() is None and _serving(port), 30, f"{request.param} to serve")
         yield Served(request.param, port, str(tmp / "tls.crt"), namespace)
     finally:
         proc.terminate()

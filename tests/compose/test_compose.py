@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from tests.compose.stack import COMPOSE_FILE, Stack, docker
-from tests.integration.topology import wait_until
+from tests.waiting import wait_until
 
 # One timeout for the module: its first test's setup builds the images and brings the stack up.
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]

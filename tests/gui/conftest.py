@@ -18,8 +18,8 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.integration.topology import wait_until
 from tests.ports import cp_ports, free_port
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.gui.conftest import SCREENSHOTS, ControlPlane
-from tests.integration.topology import wait_until
+from tests.waiting import wait_until
 
 
 def _open(browser: WebDriver, url: str) -> None:

@@ -13,7 +13,8 @@ import requests
 
 from tests.injector.conftest import admission_review, pod, validate_pod
 from tests.integration.test_split_topology import kumactl
-from tests.integration.topology import API, BIN, Topology, wait_until
+from tests.integration.topology import API, BIN, Topology
+from tests.waiting import wait_until
 
 INJECTOR_HOST = "127.0.0.6"
 INJECTOR = f"https://{INJECTOR_HOST}:8443"

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.topology import wait_until
 from tests.ports import free_port
 from tests.prometheus import PrometheusServer, prometheus_binary
 from tests.security.harness import ADMIN_TOKEN, BIN, ControlPlane, Processes, clean_env
 from tests.unit.test_grafana_dashboard import DASHBOARD, queries
+from tests.waiting import wait_until
 
 # Prometheus applies discovered targets at most every 5 s: allow a few rounds.
 CHANGE_TIMEOUT = 30

@@ -20,8 +20,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.ca_certs import write_ca
-from tests.integration.topology import wait_until
 from tests.ports import cp_ports, free_port
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 

@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import redis
 import requests
 
 from tests.ports import free_port
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 API_HOST, XDS_HOSTS, BOOTSTRAP_HOST = "127.0.0.2", ("127.0.0.3", "127.0.0.4"), "127.0.0.5"
@@ -35,21 +35,6 @@ SWEEP_INTERVAL_S, HEARTBEAT_TIMEOUT_S = 6, 6
 BOOTSTRAP = f"http://{BOOTSTRAP_HOST}:5682"
 REDIS_SERVER = Path("/usr/bin/redis-server")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except Exception as exc:  # noqa: BLE001 (report the last failure)
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 class Topology:

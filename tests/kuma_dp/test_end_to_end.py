@@ -24,7 +24,8 @@ from services.xds.service import XdsService
 from tests.apply import apply
 from tests.bootstrap.servers import dataplane, make_config, open_test_core, serve_bootstrap
 from tests.kuma_dp.harness import serve_catalog, start_dp
-from tests.xds_ads.harness import Backend, free_port, get, shared_loop, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import Backend, free_port, get, shared_loop
 
 ENVOY_ARGS = ("--", "--concurrency", "1")
 
@@ -141,16 +142,16 @@ conf: {{backend: collector}}
     try:
         redis_admin = free_port()
         kuma_dp("redis-1", redis_admin)
-        wait_for(lambda: get(redis_admin).strip() != "", 15, "redis-1's Envoy admin")
+        wait_until(lambda: get(redis_admin).strip() != "", 15, "redis-1's Envoy admin")
 
         started = time.monotonic()
         backend = kuma_dp("backend-1", free_port())
-        wait_for(lambda: get(out_port) == "PONG", 15, "PONG through both Envoys")
+        wait_until(lambda: get(out_port) == "PONG", 15, "PONG through both Envoys")
         elapsed = time.monotonic() - started
         print(f"\nkuma-dp run -> first proxied request: {elapsed * 1000:.0f} ms")
         assert elapsed < 5.0
 
-        line = wait_for(lambda: collector.lines and collector.lines[0], 10, "an access log line")
+        line = wait_until(lambda: collector.lines and collector.lines[0], 10, "an access log line")
         print(f"access log line: {line}")
         assert "backend->redis" in line and "sent=" in line, line
 
@@ -187,7 +188,7 @@ def test_kuma_dp_restarts_on_its_admin_port_right_after_a_stop(control_plane, tm
         log = tmp_path / f"{attempt}.log"
         proc = start_dp(*args, "--config-dir", str(tmp_path / attempt), *ENVOY_ARGS, log=log)
         try:
-            wait_for(lambda p=proc: p.poll() is None and get(admin) != "", 15, "Envoy's admin")
+            wait_until(lambda p=proc: p.poll() is None and get(admin) != "", 15, "Envoy's admin")
             _admin_stats_closed_by_envoy(admin)
         finally:
             assert _stop(proc, log) == 0, log.read_text()

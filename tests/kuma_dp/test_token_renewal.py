@@ -19,7 +19,8 @@ from cli.kuma_dp.errors import DpError
 from cli.kuma_dp.token_file import TokenCopy
 from kuma.server_tls import self_signed
 from services.bootstrap.generator import ads_grpc_service
-from tests.xds_ads.harness import EnvoyProcess, admin, shared_loop, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import EnvoyProcess, admin, shared_loop
 
 CERT = self_signed(["localhost", "127.0.0.1"])
 
@@ -93,11 +94,11 @@ def test_envoy_presents_the_renewed_token_at_its_next_stream(tmp_path: Path):
 
     envoy = EnvoyProcess(build)
     try:
-        wait_for(lambda: recorder.seen, 10, "Envoy's first stream")
+        wait_until(lambda: recorder.seen, 10, "Envoy's first stream")
         source.write_text("token-after\n")  # the user renews the file; kuma-dp follows it
         copy.sync()
         recorder.renewed.set()
-        wait_for(lambda: len(recorder.seen) >= 2, 15, "Envoy's reconnect")
+        wait_until(lambda: len(recorder.seen) >= 2, 15, "Envoy's reconnect")
         assert recorder.seen[:2] == ["Bearer token-before", "Bearer token-after"]
         dump = envoy.admin("/config_dump") or ""
         assert "token-before" not in dump and "token-after" not in dump

@@ -18,7 +18,8 @@ from services.xds.ads.types import SECRET
 from tests.apply import apply
 from tests.integration.ads_watch import AdsWatcher
 from tests.mtls.harness import PERMISSION, Conversation, Envoy, dataplane, set_mtls, talk
-from tests.xds_ads.harness import free_port, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import free_port
 
 OK = b"backend:hi"
 
@@ -38,7 +39,7 @@ def test_token_of_another_dataplane_or_none_is_refused_before_anything_is_sent(c
     ]
     try:
         for envoy in envoys:
-            wait_for(envoy.refused, 15, "Envoy's stream to be refused")
+            wait_until(envoy.refused, 15, "Envoy's stream to be refused")
         time.sleep(1.0)  # Envoy retries: still nothing, not even the mesh CA
         for envoy in envoys:
             assert envoy.refused()
@@ -61,10 +62,10 @@ def test_same_host_envoy_without_token_gets_identity_but_a_stolen_token_does_not
     local = Envoy("default", "web-1", xds, None)
     thief = Envoy("default", "web-2", xds, stolen)
     try:
-        wait_for(lambda: "identity_cert" in local.secrets(), 15, "identity of the local Envoy")
+        wait_until(lambda: "identity_cert" in local.secrets(), 15, "identity of the local Envoy")
         assert {u for u, _ in local.identities()} == {"spiffe://default/web"}
         # a presented token is checked even from this host: the thief's stream is refused
-        wait_for(thief.refused, 15, "the thief's stream to be refused")
+        wait_until(thief.refused, 15, "the thief's stream to be refused")
         assert thief.secrets() == {}
         assert xds.identities.identity("default.web-2") is None
     finally:
@@ -75,7 +76,7 @@ def test_same_host_envoy_without_token_gets_identity_but_a_stolen_token_does_not
 @pytest.mark.lifetime(3, 50)  # a new certificate every 1.5 s
 def test_rotation_on_a_live_stream_without_traffic_loss(core, xds, pair):
     apply(core, PERMISSION)
-    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic")
+    wait_until(lambda: talk(pair.out) == OK, 15, "mTLS traffic")
     failures, requests = [], [0]
     stop = threading.Event()
 
@@ -177,11 +178,11 @@ def test_newcomers_to_an_mtls_mesh_cost_their_own_config_only(core, xds):
     watchers = []
     try:
         watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", "default.web-0", xds.cert_pem))
-        wait_for(lambda: xds.identities.identity("default.web-0"), 15, "the first identity")
+        wait_until(lambda: xds.identities.identity("default.web-0"), 15, "the first identity")
         before = xds.reconciler.stats.generated
         for i in range(1, n):
             watchers.append(AdsWatcher(f"127.0.0.1:{xds.port}", f"default.web-{i}", xds.cert_pem))
-            wait_for(lambda i=i: xds.identities.identity(f"default.web-{i}"), 15, "identity")
+            wait_until(lambda i=i: xds.identities.identity(f"default.web-{i}"), 15, "identity")
         generated = xds.reconciler.stats.generated - before
         # Arrival, then identity: two generations per newcomer (a full pass each: n*n/2).
         assert generated <= 3 * (n - 1), generated

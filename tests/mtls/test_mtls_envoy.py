@@ -10,17 +10,17 @@ from kuma.resources.registry import TRAFFIC_PERMISSION
 from tests.apply import apply
 from tests.ca_certs import make_ca
 from tests.mtls.harness import DRAIN_TIME_S, PERMISSION, Conversation, elapsed, set_mtls, talk
-from tests.xds_ads.harness import wait_for
+from tests.waiting import wait_until
 
 OK = b"backend:hi"
 
 
 def test_permission_allows_then_denies_over_mutual_tls(core, xds, pair):
     # Both Envoys hold their identity and trust the mesh CA.
-    wait_for(
+    wait_until(
         lambda: {u for u, _ in pair.web.identities()} == {"spiffe://default/web"}, 15, "web id"
     )
-    wait_for(
+    wait_until(
         lambda: {u for u, _ in pair.backend.identities()} == {"spiffe://default/backend"},
         15,
         "backend identity",
@@ -36,7 +36,7 @@ def test_permission_allows_then_denies_over_mutual_tls(core, xds, pair):
 
     started = time.monotonic()
     apply(core, PERMISSION)
-    wait_for(lambda: talk(pair.out) == OK, 10, "traffic allowed by the permission")
+    wait_until(lambda: talk(pair.out) == OK, 10, "traffic allowed by the permission")
     print(f"permission -> first allowed connection: {elapsed(started)}s")
     assert talk(pair.inbound) == b""  # still no plain text
 
@@ -46,9 +46,9 @@ def test_permission_allows_then_denies_over_mutual_tls(core, xds, pair):
     assert conversation.say() == OK
     started = time.monotonic()
     core.manager.delete(TRAFFIC_PERMISSION, "default", "web-to-backend")
-    wait_for(lambda: talk(pair.out) == b"", 10, "new connections denied")
+    wait_until(lambda: talk(pair.out) == b"", 10, "new connections denied")
     denied_after = elapsed(started)
-    wait_for(lambda: conversation.say() == b"", DRAIN_TIME_S + 10, "old connection closed")
+    wait_until(lambda: conversation.say() == b"", DRAIN_TIME_S + 10, "old connection closed")
     closed_after = elapsed(started)
     conversation.close()
     print(f"delete -> new connections denied: {denied_after}s; old one closed: {closed_after}s")
@@ -58,27 +58,27 @@ def test_permission_allows_then_denies_over_mutual_tls(core, xds, pair):
 
 def test_wildcard_source_allows_any_identity_of_the_mesh(core, xds, pair):
     apply(core, PERMISSION.replace("service: web", "service: '*'"))
-    wait_for(lambda: talk(pair.out) == OK, 15, "traffic allowed by the * permission")
+    wait_until(lambda: talk(pair.out) == OK, 15, "traffic allowed by the * permission")
 
 
 def test_mtls_off_and_on_again_on_a_live_mesh(core, xds, pair):
     apply(core, PERMISSION)
-    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic")
+    wait_until(lambda: talk(pair.out) == OK, 15, "mTLS traffic")
 
     set_mtls(core, False)
     # Plain text: the inbound port now answers a plain client directly, no RBAC.
-    wait_for(lambda: talk(pair.inbound) == OK, 10, "plain text inbound")
+    wait_until(lambda: talk(pair.inbound) == OK, 10, "plain text inbound")
     assert talk(pair.out) == OK
-    wait_for(lambda: not pair.backend.identities(), 10, "identity gone from the backend Envoy")
+    wait_until(lambda: not pair.backend.identities(), 10, "identity gone from the backend Envoy")
     core.manager.delete(TRAFFIC_PERMISSION, "default", "web-to-backend")
     time.sleep(0.3)
     assert talk(pair.out) == OK  # mTLS off: permissions are not enforced
 
     set_mtls(core, True)
-    wait_for(lambda: talk(pair.inbound) == b"", 10, "inbound requires TLS again")
-    wait_for(lambda: talk(pair.out) == b"", 10, "denied again without a permission")
+    wait_until(lambda: talk(pair.inbound) == b"", 10, "inbound requires TLS again")
+    wait_until(lambda: talk(pair.out) == b"", 10, "denied again without a permission")
     apply(core, PERMISSION)
-    wait_for(lambda: talk(pair.out) == OK, 10, "mTLS traffic again")
+    wait_until(lambda: talk(pair.out) == OK, 10, "mTLS traffic again")
     assert {u for u, _ in pair.backend.identities()} == {"spiffe://default/backend"}
 
 
@@ -98,13 +98,13 @@ def test_the_mesh_moves_to_a_provided_ca(core, xds, pair):
     """mTLS off, the operator's CA uploaded, mTLS on with it: both Envoys trust that root only,
     hold identities it signed (in-process CA), and talk over mutual TLS again."""
     apply(core, PERMISSION)
-    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the builtin CA")
+    wait_until(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the builtin CA")
     set_mtls(core, False)
     provided_ca.add_signing_cert(core.store, "default", *make_ca(serial=PROVIDED_SERIAL))
     apply(core, MESH_ON_PROVIDED)
     for envoy in (pair.web, pair.backend):
-        wait_for(lambda e=envoy: _trusts_serial(e, PROVIDED_SERIAL), 15, "the provided root")
+        wait_until(lambda e=envoy: _trusts_serial(e, PROVIDED_SERIAL), 15, "the provided root")
         serials = {c["serial_number"] for ctx in envoy.certs() for c in ctx.get("ca_cert", [])}
         assert serials == {f"{PROVIDED_SERIAL:x}"}  # the builtin root is trusted no more
-    wait_for(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the provided CA")
+    wait_until(lambda: talk(pair.out) == OK, 15, "mTLS traffic with the provided CA")
     assert {u for u, _ in pair.backend.identities()} == {"spiffe://default/backend"}

@@ -24,7 +24,7 @@ from tests.xds_ads.harness import (
     endpoint,
     free_port,
     grpc_cluster,
-    wait_for,
+    wait_until,
 )
 
 TLS = "envoy.transport_sockets.tls"
@@ -141,7 +141,7 @@ def test_envoy_takes_its_identity_from_sds_and_gets_rotations(core, xds):
         xds, "web-1", tokens.issue(core.store, "default", "backend-1"), thief_port, echo.port
     )
     try:
-        first = wait_for(lambda: _try_identity(port), 20, "the identity served from SDS")
+        first = wait_until(lambda: _try_identity(port), 20, "the identity served from SDS")
         uri, serial, answer = first
         assert uri == "spiffe://default/backend"
         assert answer == b"backend:hi"  # traffic flows through the TLS listener

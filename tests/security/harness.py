@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from tests.integration.topology import wait_until
 from tests.netns import Netns
 from tests.ports import CP_PORT_VARS, cp_ports, free_port
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.topology import wait_until
 from tests.security.harness import BIN, ControlPlane, Processes, wait_gone
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.security
 

@@ -25,7 +25,7 @@ from services.worker.main import main as kuma_worker
 from services.xds.main import cli as kuma_xds
 from tests.kuma_dp.harness import clean_env
 from tests.ports import cp_ports, free_port
-from tests.xds_ads.harness import wait_for
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 # 2024-05-01T12:00:00.123Z or ...123+0200, then level, logger, message
@@ -77,7 +77,7 @@ def _start_cp(*argv: str, **env: str) -> str:
     )
     url = f"http://127.0.0.1:{ports['KUMA_API_SERVER_PORT']}/meshes"
     try:
-        wait_for(lambda: requests.get(url, timeout=1).ok, 20, "kuma-cp's API")
+        wait_until(lambda: requests.get(url, timeout=1).ok, 20, "kuma-cp's API")
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=20)
@@ -126,7 +126,7 @@ def test_gunicorn_workers_log_what_the_service_logs(tmp_path: Path, level: str):
     )
     url = f"http://127.0.0.1:{port}/bootstrap"
     try:
-        wait_for(lambda: requests.post(url, data=b"{", timeout=1).status_code == 400, 20, "a 400")
+        wait_until(lambda: requests.post(url, data=b"{", timeout=1).status_code == 400, 20, "a 400")
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=20)

@@ -9,7 +9,6 @@ import socketserver
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -29,20 +28,7 @@ from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.server import start_ads_server
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 (keep polling; report the last one)
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+from tests.waiting import wait_until
 
 
 class RecordingCallbacks(StreamCallbacks):
@@ -282,7 +268,7 @@ class EnvoyProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: self.admin("/ready") is not None, 15, "Envoy admin")
+        wait_until(lambda: self.admin("/ready") is not None, 15, "Envoy admin")
 
     def admin(self, path: str) -> str | None:
         try:

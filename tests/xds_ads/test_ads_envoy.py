@@ -15,7 +15,7 @@ from tests.xds_ads.harness import (
     free_port,
     get,
     tcp_config,
-    wait_for,
+    wait_until,
 )
 
 NODE = "default.backend-1"
@@ -55,14 +55,14 @@ def test_config_reaches_envoy_and_changes_apply(ads, backends, envoy_factory):
     port = free_port()
     ads.set(NODE, tcp_config(port, a.port))
     envoy_factory(ads.port)
-    assert wait_for(lambda: get(port) == "A", what="traffic through the listener")
+    assert wait_until(lambda: get(port) == "A", what="traffic through the listener")
     # Every type was sent once and acknowledged, nothing rejected.
     for type_url in (types.CLUSTER, types.ENDPOINT, types.LISTENER):
-        wait_for(lambda t=type_url: ads.callbacks.count("ack", t) >= 1, what=f"ACK {type_url}")
+        wait_until(lambda t=type_url: ads.callbacks.count("ack", t) >= 1, what=f"ACK {type_url}")
     assert ads.callbacks.count("nack") == 0
     # An endpoint change reaches traffic.
     ads.set(NODE, tcp_config(port, b.port))
-    assert wait_for(lambda: get(port) == "B", what="traffic to the new endpoint")
+    assert wait_until(lambda: get(port) == "B", what="traffic to the new endpoint")
 
 
 def test_cluster_change_does_not_stall(ads, backends, envoy_factory):
@@ -71,13 +71,13 @@ def test_cluster_change_does_not_stall(ads, backends, envoy_factory):
     port = free_port()
     ads.set(NODE, tcp_config(port, a.port))
     envoy_factory(ads.port)
-    wait_for(lambda: get(port) == "A", what="first config")
+    wait_until(lambda: get(port) == "A", what="first config")
     config = tcp_config(port, b.port)
     cluster = config[types.CLUSTER]["backend"]
     cluster.connect_timeout.seconds = 2  # a cluster change forces warming
     started = time.monotonic()
     ads.set(NODE, config)
-    wait_for(lambda: get(port) == "B", what="traffic after the cluster change")
+    wait_until(lambda: get(port) == "B", what="traffic after the cluster change")
     assert time.monotonic() - started < 3, "cluster warming stalled"
 
 
@@ -86,9 +86,9 @@ def test_nack_is_recorded_not_looped_and_traffic_keeps_flowing(ads, backends, en
     port = free_port()
     ads.set(NODE, tcp_config(port, a.port))
     envoy_factory(ads.port)
-    wait_for(lambda: get(port) == "A", what="first config")
+    wait_until(lambda: get(port) == "A", what="first config")
     ads.set(NODE, tcp_config(port, a.port, stat_prefix=""))  # invalid: empty stat_prefix
-    nack = wait_for(
+    nack = wait_until(
         lambda: next((e for e in ads.callbacks.events if e[0] == "nack"), None), what="NACK"
     )
     assert nack[1] == types.LISTENER
@@ -103,10 +103,10 @@ def test_unknown_dataplane_waits_then_gets_config(ads, backends, envoy_factory):
     a, _ = backends
     port = free_port()
     envoy_factory(ads.port)
-    wait_for(lambda: ads.callbacks.count("open") == 1, what="stream open")
+    wait_until(lambda: ads.callbacks.count("open") == 1, what="stream open")
     assert ads.callbacks.count("response") == 0
     ads.set(NODE, tcp_config(port, a.port))
-    assert wait_for(lambda: get(port) == "A", what="config after the Dataplane appeared")
+    assert wait_until(lambda: get(port) == "A", what="config after the Dataplane appeared")
 
 
 def test_deleted_dataplane_gets_empty_config(ads, backends, envoy_factory):
@@ -114,7 +114,7 @@ def test_deleted_dataplane_gets_empty_config(ads, backends, envoy_factory):
     port = free_port()
     ads.set(NODE, tcp_config(port, a.port))
     envoy = envoy_factory(ads.port)
-    wait_for(lambda: get(port) == "A", what="first config")
+    wait_until(lambda: get(port) == "A", what="first config")
     ads.set(NODE, {})
 
     def listener_gone() -> bool:
@@ -123,6 +123,6 @@ def test_deleted_dataplane_gets_empty_config(ads, backends, envoy_factory):
         # A removed listener may linger in draining_state; none may stay active.
         return not any("active_state" in d for d in listeners[0].get("dynamic_listeners", []))
 
-    wait_for(listener_gone, what="listener removed")
+    wait_until(listener_gone, what="listener removed")
     with pytest.raises(OSError):
         get(port)

@@ -49,7 +49,7 @@ from tests.xds_ads.harness import (
     grpc_cluster,
     serve_tcp,
     shared_loop,
-    wait_for,
+    wait_until,
 )
 
 MESH = "default"
@@ -508,7 +508,7 @@ def check_settled(
 def settle(
     envoy: Envoy, xds: XdsService, sent: Sent, node_id: str, expected: dict[str, set[str]]
 ) -> Dump:
-    return wait_for(  # type: ignore[no-any-return]
+    return wait_until(  # type: ignore[no-any-return]
         lambda: check_settled(envoy, xds, sent, node_id, expected),
         SETTLE_S,
         f"{node_id} to hold its whole config",
@@ -635,7 +635,7 @@ def test_every_feature_is_acked_and_carries_traffic(
             assert dump.listener(name)["bind_to_port"] is False, name
     assert refused(p.out_backend) and refused(p.web_inbound)
     # The raw listener is not generated, so it binds; its routes came over RDS.
-    assert wait_for(lambda: http_get(p.raw) == "WEB", 10, "raw listener -> raw route")
+    assert wait_until(lambda: http_get(p.raw) == "WEB", 10, "raw listener -> raw route")
 
     # 2. The same without transparent proxying, so that listeners bind their ports: on a new
     # Envoy, as after a restart of the dataplane. (Envoy 1.40 accepts a listener update from
@@ -665,8 +665,8 @@ def test_every_feature_is_acked_and_carries_traffic(
     if mtls:
         assert refused(p.web_inbound)
     else:
-        assert wait_for(lambda: http_get(p.web_inbound) == "WEB", 10, "inbound -> workload")
-    assert wait_for(lambda: http_get(p.out_web) == "WEB", 10, "outbound web -> inbound")
+        assert wait_until(lambda: http_get(p.web_inbound) == "WEB", 10, "inbound -> workload")
+    assert wait_until(lambda: http_get(p.out_web) == "WEB", 10, "outbound web -> inbound")
     # Outbound to backend: the 50/50 split reaches both versions (each through its own Envoy's
     # inbound), once the active health checks have passed.
     seen: list[str] = []
@@ -675,7 +675,7 @@ def test_every_feature_is_acked_and_carries_traffic(
         seen.append(http_get(p.out_backend))
         return {"V1", "V2"} <= set(seen)
 
-    wait_for(both_versions, 15, "both backend versions through the weighted route")
+    wait_until(both_versions, 15, "both backend versions through the weighted route")
     assert set(seen) == {"V1", "V2"}
     # The active checks ran (and passed) on both clusters.
     checks = web.admin("/stats?filter=health_check.success") or ""
@@ -692,12 +692,12 @@ def test_every_feature_is_acked_and_carries_traffic(
         lines = [line for line in text.splitlines() if "(web)->" in line]
         return lines if len(lines) >= len(seen) else []
 
-    lines = wait_for(file_lines, 10, "file access-log lines")
+    lines = wait_until(file_lines, 10, "file access-log lines")
     assert all(line.endswith("bytes") and "(backend)" in line for line in lines), lines
     upstreams = {f"127.0.0.1:{p.v1_inbound}", f"127.0.0.1:{p.v2_inbound}"}
     assert {u for u in upstreams if any(u in line for line in lines)} == upstreams, lines
     tcp_line = f"web->web via 127.0.0.1:{p.web_inbound}"
-    wait_for(lambda: tcp_line in collector.lines, 10, f"TCP access-log line {tcp_line!r}")
+    wait_until(lambda: tcp_line in collector.lines, 10, f"TCP access-log line {tcp_line!r}")
     # Nothing logs the backend calls to TCP or the web calls to the file.
     assert all("backend" not in line for line in collector.lines), collector.lines
 
@@ -708,11 +708,11 @@ def test_every_feature_is_acked_and_carries_traffic(
 
     # 6. The server's record: every response of every type ACKed, none rejected, for every
     # Envoy of the mesh.
-    status = wait_for(lambda: check_insight(core, sent, "web-1", mtls), 10, "web-1's insight")
+    status = wait_until(lambda: check_insight(core, sent, "web-1", mtls), 10, "web-1's insight")
     print(f"web-1 insight: {status}")
     for name in ("backend-v1", "backend-v2"):
         check = functools.partial(check_insight, core, sent, name, mtls, every_type=False)
-        wait_for(check, 10, f"{name}'s insight")
+        wait_until(check, 10, f"{name}'s insight")
         for type_url in (types.CLUSTER, types.LISTENER, *((types.SECRET,) if mtls else ())):
             assert sent.last_acked(f"{MESH}.{name}", type_url), (name, type_url)
     assert not sent.nacks, sent.nacks

@@ -30,7 +30,8 @@ from services.xds.ads.server import StreamPolicy
 from services.xds.mads.assignments import TYPE_URL
 from services.xds.mads.proto import mads_pb2, mads_pb2_grpc
 from services.xds.mads.service import MadsService
-from tests.xds_ads.harness import shared_loop, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import shared_loop
 
 ADMIN = "mads-test-admin-token"
 CERT = self_signed(["localhost", "127.0.0.1"])
@@ -272,7 +273,7 @@ def test_nothing_is_read_while_nobody_watches(mads: Mads):
         assert len(client.recv().resources) == 6
     finally:
         client.close()
-    wait_for(lambda: mads.service.cache.snapshot is None, 5, "the state dropped")
+    wait_until(lambda: mads.service.cache.snapshot is None, 5, "the state dropped")
 
 
 def test_fetch_answers_once_and_delta_is_not_served(mads: Mads):

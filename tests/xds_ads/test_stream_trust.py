@@ -21,7 +21,8 @@ from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.server import StreamPolicy, start_ads_server
 from services.xds.ads.stream import MAX_NAME_LENGTH, StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
-from tests.xds_ads.harness import RecordingCallbacks, shared_loop, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import RecordingCallbacks, shared_loop
 
 VICTIM = "default.web-1"
 CERT = self_signed(["localhost", "127.0.0.1"])
@@ -226,7 +227,7 @@ def test_streams_per_process_are_capped():
         held, fourth = s.run(scenario())
         assert all(code is None and len(got) == 1 for got, code, _ in held)
         assert fourth[1] == grpc.StatusCode.RESOURCE_EXHAUSTED
-        wait_for(lambda: s.slots.open == 0, 5, "every slot given back")
+        wait_until(lambda: s.slots.open == 0, 5, "every slot given back")
     finally:
         s.stop()
 

@@ -8,7 +8,8 @@ import time
 from kuma.wiring import Core
 from services.xds.service import XdsService
 from tests.apply import apply
-from tests.xds_ads.harness import Backend, Envoy, free_port, get, wait_for
+from tests.waiting import wait_until
+from tests.xds_ads.harness import Backend, Envoy, free_port, get
 
 
 def dataplane(name: str, service: str, dp_port: int, outbound: str = "") -> str:
@@ -39,13 +40,13 @@ def test_seed_pair_traffic_and_live_changes(core, xds):
     envoy = None
     try:
         envoy, out = seed_pair(core, xds, a.port)
-        assert wait_for(lambda: get(out) == "A", 15, "traffic to redis through the outbound")
+        assert wait_until(lambda: get(out) == "A", 15, "traffic to redis through the outbound")
 
         # A new endpoint and the old one gone: the change reaches traffic without any timer.
         started = time.monotonic()
         apply(core, dataplane("redis-2", "redis", b.port))
         core.manager.delete("Dataplane", "default", "redis-1")
-        wait_for(lambda: get(out) == "B", 10, "traffic moved to redis-2")
+        wait_until(lambda: get(out) == "B", 10, "traffic moved to redis-2")
         assert time.monotonic() - started < 2.0
 
         # The stream is recorded as a DataplaneInsight subscription.
@@ -54,7 +55,7 @@ def test_seed_pair_traffic_and_live_changes(core, xds):
             sub = spec.subscriptions[0]
             return sub if sub.status.total.responses_acknowledged >= 3 else None
 
-        sub = wait_for(insight, 10, "insight with ACKs")
+        sub = wait_until(insight, 10, "insight with ACKs")
         assert sub.connected and sub.control_plane_instance_id == xds.instance_id
         assert sub.status.cds.responses_sent >= 1 and sub.status.lds.responses_sent >= 1
     finally:
@@ -67,7 +68,7 @@ def test_seed_pair_traffic_and_live_changes(core, xds):
         spec = core.manager.get("DataplaneInsight", "default", "backend-1").spec
         return not spec.is_online()
 
-    wait_for(disconnected, 10, "subscription closed after Envoy stopped")
+    wait_until(disconnected, 10, "subscription closed after Envoy stopped")
 
 
 def test_unrelated_writes_do_not_regenerate(core, xds):
@@ -75,7 +76,7 @@ def test_unrelated_writes_do_not_regenerate(core, xds):
     envoy = None
     try:
         envoy, out = seed_pair(core, xds, a.port)
-        wait_for(lambda: get(out) == "A", 15, "first config")
+        wait_until(lambda: get(out) == "A", 15, "first config")
         time.sleep(0.5)
         rebuilds = xds.reconciler.stats.rebuilds
         # Insight flushes happen all the time; they must not rebuild the mesh.

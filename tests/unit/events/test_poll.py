@@ -10,8 +10,9 @@ import pytest
 
 from kuma.events import Change, InProcessFeed, PublishingStore, WatchedFeed
 from kuma.store.memory import MemoryStore
+from tests.waiting import wait_until
 
-from .helpers import Recorder, dataplane, mesh, wait_until
+from .helpers import Recorder, dataplane, mesh
 
 INTERVAL = 0.1
 
