@@ -1,7 +1,8 @@
 """The one error hierarchy of the product.
 
 Every layer raises these; each shell (HTTP, gRPC, CLI) maps them to its own codes in one place.
-`http_status` is the mapping the API uses, kept here so that it cannot drift between services.
+`http_status` and `grpc_status` (a `grpc.StatusCode` name) are those mappings, kept here so that
+they cannot drift between services; `error_body` is Kuma's error shape for every HTTP service.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class KumaError(Exception):
     """Base of every error the product raises on purpose."""
 
     http_status = 500
+    grpc_status = "INTERNAL"
     details = "Internal Server Error"
 
 
@@ -34,6 +36,7 @@ class ValidationError(KumaError):
     """
 
     http_status = 400
+    grpc_status = "INVALID_ARGUMENT"
     details = "Resource is not valid"
 
     def __init__(self, violations: list[Violation] | None = None, details: str | None = None):
@@ -60,6 +63,7 @@ class ResourceKeyError(KumaError):
 
 class NotFoundError(ResourceKeyError):
     http_status = 404
+    grpc_status = "NOT_FOUND"
     details = "Not found"
     problem = "not found"
 
@@ -68,6 +72,7 @@ class MeshNotFoundError(KumaError):
     """Creating a resource in a Mesh that does not exist (spec §3.15)."""
 
     http_status = 400
+    grpc_status = "INVALID_ARGUMENT"
     details = "Mesh is not found"
 
     def __init__(self, mesh: str):
@@ -78,6 +83,7 @@ class MeshNotFoundError(KumaError):
 
 class AlreadyExistsError(ResourceKeyError):
     http_status = 409
+    grpc_status = "ALREADY_EXISTS"
     details = "Resource already exists"
     problem = "already exists"
 
@@ -86,6 +92,7 @@ class ConflictError(ResourceKeyError):
     """An update carried a version that is no longer current: someone else wrote first."""
 
     http_status = 409
+    grpc_status = "ABORTED"
     details = "Resource conflict"
     problem = "was changed concurrently"
 
@@ -94,6 +101,7 @@ class UnauthorizedError(KumaError):
     """A credential (a dataplane token) is missing, invalid, or belongs to someone else."""
 
     http_status = 401
+    grpc_status = "UNAUTHENTICATED"
     details = "Unauthorized"
 
 
@@ -101,9 +109,12 @@ class ForbiddenError(UnauthorizedError):
     """A valid credential that belongs to someone else (another Dataplane, another namespace).
     HTTP keeps Kuma's 401; gRPC answers PERMISSION_DENIED rather than UNAUTHENTICATED."""
 
+    grpc_status = "PERMISSION_DENIED"
+
 
 class PreconditionFailedError(KumaError):
     http_status = 412
+    grpc_status = "FAILED_PRECONDITION"
     details = "Precondition Failed"
 
 
@@ -111,8 +122,19 @@ class StoreUnavailableError(KumaError):
     """The store cannot be reached (database down, pool exhausted)."""
 
     http_status = 503
+    grpc_status = "UNAVAILABLE"
     details = "Store unavailable"
 
 
 class ConfigError(KumaError):
     """Invalid kuma-cp configuration; the message names the key (spec §2.2)."""
+
+
+def error_body(
+    title: str, details: str, causes: list[Violation] | None = None
+) -> dict[str, object]:
+    """Kuma's error shape: `{"title", "details", "causes"?}` (spec §4.4)."""
+    body: dict[str, object] = {"title": title, "details": details}
+    if causes:
+        body["causes"] = [c.to_json() for c in causes]
+    return body

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from kuma.errors import KumaError, Violation
+from kuma.errors import KumaError, Violation, error_body
 from services.api.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -45,13 +44,6 @@ def titled(title: str) -> Iterator[None]:
     except Exception as exc:
         log.exception("%s", title)
         raise ApiError(title, KumaError()) from exc
-
-
-def error_body(title: str, details: str, causes: list[Violation] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"title": title, "details": details}
-    if causes:
-        body["causes"] = [c.to_json() for c in causes]
-    return body
 
 
 def error_response(

@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 from kuma import http_metrics, prom, server_tls, tokens
 from kuma.config import KumaCpConfig, autoconfigure
 from kuma.dataplane_auth import authenticator_for
-from kuma.errors import ConfigError, KumaError, NotFoundError
+from kuma.errors import ConfigError, KumaError, NotFoundError, error_body
 from kuma.netutil import is_loopback
 from kuma.resources.registry import DATAPLANE
 from kuma.wiring import Core
@@ -46,7 +46,7 @@ YAML = "text/x-yaml"
 
 
 def _error(status: int, title: str, details: str) -> Response:
-    body = json.dumps({"title": title, "details": details})
+    body = json.dumps(error_body(title, details))
     return Response(body, status=status, mimetype="application/json")
 
 

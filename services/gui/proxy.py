@@ -9,6 +9,7 @@ import json
 
 from flask import Response, request
 
+from kuma.errors import error_body
 from services.gui.api_client import ApiClient, ApiUnavailable
 
 READ_METHODS = ("GET", "HEAD")
@@ -39,5 +40,5 @@ def forward(client: ApiClient, path: str) -> Response:
 def error(status: int, title: str, details: str) -> Response:
     """Kuma's error shape."""
     return Response(
-        json.dumps({"title": title, "details": details}), status=status, mimetype="application/json"
+        json.dumps(error_body(title, details)), status=status, mimetype="application/json"
     )

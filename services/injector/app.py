@@ -22,7 +22,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from kuma import prom
-from kuma.errors import StoreUnavailableError
+from kuma.errors import StoreUnavailableError, error_body
 from services.injector import inject
 from services.injector.admission import review
 from services.injector.config import InjectorConfig
@@ -35,7 +35,7 @@ LABELLED_NAMESPACE = {inject.INJECTION: inject.ENABLED}
 
 
 def _error(status: int, title: str, details: str) -> Response:
-    return Response(json.dumps({"title": title, "details": details}), status=status, mimetype=JSON)
+    return Response(json.dumps(error_body(title, details)), status=status, mimetype=JSON)
 
 
 def create_app(cfg: InjectorConfig, meshes: MeshLookup) -> Flask:

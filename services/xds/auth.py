@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from kuma.dataplane_auth import DataplaneAuthenticator
-from kuma.errors import ForbiddenError, StoreUnavailableError, UnauthorizedError
+from kuma.errors import KumaError
 from kuma.netutil import is_loopback
 from services.xds.nodes import split_node_id
 
@@ -62,14 +62,12 @@ class StreamAuthenticator:
             await loop.run_in_executor(
                 None, self.authenticator.check, principal.mesh, principal.name, token, local
             )
-        except ForbiddenError as exc:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        except UnauthorizedError as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        except StoreUnavailableError as exc:
-            log.warning("cannot authenticate a stream of %s: %s", node_id[:256], exc)
-            # the reason names hosts and users: the log has it, not the client
-            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.details)
+        except KumaError as exc:
+            message = str(exc)
+            if exc.http_status >= 500:
+                log.warning("cannot authenticate a stream of %s: %s", node_id[:256], exc)
+                message = exc.details  # the reason names hosts and users: logged, not sent
+            await context.abort(grpc.StatusCode[exc.grpc_status], message)
         return principal
 
 
