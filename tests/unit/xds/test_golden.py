@@ -1,6 +1,9 @@
-"""Golden files: each `testdata/<case>.input.yaml` (resources, dataplane name, node metadata) is
-generated and compared with `testdata/<case>.golden.yaml`, and the result must pass
-`envoy --mode validate`. `UPDATE_GOLDEN=1 pytest tests/unit/xds` rewrites the goldens."""
+"""Golden files: each `testdata/<case>.input.yaml` (resources, dataplane name, node metadata:
+`adminPort`, `proxyless`) is generated, with the mesh's mTLS hook when its Mesh has mTLS on, and
+compared with `testdata/<case>.golden.yaml`; the result must pass `envoy --mode validate`, unless
+the input says `envoyFails: <why>` (then Envoy must still refuse it, so that the day it accepts
+it the case is validated again). `UPDATE_GOLDEN=1 pytest tests/unit/xds` rewrites the
+goldens."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 import yaml
 
 from services.xds.generator import MeshSnapshot, ProxyConfig, ProxyMetadata, generate
+from services.xds.generator.security import mesh_mtls
 from tests.unit.xds.helpers import bootstrap, envoy_validate, snapshot, to_yaml
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -24,11 +28,18 @@ class Case(NamedTuple):
     config: ProxyConfig
 
 
+def case_input(case: str) -> dict:
+    return yaml.safe_load((TESTDATA / f"{case}.input.yaml").read_text())  # type: ignore[no-any-return]
+
+
 def generate_case(case: str) -> Case:
-    data = yaml.safe_load((TESTDATA / f"{case}.input.yaml").read_text())
+    data = case_input(case)
     snap = snapshot(data["resources"])
-    metadata = ProxyMetadata(admin_port=data.get("adminPort", 0))
-    return Case(data["dataplane"], snap, generate(snap, data["dataplane"], metadata))
+    metadata = ProxyMetadata(
+        admin_port=data.get("adminPort", 0), proxyless=data.get("proxyless", False)
+    )
+    config = generate(snap, data["dataplane"], metadata, mesh_mtls(snap))
+    return Case(data["dataplane"], snap, config)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -48,4 +59,7 @@ def test_envoy_accepts(case: str, tmp_path: Path) -> None:
     assert dataplane is not None
     boot = bootstrap(config, f"{snap.mesh.name}.{name}", dataplane.spec.service())
     result = envoy_validate(boot, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    if case_input(case).get("envoyFails"):
+        assert result.returncode != 0, "Envoy accepts it now: drop envoyFails from the input"
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
