@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
@@ -13,7 +13,14 @@ from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.delta import DeltaStream
 from services.xds.ads.sotw import SotwStream
-from services.xds.ads.stream import Stream, StreamLimits, StreamRefused, StreamSlots
+from services.xds.ads.stream import (
+    Inbox,
+    Slot,
+    Stream,
+    StreamLimits,
+    StreamRefused,
+    StreamSlots,
+)
 from services.xds.auth import StreamAuthenticator
 
 # gRPC's default limits refuse about 15% of 3,000 streams opened at once (envoy-notes.md), and
@@ -45,7 +52,17 @@ class StreamPolicy:
     slots: StreamSlots = field(default_factory=lambda: StreamSlots(10_000))
 
 
-async def serve_stream(stream: Stream, slots: StreamSlots, requests: AsyncIterator[Any]) -> None:
+class Served(Protocol):
+    """A stream `serve_stream` can run: ADS, SDS and MADS ones."""
+
+    context: Any
+    inbox: Inbox
+    slot: Slot | None
+
+    def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]: ...
+
+
+async def serve_stream(stream: Served, slots: StreamSlots, requests: AsyncIterator[Any]) -> None:
     """Run one stream to its end. Responses go out through `context.write`: gRPC's driver of a
     handler written as an async generator keeps the last response it sent alive until the next,
     so each idle stream held a copy of its last EDS response (30 kB per stream at 5,000

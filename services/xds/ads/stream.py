@@ -277,33 +277,42 @@ class Stream(ABC):
 
     async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
         """Requests and CHANGED notices, in arrival order, until the client closes."""
-
-        async def read() -> None:
-            try:
-                async for request in requests:
-                    await self.inbox.put(request)
-            finally:
-                self.inbox.end()
-
-        reader = asyncio.create_task(read())
         try:
-            try:
-                first = await asyncio.wait_for(
-                    self.inbox.get(), timeout=self.limits.first_request_timeout
-                )
-            except TimeoutError:
-                raise StreamRefused(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
-                ) from None
-            item = first
-            while item is not END:
+            async for item in inbox_events(requests, self.inbox, self.limits.first_request_timeout):
                 yield item
-                item = await self.inbox.get()
         finally:
-            reader.cancel()
             if self.node_id is not None:
                 self.cache.unwatch(self.node_id, self.inbox)
             self.callbacks.on_close(self.id)
+
+
+async def inbox_events(
+    requests: AsyncIterator[Any], inbox: Inbox, first_request_timeout: float
+) -> AsyncIterator[object]:
+    """What a stream's inbox receives, in arrival order: the client's requests (read into it by
+    a task of their own, so that a slow client holds no place in line) and CHANGED notices,
+    until the client closes. The first request must come within `first_request_timeout`."""
+
+    async def read() -> None:
+        try:
+            async for request in requests:
+                await inbox.put(request)
+        finally:
+            inbox.end()
+
+    reader = asyncio.create_task(read())
+    try:
+        try:
+            item = await asyncio.wait_for(inbox.get(), timeout=first_request_timeout)
+        except TimeoutError:
+            raise StreamRefused(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
+            ) from None
+        while item is not END:
+            yield item
+            item = await inbox.get()
+    finally:
+        reader.cancel()
 
 
 def claimed_node(request: Any, bound: str | None) -> str:

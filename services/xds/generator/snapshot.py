@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from kuma.resources import registry
 from kuma.resources.base import Resource
@@ -22,6 +22,7 @@ from kuma.resources.dataplane import parse_inbound
 from kuma.resources.selectors import SERVICE_TAG, matches
 
 # Resource types a snapshot keeps, by field name.
+T = TypeVar("T")
 _FIELDS = {  # every type a proxy's config is made from, but Mesh: TrafficRoute -> traffic_routes
     t.name: re.sub(r"(?<!^)(?=[A-Z])", "_", t.name).lower() + "s"
     for t in registry.TYPES
@@ -37,30 +38,31 @@ class Endpoint(NamedTuple):
     tags: Mapping[str, str]
 
 
-class ResourceSet(tuple[Resource, ...]):
-    """Resources of one type, in name order, hashed once (a resource hashes by its version)."""
+class _HashedOnce(tuple[T, ...]):
+    """A tuple whose hash is computed once: looked up for every dataplane on every pass."""
 
     _hash: int
+
+    def _content(self) -> Any:
+        return tuple(self)
 
     def __hash__(self) -> int:
         try:
             return self._hash
         except AttributeError:
-            self._hash = super().__hash__()
+            self._hash = hash(self._content())
             return self._hash
 
 
-class EndpointSet(tuple[Endpoint, ...]):
-    """A service's endpoints, hashed once by content (tags are dicts: hashed as sorted items)."""
+class ResourceSet(_HashedOnce[Resource]):
+    """Resources of one type, in name order (a resource hashes by its version)."""
 
-    _hash: int
 
-    def __hash__(self) -> int:
-        try:
-            return self._hash
-        except AttributeError:
-            self._hash = hash(tuple((e.ip, e.port, tuple(sorted(e.tags.items()))) for e in self))
-            return self._hash
+class EndpointSet(_HashedOnce[Endpoint]):
+    """A service's endpoints, hashed by content (tags are dicts: hashed as sorted items)."""
+
+    def _content(self) -> Any:
+        return tuple((e.ip, e.port, tuple(sorted(e.tags.items()))) for e in self)
 
 
 EMPTY_SET = ResourceSet()

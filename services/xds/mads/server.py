@@ -21,8 +21,8 @@ from typing import Any
 import grpc
 from envoy.api.v2 import discovery_pb2
 
-from services.xds.ads.server import StreamPolicy, listen, server_options
-from services.xds.ads.stream import CHANGED, END, Inbox, StreamRefused
+from services.xds.ads.server import StreamPolicy, listen, serve_stream, server_options
+from services.xds.ads.stream import CHANGED, Inbox, Slot, StreamRefused, inbox_events
 from services.xds.mads import assignments
 from services.xds.mads.auth import AdminCredential
 from services.xds.mads.proto import mads_pb2_grpc
@@ -63,6 +63,8 @@ class MadsStream:
         self.policy = policy
         self.context = context
         self.inbox = Inbox(policy.limits.queue_size)
+        self.slot: Slot | None = None  # set by serve_stream
+        self.opened = False  # its first request came: it watches the assignments
         self.client = ""
         self.names: frozenset[str] = frozenset()
         self.waiting = False  # the client waits for a response (it answered the last one)
@@ -71,39 +73,30 @@ class MadsStream:
         self._nonces = itertools.count(1)
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async def read() -> None:
-            try:
-                async for request in requests:
-                    await self.inbox.put(request)
-            finally:
-                self.inbox.end()
-
-        self.inbox.widen()  # the caller is authenticated: its queue may fill
-        reader = asyncio.create_task(read())
+        # The caller is authenticated before the stream starts: it is never evicted for a
+        # newcomer, and its queue may fill.
+        if self.slot is not None:
+            self.slot.bound()
+        self.inbox.widen()
+        events = inbox_events(requests, self.inbox, self.policy.limits.first_request_timeout)
         try:
-            try:
-                item = await asyncio.wait_for(
-                    self.inbox.get(), timeout=self.policy.limits.first_request_timeout
-                )
-            except TimeoutError:
-                raise StreamRefused(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
-                ) from None
-            if item is not END:
-                self.client = item.node.id[:256] if item.HasField("node") else ""
-                log.info("MADS stream of %r from %s opened", self.client, self.context.peer())
-                self.cache.watch(self.inbox)
-            while item is not END:
+            async for item in events:
                 if item is not CHANGED:
+                    if not self.opened:
+                        self._open(item)
                     self._on_request(item)
                 answer = self._respond()
                 if answer is not None:
                     yield answer
                     del answer
-                item = await self.inbox.get()
         finally:
-            reader.cancel()
             self.cache.unwatch(self.inbox)
+
+    def _open(self, first: Any) -> None:
+        self.opened = True
+        self.client = first.node.id[:256] if first.HasField("node") else ""
+        log.info("MADS stream of %r from %s opened", self.client, self.context.peer())
+        self.cache.watch(self.inbox)
 
     def _on_request(self, request: Any) -> None:
         _check(request, self.policy)
@@ -148,22 +141,9 @@ class MadsServicer(mads_pb2_grpc.MonitoringAssignmentDiscoveryServiceServicer):
     ) -> None:
         await self.credential.check(context)
         stream = MadsStream(self.cache, self.policy, context)
-        slot = self.policy.slots.take(stream.inbox)
-        if slot is None:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this control plane serves at most {self.policy.slots.limit} streams per process",
-            )
-        assert slot is not None
-        slot.bound()  # authenticated: never evicted for a newcomer
         try:
-            async for answer in stream.run(request_iterator):
-                await context.write(answer)
-                del answer
-        except StreamRefused as exc:
-            await context.abort(exc.code, exc.message)
+            await serve_stream(stream, self.policy.slots, request_iterator)
         finally:
-            slot.give_back()
             if stream.client or stream.sent_nonce:
                 log.info("MADS stream of %r closed", stream.client)
 
