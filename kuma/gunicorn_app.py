@@ -14,6 +14,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from kuma import logs, prom
+from kuma.clitools import log_level_option
 from kuma.errors import ConfigError
 
 _Cfg = TypeVar("_Cfg")
@@ -58,3 +59,14 @@ def serve(
     # The workers' metrics meet in a directory of this process tree's own (`kuma.prom`).
     with prom.private_dir():
         GunicornService(conf_file, lambda: build_app(cfg), overrides).run()
+
+
+def server_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every gunicorn service takes: `-c/--config-file`, `--workers`, `--log-level`."""
+    command = click.option(
+        "-c", "--config-file", type=click.Path(), default=None, help="configuration file"
+    )(command)
+    command = click.option("--workers", type=int, default=None, help="gunicorn worker processes")(
+        command
+    )
+    return log_level_option("info")(command)

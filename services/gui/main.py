@@ -11,17 +11,15 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT, log_level_option
-from kuma.gunicorn_app import serve
+from kuma.clitools import CONTEXT
+from kuma.gunicorn_app import serve, server_options
 from services.gui.wsgi import CONFIG_FILE_ENV, build_wsgi_app, load_gui_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("-c", "--config-file", type=click.Path(), default=None, help="configuration file")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
-@log_level_option("info")
+@server_options
 def main(config_file: str | None, workers: int | None) -> None:
     """Serve the Kuma GUI (5683) under gunicorn."""
     serve(

@@ -11,14 +11,13 @@ KUMA_INJECTOR_* env vars (services/injector/config.py); gunicorn's own settings 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT, log_level_option
+from kuma.clitools import CONTEXT
 from kuma.errors import ConfigError
-from kuma.gunicorn_app import serve
+from kuma.gunicorn_app import serve, server_options
 from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
 from services.injector.wsgi import build_app, load_config
 
@@ -35,19 +34,8 @@ def check_tls_files(cfg: InjectorConfig) -> None:
             )
 
 
-def _options(command: Callable[..., None]) -> Callable[..., None]:
-    """The injector's options: on `kuma-injector run` and on the bare `kuma-injector`."""
-    command = click.option(
-        "-c", "--config-file", type=click.Path(), default=None, help="configuration file"
-    )(command)
-    command = click.option("--workers", type=int, default=None, help="gunicorn worker processes")(
-        command
-    )
-    return log_level_option("info")(command)
-
-
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
-@_options
+@server_options
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None, workers: int | None) -> None:
     """The Kuma sidecar injector webhook (`run` serves it)."""
@@ -56,7 +44,7 @@ def main(ctx: click.Context, config_file: str | None, workers: int | None) -> No
 
 
 @main.command("run")
-@_options
+@server_options
 def run(config_file: str | None, workers: int | None) -> None:
     """Serve POST /inject-sidecar (8443, TLS): the Kuma sidecar injector webhook."""
     _serve(config_file, workers)
