@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 import socket
 from collections.abc import Iterable
 
@@ -21,10 +22,49 @@ def is_loopback(remote_addr: str | None) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now: tests and benchmarks hand it to a process they start."""
-    with socket.socket() as sock:
+    """A port nothing listens on now: tests and benchmarks hand it to a process they start.
+
+    Chosen below the kernel's ephemeral range, where the OS's own pick (bind to port 0) would
+    land: a port from that range can be taken as the source port of any outgoing connection
+    before the process it was meant for binds it. Free on `host` and on the wildcard address
+    (Envoy binds some listeners to 0.0.0.0), and never handed out twice by one process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    low = min(_ephemeral_low(), 65536)
+    candidates = range(_PRIVATE_LOW, low) if low - _PRIVATE_LOW >= 1000 else range(0)
+    for _ in range(200):
+        port = random.choice(candidates) if candidates else _kernel_pick(family, host)
+        if port not in _handed_out and all(_bindable(family, h, port) for h in (host, wildcard)):
+            _handed_out.add(port)
+            return port
+    raise OSError(f"no free port on {host}")
+
+
+_PRIVATE_LOW = 20000  # below: well-known-ish service ports (5432, 5672, 6379, 15672, ...)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _kernel_pick(family: socket.AddressFamily, host: str) -> int:
+    with socket.socket(family) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(family: socket.AddressFamily, host: str, port: int) -> bool:
+    with socket.socket(family) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def host_ports(hosts: str, default_port: int) -> list[tuple[str, int]]:
