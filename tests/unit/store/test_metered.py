@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from kuma.config import load_config
 from kuma.errors import ConflictError, NotFoundError
 from kuma.wiring import open_store
-from tests.unit.store.test_contract import make
+from tests.store.test_contract import make
 
 
 def sample(name: str, **labels: str) -> float:

@@ -4,7 +4,6 @@ mesh's parts keep clusters with different TLS apart."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
@@ -12,7 +11,7 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
 from services.xds.generator import InboundSecurity, generate
 from services.xds.generator.builders import network_filter
 from services.xds.generator.parts import Parts
-from tests.unit.xds.helpers import bootstrap, envoy_validate, snapshot
+from tests.unit.xds.helpers import snapshot
 
 RBAC = "envoy.filters.network.rbac"
 TLS = "envoy.transport_sockets.tls"
@@ -41,19 +40,13 @@ DOCS: list[dict[str, Any]] = [
 ]
 
 
-def test_hook_adds_rbac_first_and_upstream_tls(tmp_path: Path) -> None:
+def test_hook_adds_rbac_first_and_upstream_tls() -> None:
     snap = snapshot(DOCS)
     parts = Parts()
     config = generate(snap, "backend-1", mtls=DenyAllHook(), parts=parts)
     filters = config.listeners["inbound:10.0.0.1:80"].filter_chains[0].filters
     assert [f.name for f in filters] == [RBAC, "envoy.filters.network.tcp_proxy"]
     assert config.clusters["redis"].transport_socket.name == TLS
-    boot = bootstrap(config, "default.backend-1", "backend")
-    # Envoy 1.40's validate mode crashes on a static cluster whose TLS takes its secrets over
-    # ADS (there is no ADS there): validate where the RBAC filter landed, without that socket.
-    for cluster in boot.static_resources.clusters:
-        cluster.ClearField("transport_socket")
-    assert envoy_validate(boot, tmp_path).returncode == 0
     # Same snapshot and parts without the hook: a different, plaintext cluster, not the TLS one.
     plain = generate(snap, "backend-1", parts=parts)
     assert not plain.clusters["redis"].HasField("transport_socket")

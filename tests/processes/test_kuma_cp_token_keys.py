@@ -10,7 +10,7 @@ import pytest
 
 from kuma import tokens
 from kuma.errors import UnauthorizedError
-from tests.unit.test_kuma_cp import KUMA_CP, cp_env, pg_env
+from tests.processes.test_kuma_cp import KUMA_CP, cp_env, pg_env
 
 
 def kuma_cp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,9 +13,9 @@ import redis
 from kuma.events import Change, PublishingStore, RedisFeed, WatchedFeed
 from kuma.store.memory import MemoryStore
 from tests.conftest import REDIS_URL
+from tests.unit.events.helpers import Recorder, dataplane, mesh
 from tests.waiting import wait_until
 
-from .helpers import Recorder, dataplane, mesh
 from .proxy import TcpProxy
 
 pytestmark = pytest.mark.redis
