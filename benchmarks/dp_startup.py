@@ -33,10 +33,10 @@ from typing import Any
 
 from kuma import tokens
 from kuma.config import KumaCpConfig, load_config
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.netutil import free_port
 from kuma.resources import wire
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
 from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService

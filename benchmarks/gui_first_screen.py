@@ -112,10 +112,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from kuma.config import load_config
+    from kuma.edge.wsgi_server import ThreadedWsgiServer
     from kuma.netutil import free_port
     from kuma.store.migrate import migrate
     from kuma.wiring import ensure_default_mesh, open_core
-    from kuma.wsgi_server import ThreadedWsgiServer
     from services.api.app import create_app as create_api
     from services.gui.app import create_app as create_gui
 

@@ -32,11 +32,11 @@ from pathlib import Path
 from benchmarks.scratch import scratch_database, scratch_vhost
 from kuma import ca
 from kuma.config import load_config
+from kuma.edge.worker_client import WorkerRpcClient, worker_key
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.store.migrate import migrate
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient, worker_key
 
 RESULTS = Path(__file__).parent / "results" / "worker_rpc.json"
 MESH_NAME = "bench"

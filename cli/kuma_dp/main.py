@@ -9,8 +9,8 @@ import click
 
 from cli.kuma_dp.errors import DpError
 from cli.kuma_dp.settings import DEFAULT_ADMIN_PORTS, DpSettings, parse_port_range
-from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 from kuma.durations import parse_duration
+from kuma.edge.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 
 _option = functools.partial(click.option, show_envvar=True)
 

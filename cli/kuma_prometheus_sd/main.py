@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 
 from cli.kuma_prometheus_sd.file_sd import FileSdWriter, SdError, try_write_to_dir
-from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
+from kuma.edge.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 
 log = logging.getLogger("kuma-prometheus-sd.run")
 _option = functools.partial(click.option, show_envvar=True)

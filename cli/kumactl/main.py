@@ -15,7 +15,7 @@ from cli.kumactl.cmd_get import get
 from cli.kumactl.cmd_inspect import inspect
 from cli.kumactl.cmd_install import install
 from cli.kumactl.cmd_manage import manage
-from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
+from kuma.edge.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 
 
 @click.group(context_settings=CONTEXT)

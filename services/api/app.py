@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from kuma import http_metrics
 from kuma.admin_token import ensure_admin_token
 from kuma.config import KumaCpConfig
+from kuma.edge import http_metrics
 from kuma.wiring import Core
 from services.api.cors import install_cors, origin_matcher
 from services.api.errors import register_error_handlers

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 
 from kuma.config import load_config
-from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 

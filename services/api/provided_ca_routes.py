@@ -36,7 +36,7 @@ TRANSPORT_TITLE = "TLS or same host required"
 def key_transport_ok(req: Request) -> bool:
     """Whether a private key in this request's body has not crossed hosts in plaintext: its
     peer is a loopback address, or the connection itself completed a TLS handshake
-    (`wsgi.url_scheme`, which the servers set from the connection: kuma.dual_listener)."""
+    (`wsgi.url_scheme`, which the servers set from the connection: kuma.edge.dual_listener)."""
     return is_loopback(req.remote_addr) or req.is_secure
 
 

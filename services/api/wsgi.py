@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kuma.config import KumaCpConfig, autoconfigure, load_config
-from kuma.diagnostics import StartResponse, WsgiApp, diagnostics_app
+from kuma.edge.diagnostics import StartResponse, WsgiApp, diagnostics_app
 from kuma.wiring import Core, ensure_default_mesh, open_core
 from services.api.app import create_app
 

@@ -12,7 +12,7 @@ catalog advertises to kuma-dp, so kuma-dp and the server always agree on whether
 `general.trustLoopback` (default true) a caller on this host may omit the token.
 
 Transport. The port serves HTTPS with the control plane's certificate (`kuma.server_tls`) and
-plain HTTP on the same socket (`kuma.dual_listener`). Plain HTTP is answered only to a peer on
+plain HTTP on the same socket (`kuma.edge.dual_listener`). Plain HTTP is answered only to a peer on
 this host (a loopback address), so the README's walk-through
 (`KUMA_CONTROL_PLANE_BOOTSTRAP_SERVER_URL=http://localhost:5682`) needs no flags. A plain-HTTP
 request from any other address is refused with 403 before its body is read, with details saying
@@ -31,9 +31,10 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from kuma import http_metrics, prom, server_tls, tokens
+from kuma import prom, server_tls, tokens
 from kuma.config import KumaCpConfig, autoconfigure
 from kuma.dataplane_auth import authenticator_for
+from kuma.edge import http_metrics
 from kuma.errors import ConfigError, KumaError, NotFoundError, error_body
 from kuma.netutil import is_loopback
 from kuma.resources.registry import DATAPLANE

@@ -2,7 +2,7 @@
 
 Binds `0.0.0.0:bootstrapServer.port` from the kuma config (`KUMA_CONFIG_FILE`, KUMA_* env) unless
 `--bind` is given. The port speaks HTTPS with the control plane's certificate and plain HTTP,
-told apart per connection (`kuma.gunicorn_dual`); the app answers plain HTTP to this host only.
+told apart per connection (`kuma.edge.gunicorn_dual`); the app answers plain HTTP to this host only.
 Workers and threads: KUMA_BOOTSTRAP_WORKERS (default 2; a bootstrap is asked once per Envoy
 start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
 """
@@ -10,12 +10,12 @@ start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
 import os
 
 from kuma.config import load_config
-from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
-worker_class = "kuma.gunicorn_dual.DualProtocolWorker"
+worker_class = "kuma.edge.gunicorn_dual.DualProtocolWorker"
 workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
 threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
 proc_name = "kuma-bootstrap"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT
-from kuma.gunicorn_app import serve, server_options
+from kuma.edge.clitools import CONTEXT
+from kuma.edge.gunicorn_app import serve, server_options
 from services.bootstrap.wsgi import CONFIG_FILE_ENV, BootstrapWsgi, load_bootstrap_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")

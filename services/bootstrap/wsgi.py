@@ -38,7 +38,7 @@ class BootstrapWsgi:
         return self.app(environ, start_response)
 
     def server_certificate(self) -> server_tls.ServerCertificate:
-        """What `kuma.gunicorn_dual.DualProtocolWorker` presents to TLS callers on 5682."""
+        """What `kuma.edge.gunicorn_dual.DualProtocolWorker` presents to TLS callers on 5682."""
         return server_tls.load(self.cfg, self.core.store)
 
     def close(self) -> None:

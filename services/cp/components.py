@@ -38,7 +38,7 @@ class WsgiComponent:
     is built on start, after the components before it (the default Mesh, the admin token)."""
 
     def __init__(self, name: str, host: str, port: int, build_app: Callable[[], Any]):
-        from kuma.wsgi_server import ThreadedWsgiServer
+        from kuma.edge.wsgi_server import ThreadedWsgiServer
 
         self.name = f"{name} on {host}:{port}"
         self._build_app = build_app
@@ -78,7 +78,7 @@ def gui_component(cfg: KumaCpConfig) -> WsgiComponent:
 
 
 def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
-    from kuma.diagnostics import diagnostics_app
+    from kuma.edge.diagnostics import diagnostics_app
 
     return WsgiComponent(
         "diagnostics server",
@@ -89,7 +89,7 @@ def diagnostics_component(cfg: KumaCpConfig, core: Core) -> WsgiComponent:
 
 
 class BootstrapComponent:
-    """The bootstrap server: TLS and plain HTTP on one port (`kuma.dual_listener`, on cheroot:
+    """The bootstrap server: TLS and plain HTTP on one port (`kuma.edge.dual_listener`, on cheroot:
     waitress cannot do TLS), presenting the control plane's certificate."""
 
     def __init__(self, cfg: KumaCpConfig, core: Core, host: str = "0.0.0.0"):
@@ -99,7 +99,7 @@ class BootstrapComponent:
 
     def start(self) -> None:
         from kuma import server_tls
-        from kuma.wsgi_server import DualProtocolWsgiServer
+        from kuma.edge.wsgi_server import DualProtocolWsgiServer
         from services.bootstrap.app import create_app
 
         app = create_app(self.cfg, self.core)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from kuma import config as kconfig
-from kuma.clitools import CONTEXT, log_level_option, persist_log_level, version_command
+from kuma.edge.clitools import CONTEXT, log_level_option, persist_log_level, version_command
 from kuma.errors import ConfigError, KumaError
 from services.cp.components import build_components
 

@@ -8,7 +8,7 @@ KUMA_GUI_WORKERS (default 1), KUMA_GUI_THREADS (default 8).
 import os
 
 from kuma.config import load_config
-from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 

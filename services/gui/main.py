@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT
-from kuma.gunicorn_app import serve, server_options
+from kuma.edge.clitools import CONTEXT
+from kuma.edge.gunicorn_app import serve, server_options
 from services.gui.wsgi import CONFIG_FILE_ENV, build_wsgi_app, load_gui_config
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")

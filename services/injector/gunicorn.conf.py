@@ -8,7 +8,7 @@ KUMA_INJECTOR_THREADS (default 4): admission requests are small and rare.
 
 import os
 
-from kuma.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
 from services.injector.config import load_injector_config
 
 _cfg = load_injector_config(os.environ.get("KUMA_INJECTOR_CONFIG_FILE") or None)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT
+from kuma.edge.clitools import CONTEXT
+from kuma.edge.gunicorn_app import serve, server_options
 from kuma.errors import ConfigError
-from kuma.gunicorn_app import serve, server_options
 from services.injector.config import CONFIG_FILE_ENV, InjectorConfig
 from services.injector.wsgi import build_app, load_config
 

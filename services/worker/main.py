@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from kuma.clitools import CONTEXT, log_level_option
+from kuma.edge.clitools import CONTEXT, log_level_option
 
 
 def _load(config_file: str | None):  # type: ignore[no-untyped-def]
@@ -36,8 +36,8 @@ def _load(config_file: str | None):  # type: ignore[no-untyped-def]
 
 
 def _health_rpc(config_file: str | None, timeout: float) -> None:
+    from kuma.edge.worker_client import WorkerRpcClient
     from kuma.errors import KumaError
-    from kuma.worker_client import WorkerRpcClient
 
     cfg = _load(config_file)
     client = WorkerRpcClient(cfg.worker.amqp_uri, timeout=timeout)

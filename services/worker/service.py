@@ -14,7 +14,7 @@ substitution; the kuma-cp config from KUMA_CONFIG_FILE and KUMA_* env vars):
 Entrypoints:
 - RPC `sign(mesh, service, csr_pem, ttl_seconds=None, proof=...) -> {"result": PEM chain, "mac"}`,
   `mesh_ca(mesh, proof=...) -> {"result": PEM bundle, "mac"}`: only for callers proving with the
-  worker key that they are replicas of this control plane (kuma/worker_client.py, "Who may
+  worker key that they are replicas of this control plane (kuma/edge/worker_client.py, "Who may
   ask"); a call without a valid proof gets a WorkerAuthError and is logged;
   `ping() -> {...}` (health; also checks the store; no proof);
 - timers: liveness sweep (KUMA_WORKER_SWEEP_INTERVAL), insight clean-up
@@ -43,15 +43,15 @@ from nameko.rpc import rpc  # noqa: E402
 from nameko.timer import timer  # noqa: E402
 
 from kuma.config import KumaCpConfig, autoconfigure, load_config  # noqa: E402
-from kuma.errors import KumaError  # noqa: E402
-from kuma.wiring import Core, open_core  # noqa: E402
-from kuma.worker_client import (  # noqa: E402
+from kuma.edge.worker_client import (  # noqa: E402
     SERVICE_NAME,
     ProofVerifier,
     Verified,
     WorkerAuthError,
     worker_key,
 )
+from kuma.errors import KumaError  # noqa: E402
+from kuma.wiring import Core, open_core  # noqa: E402
 from services.worker.housekeeping import Housekeeping, ensure_defaults  # noqa: E402
 from services.worker.settings import WorkerSettings, private_health_file  # noqa: E402
 from services.worker.signing import Signer  # noqa: E402

@@ -8,18 +8,18 @@ import signal
 import click
 
 from kuma import config as kconfig
-from kuma.clitools import CONTEXT, log_level_option
-from kuma.diagnostics import diagnostics_app
+from kuma.edge.clitools import CONTEXT, log_level_option
+from kuma.edge.diagnostics import diagnostics_app
+from kuma.edge.worker_client import WorkerRpcClient, worker_key
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient, worker_key
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.xds.service import XdsService
 
 
 async def _serve(cfg: kconfig.KumaCpConfig) -> None:
     core = open_core(cfg, name="kuma-xds")
     # Mesh CA keys stay in the worker: this replica sends CSRs over RabbitMQ, each call proved
-    # with the worker key from the store (kuma/worker_client.py, "Who may ask").
+    # with the worker key from the store (kuma/edge/worker_client.py, "Who may ask").
     authority = WorkerRpcClient(cfg.worker.amqp_uri, key=lambda: worker_key(core.store))
     service = XdsService(cfg, core, authority=authority)
     xds = cfg.xds_server

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from kuma.config import KumaCpConfig, load_config
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app
 from tests.conftest import pg_env as base_pg_env
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from kuma.diagnostics import diagnostics_app
+from kuma.edge.diagnostics import diagnostics_app
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.store import MemoryStore
-from kuma.wsgi_server import ThreadedWsgiServer
 from tests.api.conftest import HOST
 
 

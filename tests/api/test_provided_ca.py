@@ -209,7 +209,7 @@ def test_a_key_crosses_hosts_only_over_tls(memory_only_api: Api):
     assert plain.status_code == 403
     assert plain.json["title"] == "TLS or same host required"
     assert client.get(path).status_code == 404  # nothing stored
-    # The same request over TLS (wsgi.url_scheme https, as kuma.dual_listener sets it).
+    # The same request over TLS (wsgi.url_scheme https, as kuma.edge.dual_listener sets it).
     secure = client.post(
         path, json=_pair(), headers=admin, environ_base=remote, base_url="https://cp.example"
     )

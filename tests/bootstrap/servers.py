@@ -15,8 +15,8 @@ from typing import Any
 import requests
 
 from kuma.config import KumaCpConfig, load_config
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.bootstrap.app import create_app
 
 

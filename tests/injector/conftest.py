@@ -22,12 +22,12 @@ import requests
 
 from cli.kumactl.tls import self_signed
 from kuma.config import load_config
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.netutil import free_port
 from kuma.resources.base import Resource
 from kuma.resources.mesh import MeshSpec
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import ensure_default_mesh, open_core
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app as create_api
 
 INJECTOR_HOST = "127.0.0.7"

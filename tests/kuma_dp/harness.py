@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kuma.wsgi_server import ThreadedWsgiServer
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 
 KUMA_DP = str(Path(sys.executable).with_name("kuma-dp"))
 

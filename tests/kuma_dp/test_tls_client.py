@@ -17,8 +17,8 @@ import pytest
 from cli.kuma_dp import control_plane
 from cli.kuma_dp.control_plane import discover, fetch_bootstrap
 from cli.kuma_dp.errors import DpError
+from kuma.edge.wsgi_server import DualProtocolWsgiServer
 from kuma.server_tls import self_signed
-from kuma.wsgi_server import DualProtocolWsgiServer
 
 
 def _app(environ: dict[str, Any], start_response: Any) -> list[bytes]:

@@ -24,10 +24,10 @@ import pytest
 from cli.kumactl.client import ApiClient
 from kuma import tokens
 from kuma.config import load_config
+from kuma.edge.wsgi_server import ThreadedWsgiServer
 from kuma.netutil import host_name, is_local_name
 from kuma.resources.registry import TYPES
 from kuma.wiring import Core, ensure_default_mesh, open_core
-from kuma.wsgi_server import ThreadedWsgiServer
 from services.api.app import create_app
 
 ADMIN_TOKEN = "browser-test-admin-token"

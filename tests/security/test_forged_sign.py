@@ -13,10 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from kuma import ca
+from kuma.edge.worker_client import ProofVerifier, WorkerAuthError, make_proof, reply_mac
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.store.memory import MemoryStore
-from kuma.worker_client import ProofVerifier, WorkerAuthError, make_proof, reply_mac
 from services.xds.sds.identities import IdentityManager, issue_identity
 
 MESH_NAME = "secure"

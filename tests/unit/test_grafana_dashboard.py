@@ -29,7 +29,7 @@ def exported() -> set[str]:
     import kuma.store.metered
     import services.injector.metrics
     import services.xds.metrics
-    from kuma import http_metrics
+    from kuma.edge import http_metrics
 
     del kuma.ca, kuma.store.metered, services.injector.metrics, services.xds.metrics
     for prefix in ("api_server", "dp_server"):

@@ -1,6 +1,6 @@
 """The signing RPC against the real RabbitMQ: a `kuma-worker` process on a fresh Postgres
 database, called by plain Python processes (no nameko, no eventlet) through
-kuma/worker_client.py."""
+kuma/edge/worker_client.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import requests
 from cryptography import x509
 
 from kuma import ca, provided_ca
+from kuma.edge.worker_client import WorkerRpcClient, WorkerUnavailableError, worker_key
 from kuma.errors import MeshNotFoundError
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, decode_spec
 from kuma.wiring import open_core
-from kuma.worker_client import WorkerRpcClient, WorkerUnavailableError, worker_key
 from tests.ca_certs import make_ca
 from tests.conftest import fresh_database
 from tests.ports import free_port
@@ -78,7 +78,7 @@ import json, os, sys, time
 from kuma import ca, provided_ca
 from kuma.config import load_config
 from kuma.wiring import open_store
-from kuma.worker_client import WorkerRpcClient, worker_key
+from kuma.edge.worker_client import WorkerRpcClient, worker_key
 
 store = open_store(load_config())
 key = ca.new_private_key()

@@ -17,11 +17,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from kuma import ca
-from kuma.resources.base import Resource
-from kuma.resources.registry import MESH, decode_spec
-from kuma.store.memory import MemoryStore
-from kuma.wiring import open_core
-from kuma.worker_client import (
+from kuma.edge.worker_client import (
     RPC_EXCHANGE,
     SERVICE_NAME,
     WorkerAuthError,
@@ -31,6 +27,10 @@ from kuma.worker_client import (
     reply_mac,
     worker_key,
 )
+from kuma.resources.base import Resource
+from kuma.resources.registry import MESH, decode_spec
+from kuma.store.memory import MemoryStore
+from kuma.wiring import open_core
 from services.xds.sds.identities import issue_identity
 from tests.conftest import fresh_database
 from tests.worker.conftest import Worker, cfg_of, worker_env

@@ -14,7 +14,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from kuma import logs, prom
-from kuma.clitools import log_level_option
+from kuma.edge.clitools import log_level_option
 from kuma.errors import ConfigError
 
 _Cfg = TypeVar("_Cfg")

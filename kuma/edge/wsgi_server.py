@@ -3,7 +3,7 @@ serve apps in-process (gunicorn cannot be embedded).
 
 - `ThreadedWsgiServer` (waitress): plain HTTP, for the API and diagnostics.
 - `DualProtocolWsgiServer` (cheroot, which can do TLS where waitress cannot): TLS and plain HTTP
-  on one port (`kuma.dual_listener`), for the bootstrap server.
+  on one port (`kuma.edge.dual_listener`), for the bootstrap server.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cheroot.makefile import MakeFile
 from waitress import wasyncore
 from waitress.server import create_server
 
-from kuma.dual_listener import FIRST_BYTE_WAIT, negotiate, server_context, wait_readable
+from kuma.edge.dual_listener import FIRST_BYTE_WAIT, negotiate, server_context, wait_readable
 from kuma.server_tls import ServerCertificate
 
 log = logging.getLogger(__name__)

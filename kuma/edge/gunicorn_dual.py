@@ -1,7 +1,7 @@
 """A gunicorn gthread worker that serves TLS and plain HTTP on the same port
-(`kuma.dual_listener`):
+(`kuma.edge.dual_listener`):
 
-    worker_class = "kuma.gunicorn_dual.DualProtocolWorker"
+    worker_class = "kuma.edge.gunicorn_dual.DualProtocolWorker"
 
 The app gunicorn loads must offer `server_certificate() -> kuma.server_tls.ServerCertificate`;
 each worker asks it once, after loading the app (so after the fork, through the app's own
@@ -24,7 +24,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from kuma.dual_listener import FIRST_BYTE_WAIT, negotiate, server_context
+from kuma.edge.dual_listener import FIRST_BYTE_WAIT, negotiate, server_context
 
 IO_TIMEOUT = 10.0
 

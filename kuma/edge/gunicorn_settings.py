@@ -1,6 +1,6 @@
 """gunicorn settings every HTTP service shares (API, bootstrap, injector): each service's
 `gunicorn.conf.py` imports these and adds its binds, worker counts and name. The logging is
-kuma.logs's, at the level the command line chose (`kuma.gunicorn_app.serve` hands it on)."""
+kuma.logs's, at the level the command line chose (`kuma.edge.gunicorn_app.serve` hands it on)."""
 
 from kuma import logs
 

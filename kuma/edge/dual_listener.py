@@ -4,7 +4,7 @@ A TLS connection opens with a handshake record, whose first byte is 0x16; an HTT
 opens with the letters of its method. The server peeks at that byte (`MSG_PEEK`, so nothing is
 consumed), then either completes a TLS handshake or reads plain HTTP from the socket as it is.
 
-Servers built on this (`kuma.gunicorn_dual` under gunicorn, `kuma.wsgi_server`'s
+Servers built on this (`kuma.edge.gunicorn_dual` under gunicorn, `kuma.edge.wsgi_server`'s
 `DualProtocolWsgiServer` in `kuma-cp run`) keep to three rules:
 - the peek and the handshake run in a worker thread, never in the accept loop, and wait at most
   a deadline: a silent or slow client costs one thread for that long, never the listener;

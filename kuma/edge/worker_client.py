@@ -92,7 +92,7 @@ class WorkerReplyError(errors.KumaError):
 
 
 # Modules whose KumaError classes a remote error may be rebuilt as (never import by remote name).
-_ERROR_MODULES = ("kuma.errors", "kuma.ca", "kuma.worker_client")
+_ERROR_MODULES = ("kuma.errors", "kuma.ca", "kuma.edge.worker_client")
 
 # --- the worker key and the proofs made with it -----------------------------------------------
 
