@@ -9,6 +9,8 @@ and kuma-dp forwards them to the backend's address, which travels in `log_name` 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import (
     base_pb2,
@@ -19,6 +21,7 @@ from envoy.config.core.v3 import (
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
 
+from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound
 from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
@@ -34,33 +37,42 @@ DEFAULT_FORMAT = (
 )
 
 
-def source_address(dataplane: DataplaneSpec, source_service: str) -> str:
-    """`IP:0` of the dataplane's inbound that carries its identifying service."""
-    for inbound in dataplane.networking.inbound:
-        iface = parse_inbound(inbound.interface)
-        if iface is not None and inbound.tags.get(SERVICE_TAG) == source_service:
-            return f"{iface.dataplane_ip}:0"
-    return ":0"
+class LogSource(NamedTuple):
+    """What a log line says of the dataplane it leaves from: its identifying service, and the
+    `IP:0` of the inbound that carries that service (`:0` when none does)."""
+
+    service: str
+    address: str
+
+    @classmethod
+    def of(cls, dataplane: Resource) -> LogSource:
+        spec: DataplaneSpec = dataplane.spec
+        service = spec.service()
+        for inbound in spec.networking.inbound:
+            iface = parse_inbound(inbound.interface)
+            if iface is not None and inbound.tags.get(SERVICE_TAG) == service:
+                return cls(service, f"{iface.dataplane_ip}:0")
+        return cls(service, ":0")
 
 
-def render_format(dataplane: DataplaneSpec, backend: LoggingBackend, destination: str) -> str:
+def render_format(source: LogSource, backend: LoggingBackend, destination: str) -> str:
     """Kuma's own placeholders are known only here, so they are filled in at generation time."""
-    source = dataplane.service()
     return (
         (backend.format or DEFAULT_FORMAT)
-        .replace("%KUMA_SOURCE_ADDRESS%", source_address(dataplane, source))
-        .replace("%KUMA_SOURCE_SERVICE%", source)
+        .replace("%KUMA_SOURCE_ADDRESS%", source.address)
+        .replace("%KUMA_SOURCE_SERVICE%", source.service)
         .replace("%KUMA_DESTINATION_SERVICE%", destination)
     )
 
 
 def access_logs(
-    dataplane: DataplaneSpec, backend: LoggingBackend | None, service: str
+    source: LogSource | None, backend: LoggingBackend | None, service: str
 ) -> list[accesslog_pb2.AccessLog]:
     """Loggers for the outbound listener of `service`; none without a resolved backend."""
     if backend is None:
         return []
-    fmt = render_format(dataplane, backend, service)
+    assert source is not None, "a dataplane that logs has a source"
+    fmt = render_format(source, backend, service)
     if backend.file is not None:
         config = file_pb2.FileAccessLog(
             path=backend.file.path,

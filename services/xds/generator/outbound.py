@@ -16,7 +16,7 @@ from kuma.resources.dataplane import DataplaneSpec, parse_outbound
 from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
-from services.xds.generator.access_logs import access_logs
+from services.xds.generator.access_logs import LogSource, access_logs
 from services.xds.generator.context import Choice, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
 from services.xds.generator.security import upstream_socket
@@ -126,39 +126,57 @@ class _Outbound(NamedTuple):
     splits: list[Split]
 
 
-def plan(dataplane: Resource, routes: Choice[Route]) -> list[_Outbound]:
+class OutboundSide(NamedTuple):
+    """What the outbound listeners and clusters read of a dataplane: its outbounds (interface,
+    service) and whether it is transparently proxied. Dataplanes that call the same services on
+    the same ports share their listeners, unless their access logs name them."""
+
+    outbounds: tuple[tuple[str, str], ...]
+    virtual: bool
+
+    @classmethod
+    def of(cls, dataplane: Resource) -> OutboundSide:
+        spec: DataplaneSpec = dataplane.spec
+        return cls(
+            tuple((o.interface, o.service) for o in spec.networking.outbound),
+            transparent_port(spec) != 0,
+        )
+
+
+def plan(side: OutboundSide, routes: Choice[Route]) -> list[_Outbound]:
     out = []
-    for i, outbound in enumerate(dataplane.spec.networking.outbound):
-        iface = parse_outbound(outbound.interface)
+    for i, (interface, service) in enumerate(side.outbounds):
+        iface = parse_outbound(interface)
         if iface is None:
             raise GenerationError(
-                f"dataplane.networking.outbound[{i}].interface: value is not valid: "
-                f'"{outbound.interface}"'
+                f'dataplane.networking.outbound[{i}].interface: value is not valid: "{interface}"'
             )
-        route = routes[outbound.service]  # implicit when no TrafficRoute matches
+        route = routes[service]  # implicit when no TrafficRoute matches
         chosen = splits(route)
         if not chosen:
             raise GenerationError(
                 f'trafficroute{{name="{route.name}"}}.conf: has no destination with weight > 0'
             )
-        out.append(_Outbound(outbound.service, iface.ip, iface.port, chosen))
+        out.append(_Outbound(service, iface.ip, iface.port, chosen))
     return out
 
 
 def listeners(
-    dataplane: Resource, routes: Choice[Route], logs: Choice[LoggingBackend]
+    side: OutboundSide,
+    routes: Choice[Route],
+    logs: Choice[LoggingBackend],
+    source: LogSource | None,
 ) -> list[Message]:
-    """The outbound listeners: they read the outbounds, their routes and loggers."""
-    spec: DataplaneSpec = dataplane.spec
-    virtual = transparent_port(spec) != 0
+    """The outbound listeners: they read the outbounds, their routes and loggers, and the
+    dataplane's `source` where a logger's format names it."""
     out: list[Message] = []
-    for outbound in plan(dataplane, routes):
+    for outbound in plan(side, routes):
         chosen = outbound.splits
         proxy_filter = builders.tcp_proxy(
             outbound.service,
             cluster=chosen[0].cluster if len(chosen) == 1 else "",
             weighted=[(s.cluster, s.weight) for s in chosen],
-            access_logs=access_logs(spec, logs.get(outbound.service), outbound.service),
+            access_logs=access_logs(source, logs.get(outbound.service), outbound.service),
         )
         out.append(
             builders.listener(
@@ -166,7 +184,7 @@ def listeners(
                 outbound.ip,
                 outbound.port,
                 [proxy_filter],
-                virtual=virtual,
+                virtual=side.virtual,
             )
         )
     return out
@@ -174,14 +192,19 @@ def listeners(
 
 def generate(proxy: Proxy) -> list[Message]:
     parts = proxy.parts
+    side = parts.build(OutboundSide.of, proxy.dataplane)
+    # Clusters, and (outbound side) listeners without access logs, are shared: dataplanes of
+    # one side differ only in what a log line says of them, so the source is read only when
+    # some outbound logs.
+    source = parts.build(LogSource.of, proxy.dataplane) if proxy.logs else None
     # Outbounds may share destinations: emit each cluster and assignment once.
     clusters: dict[str, Message] = {}
     assignments: dict[str, Message] = {}
-    for outbound in parts.build(plan, proxy.dataplane, proxy.routes):
+    for outbound in parts.build(plan, side, proxy.routes):
         for split in outbound.splits:
             if split.cluster not in clusters:
                 clusters[split.cluster], assignments[split.cluster] = destination_resources(
                     proxy, split
                 )
-    found = parts.build(listeners, proxy.dataplane, proxy.routes, proxy.logs)
+    found = parts.build(listeners, side, proxy.routes, proxy.logs, source)
     return [*clusters.values(), *assignments.values(), *found]

@@ -7,7 +7,7 @@ from envoy.config.listener.v3 import listener_pb2
 
 from kuma.resources.mesh import LoggingBackend
 from services.xds.generator import GenerationError, ProxyMetadata, generate
-from services.xds.generator.access_logs import render_format
+from services.xds.generator.access_logs import LogSource, render_format
 from services.xds.generator.prometheus import LISTENER as PROMETHEUS
 from tests.unit.xds.helpers import snapshot
 
@@ -109,7 +109,7 @@ def test_access_log_source_address_without_matching_inbound() -> None:
     }
     snap = snapshot([MESH, gateway])
     fmt = render_format(
-        snap.dataplanes[0].spec,
+        LogSource.of(snap.dataplanes[0]),
         LoggingBackend(format="%KUMA_SOURCE_ADDRESS%|%KUMA_SOURCE_SERVICE%"),
         "db",
     )
