@@ -1,5 +1,5 @@
 """`kuma-cp.defaults.yaml`: every kuma-cp setting with its default and its env var, generated
-from the config schema (kuma/config.py), as Kuma shipped one. Regenerate with
+from the config schema (kuma/config/schema.py), as Kuma shipped one. Regenerate with
 
     python -m kuma.config_defaults > kuma-cp.defaults.yaml
 
@@ -14,7 +14,7 @@ import yaml
 from kuma.config import ENV_VARS, KumaCpConfig, to_json
 
 HEADER = """\
-# kuma-cp's settings and their defaults, generated from the config schema (kuma/config.py):
+# kuma-cp's settings and their defaults, generated from the config schema (kuma/config/schema.py):
 #   python -m kuma.config_defaults > kuma-cp.defaults.yaml
 # Give kuma-cp a file with the keys you change (`kuma-cp run -c FILE`); each key's env var,
 # named beside it, wins over the file.
