@@ -1,6 +1,10 @@
 """Fixtures for the machine's real services: a fresh Postgres database and a unique Redis
 prefix per test session, both removed afterwards. A service that is down fails the tests that
-need it with the command that starts it (never a silent skip)."""
+need it with the command that starts it (never a silent skip).
+
+The lanes (README, "Tests"): a test's postgres/redis/rabbitmq marker follows from the fixtures
+it requests, so no test says it by hand; `envoy` and `slow` are module marks. A test with none
+of LANE_MARKERS is marked `fast`: `./scripts/test --fast` runs those, with no service up."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +33,55 @@ START_HINTS = {
 
 def service_down(name: str, exc: BaseException) -> None:
     pytest.fail(f"{name} is not reachable ({exc}); start it with: {START_HINTS[name]}")
+
+
+# The fixtures through which a test reaches each service (directly or through a fixture of its
+# own): requesting one gives the test the service's marker.
+SERVICE_FIXTURES = {
+    "postgres": frozenset({"pg_database", "own_pg_database"}),
+    "redis": frozenset({"redis_prefix"}),
+    "rabbitmq": frozenset({"amqp_uri"}),
+}
+# A test with any of these is not in the fast lane; one with none of them is marked `fast`.
+LANE_MARKERS = ("postgres", "redis", "rabbitmq", "envoy", "slow", "compose")
+UNIT = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        for service, fixtures in SERVICE_FIXTURES.items():
+            if fixtures.intersection(getattr(item, "fixturenames", ())):
+                item.add_marker(service)
+        lanes = [m for m in LANE_MARKERS if item.get_closest_marker(m)]
+        if not lanes:
+            item.add_marker("fast")
+        elif item.path.is_relative_to(UNIT):
+            misplaced.append(f"{item.nodeid} ({', '.join(lanes)})")
+    # tests/unit is the pure, in-process, fast part: a service, an Envoy or a slow test there
+    # is a test in the wrong folder, and would say so only as a slower fast lane.
+    if misplaced:
+        raise pytest.UsageError(
+            "tests/unit holds only fast in-process tests; move these out:\n  "
+            + "\n  ".join(misplaced)
+        )
+
+
+_current: list[pytest.Item] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _current[:] = [item]
+
+
+def reached(service: str) -> None:
+    """Called where a test reaches a service: a test without the service's marker reached it
+    some way the derivation cannot see (getfixturevalue, a helper), and would run in the fast
+    lane, where no service is up. Mark it, or request the service's fixture."""
+    item = _current[0] if _current else None
+    if item is not None and item.get_closest_marker(service) is None:
+        pytest.fail(f"{item.nodeid} reaches {service} without the {service} marker")
 
 
 _ROOT_LEVEL = logging.getLogger().level
@@ -52,6 +106,7 @@ def fresh_database(name: str) -> Iterator[dict[str, str]]:
     """Create database `name`, yield its libpq keywords (host, port, user, dbname), drop it."""
     import psycopg
 
+    reached("postgres")
     try:
         admin = psycopg.connect(
             PG_ADMIN_DSN + " dbname=postgres", autocommit=True, connect_timeout=5
@@ -105,6 +160,7 @@ def redis_prefix(run_id: str) -> Iterator[str]:
     """A key/channel prefix unique to this test; keys under it are deleted afterwards."""
     import redis
 
+    reached("redis")
     prefix = f"kuma-test:{run_id}:{uuid.uuid4().hex[:6]}:"
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -119,7 +175,8 @@ def redis_prefix(run_id: str) -> Iterator[str]:
         client.close()
 
 
-RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
+RABBITMQ_HOST = "127.0.0.1"
+RABBITMQ_PORT = int(os.environ.get("KUMA_TEST_RABBITMQ_PORT", "5672"))
 RABBITMQ_START = "rabbitmq-server -detached"
 
 
@@ -131,6 +188,7 @@ def _rabbitmqctl(*args: str) -> None:
 def amqp_uri(run_id: str) -> Iterator[str]:
     """An AMQP URI of a vhost unique to this session. Without rabbitmqctl (RabbitMQ in a
     container), the default vhost is used and the worker's queue is deleted afterwards."""
+    reached("rabbitmq")
     try:
         socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=2).close()
     except OSError as exc:

@@ -27,6 +27,8 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from services.api.openapi import build_openapi
 from tests.api.conftest import Api, Serve
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES_PER_OPERATION = 15
 
 DOCUMENT = build_openapi()

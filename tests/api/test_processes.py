@@ -22,6 +22,8 @@ from tests.api.conftest import pg_env
 from tests.conftest import fresh_database as shared_fresh_database
 from tests.ports import cp_ports, free_port
 
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +116,6 @@ def fresh_database() -> Iterator[dict[str, str]]:
         yield params
 
 
-@pytest.mark.postgres
 def test_two_gunicorn_replicas_see_each_others_writes(
     processes: Processes, migrated_pg: dict[str, str]
 ):

@@ -14,6 +14,8 @@ from services.bootstrap.generator import FILE_CREDENTIALS, ads_target
 from tests.apply import apply
 from tests.bootstrap.servers import dataplane, envoy_validate, make_config, served
 
+pytestmark = pytest.mark.envoy
+
 
 def _valid(text: str) -> None:
     result = envoy_validate(text)

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.kuma_dp.harness import clean_env
 from tests.prom_text import sample_sum
 from tests.waiting import wait_until
 from tests.xds_ads.harness import free_port
+
+pytestmark = pytest.mark.slow
 
 
 def _serving(url: str) -> bool:

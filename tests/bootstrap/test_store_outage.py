@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import psycopg
-import pytest
 
 from kuma import tokens
 from kuma.config import load_config
@@ -17,7 +16,6 @@ from tests.bootstrap.servers import dataplane, make_config, serve_bootstrap
 from tests.conftest import PG_ADMIN_DSN, pg_env
 
 
-@pytest.mark.postgres
 def test_a_store_outage_is_503_without_the_stores_address(own_pg_database):
     dsn = " ".join(f"{k}={v}" for k, v in own_pg_database.items())
     migrate(dsn)

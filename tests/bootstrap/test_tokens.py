@@ -94,7 +94,6 @@ def _ensure_in_process(dsn: str, start_at: float) -> bytes:
         store.close()
 
 
-@pytest.mark.postgres
 def test_processes_racing_on_postgres_share_one_key(own_pg_database):
     from kuma.store import migrate
 

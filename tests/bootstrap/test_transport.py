@@ -24,6 +24,8 @@ from tests.netns import Netns, network_namespace, unavailable
 from tests.ports import cp_ports, free_port
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 BODY = {"mesh": "default", "name": "nobody"}
 # Past the transport, a caller on this host needs no token (general.trustLoopback) and learns

@@ -8,12 +8,15 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
+import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.gui.conftest import SCREENSHOTS, ControlPlane
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.envoy
 
 
 def _open(browser: WebDriver, url: str) -> None:

@@ -9,12 +9,15 @@ import json
 from pathlib import Path
 
 import jsonpatch
+import pytest
 import requests
 
 from tests.injector.conftest import admission_review, pod, validate_pod
 from tests.integration.test_split_topology import kumactl
 from tests.integration.topology import API, BIN, Topology
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 INJECTOR_HOST = "127.0.0.6"
 INJECTOR = f"https://{INJECTOR_HOST}:8443"

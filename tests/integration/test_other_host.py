@@ -29,6 +29,8 @@ from tests.security.harness import (
 )
 from tests.xds_ads.harness import Backend
 
+pytestmark = pytest.mark.envoy
+
 # The namespace's workload: an HTTP server on its loopback answering every GET with its name.
 SERVE = """
 import http.server, sys

@@ -27,6 +27,8 @@ from tests.integration.topology import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow
+
 READY = f"http://{API_HOST}:5680/ready"
 HEALTH_CHECK_PATH = "/meshes/default/health-checks/backend-checks"
 

@@ -22,6 +22,8 @@ from tests.security.harness import ADMIN_TOKEN, BIN, ControlPlane, Processes, cl
 from tests.unit.test_grafana_dashboard import DASHBOARD, queries
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.envoy
+
 # Prometheus applies discovered targets at most every 5 s: allow a few rounds.
 CHANGE_TIMEOUT = 30
 

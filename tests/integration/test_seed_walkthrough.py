@@ -23,6 +23,8 @@ from tests.ca_certs import write_ca
 from tests.ports import cp_ports, free_port
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.envoy
+
 BIN = Path(sys.executable).parent
 
 

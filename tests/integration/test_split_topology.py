@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.integration.ads_watch import AdsWatcher
@@ -22,6 +23,8 @@ from tests.integration.topology import (
     wait_until,
 )
 from tests.ports import free_port
+
+pytestmark = pytest.mark.envoy
 
 
 def kumactl(home: Path, *args: str, stdin: str | None = None) -> str:

@@ -27,6 +27,8 @@ from tests.kuma_dp.harness import serve_catalog, start_dp
 from tests.waiting import wait_until
 from tests.xds_ads.harness import Backend, free_port, get, shared_loop
 
+pytestmark = pytest.mark.envoy
+
 ENVOY_ARGS = ("--", "--concurrency", "1")
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from kuma import tokens
 from tests.apply import apply
 from tests.bootstrap.servers import dataplane
 from tests.kuma_dp.harness import clean_env, run_dp, serve_catalog
+
+pytestmark = pytest.mark.slow
 
 NO_ADMIN = ("--admin-port", "-")
 

@@ -22,6 +22,8 @@ from services.bootstrap.generator import ads_grpc_service
 from tests.waiting import wait_until
 from tests.xds_ads.harness import EnvoyProcess, admin, shared_loop
 
+pytestmark = pytest.mark.envoy
+
 CERT = self_signed(["localhost", "127.0.0.1"])
 
 

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -21,6 +22,8 @@ from tests.kumactl.conftest import (
     stop_control_plane,
     use,
 )
+
+pytestmark = pytest.mark.slow
 
 MESHES = """\
 type: Mesh

@@ -21,6 +21,8 @@ from tests.mtls.harness import PERMISSION, Conversation, Envoy, dataplane, set_m
 from tests.waiting import wait_until
 from tests.xds_ads.harness import free_port
 
+pytestmark = pytest.mark.envoy
+
 OK = b"backend:hi"
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from kuma import provided_ca
 from kuma.resources.registry import TRAFFIC_PERMISSION
 from tests.apply import apply
 from tests.ca_certs import make_ca
 from tests.mtls.harness import DRAIN_TIME_S, PERMISSION, Conversation, elapsed, set_mtls, talk
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.envoy
 
 OK = b"backend:hi"
 

@@ -27,6 +27,8 @@ from tests.xds_ads.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.envoy
+
 TLS = "envoy.transport_sockets.tls"
 TYPES = "type.googleapis.com/envoy.extensions"
 

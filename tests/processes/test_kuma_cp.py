@@ -12,6 +12,8 @@ import pytest
 
 from tests.ports import cp_ports
 
+pytestmark = pytest.mark.slow
+
 KUMA_CP = [sys.executable, "-c", "from services.cp.main import cli; cli()"]
 
 
@@ -119,7 +121,6 @@ def pg_env(pg_database: dict[str, str], **extra: str) -> dict[str, str]:
     )
 
 
-@pytest.mark.postgres
 def test_migrate_then_run_on_postgres(own_pg_database):
     from kuma.store import PostgresStore
 

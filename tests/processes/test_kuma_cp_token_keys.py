@@ -12,6 +12,8 @@ from kuma import tokens
 from kuma.errors import UnauthorizedError
 from tests.processes.test_kuma_cp import KUMA_CP, cp_env, pg_env
 
+pytestmark = pytest.mark.slow
+
 
 def kuma_cp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KUMA_CP, *args], env=env, capture_output=True, text=True, timeout=60)
@@ -25,7 +27,6 @@ def test_the_memory_store_cannot_be_reached(command):
     assert "dataplane token keys" in res.stderr
 
 
-@pytest.mark.postgres
 def test_rotate_and_retire_on_postgres(own_pg_database):
     from kuma.store import PostgresStore, migrate
 

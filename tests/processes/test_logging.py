@@ -27,6 +27,8 @@ from tests.kuma_dp.harness import clean_env
 from tests.ports import cp_ports, free_port
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 # 2024-05-01T12:00:00.123Z or ...123+0200, then level, logger, message
 LINE = re.compile(

@@ -39,7 +39,7 @@ from tests.security.attacker import (
 from tests.security.conftest import Scene
 from tests.security.harness import Dataplane
 
-pytestmark = pytest.mark.security
+pytestmark = [pytest.mark.security, pytest.mark.envoy]
 
 VICTIM = "default.web-1"
 T = TypeVar("T")

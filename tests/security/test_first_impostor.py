@@ -29,7 +29,7 @@ from tests.security.harness import (
     clean_env,
 )
 
-pytestmark = pytest.mark.security
+pytestmark = [pytest.mark.security, pytest.mark.envoy]
 
 VICTIM = "default.web-1"
 

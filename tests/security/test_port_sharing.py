@@ -12,7 +12,7 @@ import pytest
 from tests.security.harness import BIN, ControlPlane, Processes, wait_gone
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.security
+pytestmark = [pytest.mark.security, pytest.mark.slow]
 
 
 def test_a_busy_xds_port_stops_a_second_control_plane(tmp_path: Path) -> None:

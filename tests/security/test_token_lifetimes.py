@@ -17,7 +17,6 @@ from pathlib import Path
 
 import grpc
 import jwt
-import pytest
 import requests
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
@@ -87,7 +86,6 @@ def kid(token: str) -> str:
     return str(jwt.get_unverified_header(token)["kid"])
 
 
-@pytest.mark.postgres
 def test_expiry_and_rotation_with_real_processes(tmp_path: Path, own_pg_database):
     from kuma.store import PostgresStore
 

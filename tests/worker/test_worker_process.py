@@ -25,8 +25,6 @@ from kuma.store import migrate
 from kuma.wiring import Core, open_core
 from tests.worker.conftest import ROOT, Worker, cfg_of, pg_env, worker_env
 
-pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
-
 API_SCRIPT = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s\\t%(message)s")

@@ -18,6 +18,8 @@ from tests.xds_ads.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.envoy
+
 NODE = "default.backend-1"
 
 

@@ -14,6 +14,8 @@ from tests.unit.xds.test_features import MESH, backend
 from tests.unit.xds.test_golden import CASES, case_input, generate_case
 from tests.unit.xds.test_security_hook import DOCS, DenyAllHook
 
+pytestmark = pytest.mark.envoy
+
 
 @pytest.mark.parametrize("case", CASES)
 def test_envoy_accepts_the_golden_case(case: str, tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ from tests.xds_ads.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.envoy
+
 MESH = "default"
 WEB = f"{MESH}.web-1"
 SETTLE_S = 20.0  # generous: other test sessions share the two CPUs

@@ -24,6 +24,8 @@ from services.xds.auth import StreamAuthenticator
 from tests.waiting import wait_until
 from tests.xds_ads.harness import RecordingCallbacks, shared_loop
 
+pytestmark = pytest.mark.slow
+
 VICTIM = "default.web-1"
 CERT = self_signed(["localhost", "127.0.0.1"])
 LIMITS = StreamLimits(

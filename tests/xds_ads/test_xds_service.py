@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from kuma.wiring import Core
 from services.xds.service import XdsService
 from tests.apply import apply
 from tests.waiting import wait_until
 from tests.xds_ads.harness import Backend, Envoy, free_port, get
+
+pytestmark = pytest.mark.envoy
 
 
 def dataplane(name: str, service: str, dp_port: int, outbound: str = "") -> str:

@@ -11,6 +11,8 @@ import pytest
 
 from services.xds.quiet_gc import QuietCollector
 
+pytestmark = pytest.mark.slow
+
 
 class Node:
     """A cycle: only the cyclic collector can free it."""
