@@ -168,6 +168,10 @@ def _check_worker(w: WorkerConfig) -> str | None:
     return _first(
         (scheme not in ("amqp", "amqps"), "AmqpUri must be an amqp:// or amqps:// URI"),
         (not 0 <= w.metrics_port <= 65535, "MetricsPort must be in the range [0, 65535]"),
+        (w.sweep_interval <= timedelta(0), "SweepInterval must be positive"),
+        (w.heartbeat_timeout <= timedelta(0), "HeartbeatTimeout must be positive"),
+        (w.insight_cleanup_interval <= timedelta(0), "InsightCleanupInterval must be positive"),
+        (w.health_interval <= timedelta(0), "HealthInterval must be positive"),
     )
 
 

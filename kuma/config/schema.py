@@ -237,6 +237,17 @@ class WorkerConfig:
     amqp_uri: str = option("amqp://guest:guest@127.0.0.1:5672/", secret="url")
     # kuma-worker serves `/metrics` on this port, all interfaces (0: not at all)
     metrics_port: int = option(0)
+    # Housekeeping (kuma-worker, and kuma-cp run's in-process jobs). With the defaults a replica
+    # killed outright is seen Offline within two sweep intervals (timeout plus at most one
+    # interval). The heartbeat timeout's default is kuma.heartbeat.DEFAULT_TIMEOUT.
+    sweep_interval: timedelta = option(timedelta(seconds=10))
+    heartbeat_timeout: timedelta = option(timedelta(seconds=10))  # silent this long: dead
+    insight_cleanup_interval: timedelta = option(timedelta(minutes=1))
+    insight_keep_closed: int = option(5, unsigned=True)  # closed subscriptions kept per Dataplane
+    # The file kuma-worker touches while healthy, in a private directory (services/worker/
+    # health_file.py); "": $XDG_RUNTIME_DIR/kuma-worker/health, else ~/.cache/kuma-worker/health.
+    health_file: str = option("")
+    health_interval: timedelta = option(timedelta(seconds=5))
 
 
 @dataclass(frozen=True, slots=True)

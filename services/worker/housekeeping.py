@@ -24,13 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kuma import heartbeat
-from kuma.config import KumaCpConfig, postgres_conninfo
+from kuma.config import KumaCpConfig, WorkerConfig, postgres_conninfo
 from kuma.errors import ConflictError, KumaError
 from kuma.resources.insight import DataplaneInsightSpec
 from kuma.store.base import ResourceStore
 from kuma.tokens import ensure_signing_key
 from kuma.wiring import Core, ensure_default_mesh
-from services.worker.settings import WorkerSettings
 
 log = logging.getLogger("kuma.worker")
 
@@ -108,12 +107,12 @@ class Housekeeping:
         self,
         cfg: KumaCpConfig,
         core: Core,
-        settings: WorkerSettings | None = None,
+        settings: WorkerConfig | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.cfg = cfg
         self.core = core
-        self.settings = settings or WorkerSettings.from_env()
+        self.settings = settings or cfg.worker
         self._now = now or (lambda: datetime.now(UTC))
         self._conninfo = (
             postgres_conninfo(cfg.store.postgres) if cfg.store.type == "postgres" else None

@@ -5,8 +5,9 @@
     stop()
 
 which creates the start-up defaults once (synchronously), then runs the liveness sweep and the
-insight clean-up on one daemon thread at their intervals (KUMA_WORKER_* settings, see
-`settings.py`). `stop()` wakes the thread and waits for a running job to finish.
+insight clean-up on one daemon thread at their intervals (the config's `worker` section,
+`cfg.worker` unless `settings` is given). `stop()` wakes the thread and waits for a running
+job to finish.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from kuma.config import KumaCpConfig
+from kuma.config import KumaCpConfig, WorkerConfig
 from kuma.wiring import Core
 from services.worker.housekeeping import Housekeeping, ensure_defaults
-from services.worker.settings import WorkerSettings
 
 log = logging.getLogger("kuma.worker")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("kuma.worker")
 def start_housekeeping(
     core: Core,
     cfg: KumaCpConfig,
-    settings: WorkerSettings | None = None,
+    settings: WorkerConfig | None = None,
     *,
     defaults: bool = True,
 ) -> Callable[[], None]:

@@ -3,12 +3,15 @@
     kuma-worker [-c FILE] [--log-level off|info|debug] run the worker (eventlet, nameko)
     kuma-worker --health [-c FILE] [--timeout 5]     RPC ping through RabbitMQ: exit 0 when a
                                                      worker answered and its store is reachable
-    kuma-worker --health-file [--max-age 30]         exit 0 when this host's health file was
-                                                     touched recently (no broker needed)
+    kuma-worker --health-file [-c FILE] [--max-age 30]  exit 0 when this host's health file
+                                                     (`worker.healthFile`) was touched recently
+                                                     (no broker needed)
 
 The AMQP URI is `worker.amqpUri` (KUMA_WORKER_AMQP_URI); with `worker.metricsPort`
 (KUMA_WORKER_METRICS_PORT, default 0: off) the worker serves its Prometheus metrics at
-`http://<host>:<port>/metrics`. The store and change feed are configured
+`http://<host>:<port>/metrics`. The housekeeping intervals and the health file are the other
+`worker.*` keys (KUMA_WORKER_SWEEP_INTERVAL, ...: kuma-cp.defaults.yaml lists them all). The
+store and change feed are configured
 like every kuma service (-c FILE, KUMA_* env vars). eventlet is imported and monkey-patches only
 on the run path, before psycopg, redis or kombu are imported.
 """
@@ -51,10 +54,10 @@ def _health_rpc(config_file: str | None, timeout: float) -> None:
     click.echo(json.dumps(answer))
 
 
-def _health_file(max_age: float) -> None:
-    from services.worker.settings import WorkerSettings
+def _health_file(config_file: str | None, max_age: float) -> None:
+    from services.worker.health_file import health_file
 
-    path = Path(WorkerSettings.from_env().health_file)
+    path = Path(health_file(_load(config_file).worker))
     try:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
@@ -93,11 +96,14 @@ def _run(config_file: str | None) -> None:
     from nameko.cli.run import run
 
     from kuma.errors import ConfigError
-    from services.worker.service import CONFIG_FILE_KEY, SETTINGS, KumaWorker
-    from services.worker.settings import private_health_file
+    from services.worker.health_file import health_file, private_health_file
+
+    if config_file:  # the service module reads its timer intervals from this file
+        os.environ["KUMA_CONFIG_FILE"] = config_file
+    from services.worker.service import CONFIG_FILE_KEY, KumaWorker
 
     try:  # before nameko starts: a clear message rather than a failed container
-        private_health_file(SETTINGS.health_file)
+        private_health_file(health_file(cfg.worker))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -129,7 +135,7 @@ def main(
     if health:
         _health_rpc(config_file, timeout)
     elif health_file:
-        _health_file(max_age)
+        _health_file(config_file, max_age)
     else:
         _run(config_file)
 

@@ -17,9 +17,11 @@ Entrypoints:
   worker key that they are replicas of this control plane (kuma/edge/worker_client.py, "Who may
   ask"); a call without a valid proof gets a WorkerAuthError and is logged;
   `ping() -> {...}` (health; also checks the store; no proof);
-- timers: liveness sweep (KUMA_WORKER_SWEEP_INTERVAL), insight clean-up
-  (KUMA_WORKER_INSIGHT_CLEANUP_INTERVAL), health file touch (KUMA_WORKER_HEALTH_INTERVAL).
-Timer intervals are read from the environment when this module is imported.
+- timers: liveness sweep (`worker.sweepInterval`, KUMA_WORKER_SWEEP_INTERVAL), insight clean-up
+  (`worker.insightCleanupInterval`, KUMA_WORKER_INSIGHT_CLEANUP_INTERVAL), health file touch
+  (`worker.healthInterval`, KUMA_WORKER_HEALTH_INTERVAL).
+Timer intervals are read when this module is imported (nameko's timers are declared on the
+class), from the config file KUMA_CONFIG_FILE names (`kuma-worker -c` sets it) and KUMA_* env.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ from kuma.edge.worker_client import (  # noqa: E402
 )
 from kuma.errors import KumaError  # noqa: E402
 from kuma.wiring import Core, open_core  # noqa: E402
+from services.worker.health_file import health_file, private_health_file  # noqa: E402
 from services.worker.housekeeping import Housekeeping, ensure_defaults  # noqa: E402
-from services.worker.settings import WorkerSettings, private_health_file  # noqa: E402
 from services.worker.signing import Signer  # noqa: E402
 
 log = logging.getLogger("kuma.worker")
@@ -71,8 +73,8 @@ class _ExpectedErrorsWithoutTraceback(logging.Filter):
 
 
 logging.getLogger("nameko.containers").addFilter(_ExpectedErrorsWithoutTraceback())
-SETTINGS = WorkerSettings.from_env()
 CONFIG_FILE_KEY = "KUMA_CONFIG_FILE"
+SETTINGS = load_config(os.environ.get(CONFIG_FILE_KEY) or None).worker
 
 
 @dataclass
@@ -95,7 +97,7 @@ class KumaRuntime(DependencyProvider):  # type: ignore[misc]
     def setup(self) -> None:
         config_file = self.container.config.get(CONFIG_FILE_KEY) or os.environ.get(CONFIG_FILE_KEY)
         cfg = autoconfigure(load_config(config_file or None))
-        health = private_health_file(SETTINGS.health_file) if SETTINGS.health_file else None
+        health = private_health_file(health_file(cfg.worker))
         core = open_core(cfg, name="kuma-worker")
         try:
             defaults = ensure_defaults(cfg, core)
@@ -111,7 +113,7 @@ class KumaRuntime(DependencyProvider):  # type: ignore[misc]
         self.runtime = Runtime(
             cfg=cfg,
             core=core,
-            housekeeping=Housekeeping(cfg, core, SETTINGS),
+            housekeeping=Housekeeping(cfg, core),
             signer=Signer(core.store, cfg.sds_server.certificate_lifetime.total_seconds()),
             verifier=verifier,
             instance_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",

@@ -128,7 +128,16 @@ SPEC_DEFAULTS = {
         "revisionPollInterval": "5s",
         "debounce": "50ms",
     },
-    "worker": {"amqpUri": "amqp://guest:guest@127.0.0.1:5672/", "metricsPort": 0},
+    "worker": {
+        "amqpUri": "amqp://guest:guest@127.0.0.1:5672/",
+        "metricsPort": 0,
+        "sweepInterval": "10s",
+        "heartbeatTimeout": "10s",
+        "insightCleanupInterval": "1m0s",
+        "insightKeepClosed": 5,
+        "healthFile": "",
+        "healthInterval": "5s",
+    },
 }
 
 # spec §2.3 env var names (the code names, quirks included) plus this design's additions;
@@ -172,6 +181,8 @@ KUMA_GENERAL_TLS_CERT_FILE KUMA_GENERAL_TLS_KEY_FILE KUMA_GENERAL_TLS_SERVER_NAM
 KUMA_SDS_SERVER_CERTIFICATE_LIFETIME KUMA_SDS_SERVER_CERTIFICATE_ROTATION_PERCENT
 KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_DEFAULT_VALID_FOR
 KUMA_GENERAL_LOCAL_HOSTNAMES
+KUMA_WORKER_SWEEP_INTERVAL KUMA_WORKER_HEARTBEAT_TIMEOUT KUMA_WORKER_INSIGHT_CLEANUP_INTERVAL
+KUMA_WORKER_INSIGHT_KEEP_CLOSED KUMA_WORKER_HEALTH_FILE KUMA_WORKER_HEALTH_INTERVAL
 """.split()  # noqa: SIM905
 
 
@@ -601,6 +612,15 @@ PUBLIC = {
         (
             {"KUMA_WORKER_METRICS_PORT": "65536"},
             "Worker validation failed: MetricsPort must be in the range [0, 65535]",
+        ),
+        *(
+            ({f"KUMA_WORKER_{env}": "0s"}, f"Worker validation failed: {key} must be positive")
+            for env, key in [
+                ("SWEEP_INTERVAL", "SweepInterval"),
+                ("HEARTBEAT_TIMEOUT", "HeartbeatTimeout"),
+                ("INSIGHT_CLEANUP_INTERVAL", "InsightCleanupInterval"),
+                ("HEALTH_INTERVAL", "HealthInterval"),
+            ]
         ),
     ],
 )

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from kuma.config import load_config
 from kuma.errors import ConfigError
-from services.worker.settings import WorkerSettings, default_health_file, private_health_file
+from services.worker.health_file import default_health_file, health_file, private_health_file
 from tests.worker.conftest import ROOT
 
 
@@ -24,8 +25,9 @@ def test_default_is_in_a_per_user_directory_not_in_tmp(tmp_path: Path) -> None:
     fallback = Path(default_health_file({}))
     assert fallback == Path.home() / ".cache" / "kuma-worker" / "health"
     assert not str(fallback).startswith(tempfile.gettempdir())
-    assert WorkerSettings.from_env({}).health_file == str(fallback)
-    assert WorkerSettings.from_env({"KUMA_WORKER_HEALTH_FILE": "/x/y"}).health_file == "/x/y"
+    assert health_file(load_config(env={}).worker, {}) == str(fallback)
+    set_by_env = load_config(env={"KUMA_WORKER_HEALTH_FILE": "/x/y"}).worker
+    assert health_file(set_by_env, {}) == "/x/y"
 
 
 def test_missing_directory_is_created_private(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kuma import heartbeat
-from kuma.config import KumaCpConfig, load_config
+from kuma.config import KumaCpConfig, WorkerConfig, load_config
 from kuma.errors import NotFoundError
 from kuma.events import InProcessFeed
 from kuma.manager import ResourceManager
@@ -22,7 +22,6 @@ from kuma.store import MemoryStore, ResourceStore
 from kuma.wiring import Core
 from services.worker.housekeeping import SWEEP_LOCK_KEY, Housekeeping, prune_insights
 from services.worker.inprocess import start_housekeeping
-from services.worker.settings import WorkerSettings
 from tests.worker.conftest import pg_env
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -171,7 +170,7 @@ def test_singleton_jobs_skip_while_another_process_holds_the_lock(
 ) -> None:
     store, cfg = store_and_cfg
     core = Core(store=store, feed=InProcessFeed(), manager=ResourceManager(store))
-    jobs = Housekeeping(cfg, core, WorkerSettings())
+    jobs = Housekeeping(cfg, core, WorkerConfig())
     assert jobs.run_sweep() == 0
     assert jobs.run_cleanup() == 0
     if cfg.store.type != "postgres":
@@ -192,7 +191,7 @@ def test_inprocess_housekeeping_sweeps_on_a_thread() -> None:
     cfg = load_config(env={})
     heartbeat.beat(store, "gone")
     put_insight(store, "dp", sub("s", "gone", T0))
-    settings = WorkerSettings(
+    settings = WorkerConfig(
         sweep_interval=timedelta(seconds=0.1),
         heartbeat_timeout=timedelta(seconds=0.3),
         insight_cleanup_interval=timedelta(seconds=0.1),
@@ -220,13 +219,17 @@ def test_inprocess_housekeeping_sweeps_on_a_thread() -> None:
 
 
 def test_settings_from_env() -> None:
-    s = WorkerSettings.from_env(
-        {"KUMA_WORKER_SWEEP_INTERVAL": "2s", "KUMA_WORKER_INSIGHT_KEEP_CLOSED": "3"}
-    )
+    # the worker's settings are kuma-cp config keys under `worker`, their env vars as before
+    s = load_config(
+        env={"KUMA_WORKER_SWEEP_INTERVAL": "2s", "KUMA_WORKER_INSIGHT_KEEP_CLOSED": "3"}
+    ).worker
     assert s.sweep_interval == timedelta(seconds=2) and s.insight_keep_closed == 3
+    assert WorkerConfig().heartbeat_timeout == heartbeat.DEFAULT_TIMEOUT
     from kuma.errors import ConfigError
 
     with pytest.raises(ConfigError, match="KUMA_WORKER_HEARTBEAT_TIMEOUT"):
-        WorkerSettings.from_env({"KUMA_WORKER_HEARTBEAT_TIMEOUT": "soon"})
+        load_config(env={"KUMA_WORKER_HEARTBEAT_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="KUMA_WORKER_INSIGHT_KEEP_CLOSED"):
-        WorkerSettings.from_env({"KUMA_WORKER_INSIGHT_KEEP_CLOSED": "-1"})
+        load_config(env={"KUMA_WORKER_INSIGHT_KEEP_CLOSED": "-1"})
+    with pytest.raises(ConfigError, match="Worker validation failed: SweepInterval must be posi"):
+        load_config(env={"KUMA_WORKER_SWEEP_INTERVAL": "0s"})
