@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -219,10 +219,20 @@ class Resource:
     def key(self) -> tuple[str, str, str]:
         return (self.type, self.mesh, self.name)
 
+    # Specs hold dicts and cannot be hashed; equal resources have equal versions, and equality
+    # still compares the spec. Lets the xDS build key its parts by resources: it hashes each
+    # Dataplane about twenty times per generation, so the hash is computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.type, self.mesh, self.name, self.version)))
+
     def __hash__(self) -> int:
-        # Specs hold dicts and cannot be hashed; equal resources have equal versions, and
-        # equality still compares the spec. Lets the xDS build key its parts by resources.
-        return hash((self.type, self.mesh, self.name, self.version))
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Through the constructor: a string's hash differs between processes.
+        return (Resource, tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     def __eq__(self, other: object) -> bool:
         # The dataclass's own would compare the spec (deep) before the version (an int).

@@ -7,11 +7,13 @@ itself it runs when objects are being made, which is during a push: it was a fif
 a mesh-wide change cost, all of it added to that change's propagation.
 
 So once the loop has been quiet for a moment (no reconcile pass, no stream opened or closed),
-the xDS process collects what is not frozen and freezes what survived (`gc.freeze`): the
-collections a later push triggers scan only what was made since, and so does the next quiet
-collection. A frozen object that becomes cyclic garbage is out of their reach: every `longest`
-seconds a quiet collection is a full one (everything unfrozen first), and one runs at least that
-often even under constant churn, so nothing is held for good.
+the xDS process collects the young generations and freezes what survived (`gc.freeze`): the
+collections a later push triggers scan only what was made since. The quiet collection leaves the
+old generation alone: scanning what a push built (every node's snapshot) cost a tenth of the
+push's CPU at 1,000 dataplanes, and what survived two collections is mostly alive. A frozen
+object that becomes cyclic garbage is out of reach until every `longest` seconds a quiet
+collection is a full one (everything unfrozen first); one runs at least that often even under
+constant churn, so nothing is held for good.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class QuietCollector(StreamCallbacks):
         if full:
             gc.unfreeze()
             self._last_full = now
-        found = gc.collect()
+        found = gc.collect() if full else gc.collect(1)
         gc.freeze()
         self.last_duration = time.perf_counter() - started
         self.collections += 1

@@ -97,3 +97,32 @@ def test_streams_opening_and_closing_count_as_busy(loop):
 
     loop.run_until_complete(scenario())
     collector.close()
+
+
+def test_quiet_collections_scan_the_young_generations_and_a_full_one_everything(loop):
+    """What a push built and survived is not scanned on every quiet moment (it is most of the
+    heap); the full collection every `longest` seconds is."""
+    collector = QuietCollector(loop, quiet=0.05, longest=0.5)
+    generations: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            generations.append(info["generation"])
+
+    async def quiet_collection() -> None:
+        before = collector.collections
+        collector.busy()
+        while collector.collections == before:
+            await asyncio.sleep(0.02)
+
+    gc.callbacks.append(seen)
+    try:
+        loop.run_until_complete(quiet_collection())
+        quiet = generations[-1]
+        loop.run_until_complete(asyncio.sleep(0.5))
+        loop.run_until_complete(quiet_collection())
+        full = generations[-1]
+    finally:
+        gc.callbacks.remove(seen)
+        collector.close()
+    assert (quiet, full) == (1, 2)

@@ -24,13 +24,23 @@ def _digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Packed:
-    """One resource packed into `Any` once, with the version of its bytes."""
+    """One resource packed into `Any` once, with the version of its bytes: two are equal when
+    their names and bytes are (not compared field by field: the cache compares every changed
+    node's snapshot with its last one)."""
 
     name: str
     any: any_pb2.Any
     version: str
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packed):
+            return NotImplemented
+        return self.version == other.version and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version))
 
     @classmethod
     def of(cls, name: str, message: Message) -> Packed:
