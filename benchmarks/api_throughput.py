@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scratch import scratch_database
+from kuma.config import load_config
 from kuma.netutil import free_port
 
 RESULTS = Path(__file__).with_name("results") / "api_throughput.json"
@@ -263,7 +264,7 @@ def main() -> None:
         "benchmark": "api_throughput",
         "load_generator": tool,
         "gunicorn_workers": args.workers,
-        "threads_per_worker": int(os.environ.get("KUMA_API_THREADS", "8")),
+        "threads_per_worker": load_config().api_server.threads,  # what kuma-api reads
         "connections": args.connections,
         "duration_s": args.duration,
         "rounds": args.rounds,

@@ -199,8 +199,13 @@ def _check_xds(x: XdsServerConfig) -> str | None:
     )
 
 
+def _threads(threads: int) -> tuple[bool, str]:
+    return threads < 1, "Threads must be at least 1"
+
+
 def _check_bootstrap(b: BootstrapServerConfig) -> str | None:
-    return _first(_port_range(b.port)) or _wrap("Params validation failed", _check_params(b.params))
+    reason = _first(_port_range(b.port), _threads(b.threads))
+    return reason or _wrap("Params validation failed", _check_params(b.params))
 
 
 def _check_sds(s: SdsServerConfig) -> str | None:
@@ -262,10 +267,15 @@ _CHECKS: tuple[tuple[str, typing.Callable[[KumaCpConfig], str | None]], ...] = (
         ),
     ),
     ("Store", lambda c: _check_store(c.store)),
-    ("ApiServer", lambda c: _first((c.api_server.port < 0, "Port cannot be negative"))),
+    (
+        "ApiServer",
+        lambda c: _first(
+            (c.api_server.port < 0, "Port cannot be negative"), _threads(c.api_server.threads)
+        ),
+    ),
     ("Runtime", _check_runtime),
     ("Defaults", lambda c: _check_defaults(c.defaults)),
-    ("GuiServer", lambda c: _first(_port_range(c.gui_server.port))),
+    ("GuiServer", lambda c: _first(_port_range(c.gui_server.port), _threads(c.gui_server.threads))),
     ("Change Feed", lambda c: _check_change_feed(c.change_feed)),
     ("Worker", lambda c: _check_worker(c.worker)),
     ("General", lambda c: _first(*_cert_pair(c.general.tls_cert_file, c.general.tls_key_file))),

@@ -60,6 +60,11 @@ class BootstrapParamsConfig:
 class BootstrapServerConfig:
     port: int = option(5682, unsigned=True)
     params: BootstrapParamsConfig = section(BootstrapParamsConfig)
+    # kuma-bootstrap under gunicorn: a bootstrap is asked once per Envoy start, so it is light.
+    # Worker processes (0: one per CPU) and threads per worker; the env vars are the names
+    # these knobs had before they were config keys.
+    workers: int = option(2, env="KUMA_BOOTSTRAP_WORKERS", unsigned=True)
+    threads: int = option(4, env="KUMA_BOOTSTRAP_THREADS", unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,9 @@ class ApiServerConfig:
     address: str = option("0.0.0.0")
     admin_token: str = option("", secret="value")  # "" -> generated at first start
     admin_token_file: str = option("")  # operator's token file, read only (kuma/admin_token.py)
+    # kuma-api under gunicorn: worker processes (0: one per CPU) and threads per worker
+    workers: int = option(0, env="KUMA_API_WORKERS", unsigned=True)
+    threads: int = option(8, env="KUMA_API_THREADS", unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +222,9 @@ class GeneralConfig:
 class GuiServerConfig:
     port: int = option(5683, unsigned=True)
     api_server_url: str = option("")  # always set by autoconfigure
+    # kuma-gui under gunicorn: pages poll (no open streams), so a few threads serve many viewers
+    workers: int = option(1, env="KUMA_GUI_WORKERS", unsigned=True)  # 0: one per CPU
+    threads: int = option(8, env="KUMA_GUI_THREADS", unsigned=True)
 
 
 @dataclass(frozen=True, slots=True)

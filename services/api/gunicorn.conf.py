@@ -1,8 +1,8 @@
 """gunicorn settings of the API service (DESIGN §1: Flask under gunicorn, gthread workers).
 
 Binds the API port and the diagnostics port from the kuma config (`KUMA_CONFIG_FILE`, KUMA_*
-env), unless `--bind` is given. Workers and threads: KUMA_API_WORKERS (default: CPU count),
-KUMA_API_THREADS (default 8).
+env), unless `--bind` is given. Workers and threads: `apiServer.workers` (KUMA_API_WORKERS,
+default 0: one per CPU) and `apiServer.threads` (KUMA_API_THREADS, default 8).
 """
 
 import multiprocessing
@@ -17,6 +17,6 @@ bind = [
     f"{_cfg.api_server.address}:{_cfg.api_server.port}",
     f"{_cfg.api_server.address}:{_cfg.xds_server.diagnostics_port}",
 ]
-workers = int(os.environ.get("KUMA_API_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("KUMA_API_THREADS", "8"))
+workers = _cfg.api_server.workers or multiprocessing.cpu_count()
+threads = _cfg.api_server.threads
 proc_name = "kuma-api"

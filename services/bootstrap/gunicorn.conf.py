@@ -3,10 +3,11 @@
 Binds `0.0.0.0:bootstrapServer.port` from the kuma config (`KUMA_CONFIG_FILE`, KUMA_* env) unless
 `--bind` is given. The port speaks HTTPS with the control plane's certificate and plain HTTP,
 told apart per connection (`kuma.edge.gunicorn_dual`); the app answers plain HTTP to this host only.
-Workers and threads: KUMA_BOOTSTRAP_WORKERS (default 2; a bootstrap is asked once per Envoy
-start, so the service is light), KUMA_BOOTSTRAP_THREADS (default 4).
+Workers and threads: `bootstrapServer.workers` (KUMA_BOOTSTRAP_WORKERS, default 2; 0: one per
+CPU) and `bootstrapServer.threads` (KUMA_BOOTSTRAP_THREADS, default 4).
 """
 
+import multiprocessing
 import os
 
 from kuma.config import load_config
@@ -16,6 +17,6 @@ _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
 worker_class = "kuma.edge.gunicorn_dual.DualProtocolWorker"
-workers = int(os.environ.get("KUMA_BOOTSTRAP_WORKERS", "2"))
-threads = int(os.environ.get("KUMA_BOOTSTRAP_THREADS", "4"))
+workers = _cfg.bootstrap_server.workers or multiprocessing.cpu_count()
+threads = _cfg.bootstrap_server.threads
 proc_name = "kuma-bootstrap"

@@ -1,10 +1,11 @@
 """gunicorn settings of the GUI service (DESIGN §1: Flask under gunicorn, gthread).
 
 Binds `apiServer.address:guiServer.port` from the kuma config (`KUMA_CONFIG_FILE`, KUMA_* env)
-unless `--bind` is given. Pages poll (no open streams), so a few threads serve many viewers:
-KUMA_GUI_WORKERS (default 1), KUMA_GUI_THREADS (default 8).
+unless `--bind` is given. Workers and threads: `guiServer.workers` (KUMA_GUI_WORKERS, default 1;
+0: one per CPU) and `guiServer.threads` (KUMA_GUI_THREADS, default 8).
 """
 
+import multiprocessing
 import os
 
 from kuma.config import load_config
@@ -13,6 +14,6 @@ from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every serv
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"{_cfg.api_server.address}:{_cfg.gui_server.port}"]
-workers = int(os.environ.get("KUMA_GUI_WORKERS", "1"))
-threads = int(os.environ.get("KUMA_GUI_THREADS", "8"))
+workers = _cfg.gui_server.workers or multiprocessing.cpu_count()
+threads = _cfg.gui_server.threads
 proc_name = "kuma-gui"

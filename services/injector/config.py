@@ -32,6 +32,10 @@ class WebHookServerConfig:
     address: str = option("", env="KUMA_INJECTOR_WEBHOOK_SERVER_ADDRESS")
     port: int = option(8443, env="KUMA_INJECTOR_WEBHOOK_SERVER_PORT", unsigned=True)
     cert_dir: str = option(DEFAULT_CERT_DIR, env="KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR")
+    # gunicorn's worker processes (0: one per CPU) and threads per worker: admission requests
+    # are small and rare. The env vars are the names these knobs had before they were keys.
+    workers: int = option(2, env="KUMA_INJECTOR_WORKERS", unsigned=True)
+    threads: int = option(4, env="KUMA_INJECTOR_THREADS", unsigned=True)
 
     @property
     def cert_file(self) -> str:
@@ -183,6 +187,8 @@ def _problems(cfg: InjectorConfig) -> list[tuple[str, str]]:
         out.append(("webHookServer.port", "must be in the range [1, 65535]"))
     if not server.cert_dir:
         out.append(("webHookServer.certDir", "cannot be empty"))
+    if server.threads < 1:
+        out.append(("webHookServer.threads", "must be at least 1"))
     if not cfg.injector.control_plane.api_server.url:
         out.append(("injector.controlPlane.apiServer.url", "cannot be empty"))
     elif not re.match(r"^https?://[^/]+", cfg.injector.control_plane.api_server.url):

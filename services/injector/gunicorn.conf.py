@@ -2,10 +2,11 @@
 
 Binds `webHookServer.address:port` (default all interfaces, 8443) with `tls.crt`/`tls.key` from
 `webHookServer.certDir`, read from the injector config (`KUMA_INJECTOR_CONFIG_FILE`,
-KUMA_INJECTOR_* env). Workers and threads: KUMA_INJECTOR_WORKERS (default 2),
-KUMA_INJECTOR_THREADS (default 4): admission requests are small and rare.
+KUMA_INJECTOR_* env). Workers and threads: `webHookServer.workers` (KUMA_INJECTOR_WORKERS,
+default 2; 0: one per CPU) and `webHookServer.threads` (KUMA_INJECTOR_THREADS, default 4).
 """
 
+import multiprocessing
 import os
 
 from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
@@ -18,6 +19,6 @@ _host = _server.address or "0.0.0.0"
 bind = [f"[{_host}]:{_server.port}" if ":" in _host else f"{_host}:{_server.port}"]
 certfile = _server.cert_file
 keyfile = _server.key_file
-workers = int(os.environ.get("KUMA_INJECTOR_WORKERS", "2"))
-threads = int(os.environ.get("KUMA_INJECTOR_THREADS", "4"))
+workers = _server.workers or multiprocessing.cpu_count()
+threads = _server.threads
 proc_name = "kuma-injector"

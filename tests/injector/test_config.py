@@ -29,6 +29,9 @@ def test_env_var_names_are_kuma_s():
     assert ENV_VARS["KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR"] == "webHookServer.certDir"
     assert ENV_VARS["KUMA_INJECTOR_SIDECAR_CONTAINER_GUI"] == "injector.sidecarContainer.gid"
     assert ENV_VARS["KUMA_INJECTOR_INIT_CONTAINER_IMAGE"] == "injector.initContainer.image"
+    # gunicorn's knobs keep the env var names they had before they were config keys
+    assert ENV_VARS["KUMA_INJECTOR_WORKERS"] == "webHookServer.workers"
+    assert ENV_VARS["KUMA_INJECTOR_THREADS"] == "webHookServer.threads"
     cfg = load_injector_config(env={"KUMA_INJECTOR_SIDECAR_CONTAINER_GID": "77"})
     assert cfg.injector.sidecar_container.gid == 77
 
@@ -57,6 +60,10 @@ def test_file_then_env(tmp_path: Path):
         ),
         ({"KUMA_INJECTOR_WEBHOOK_SERVER_PORT": "http"}, "expected a non-negative integer"),
         ({"KUMA_INJECTOR_WEBHOOK_SERVER_CERT_DIR": ""}, "webHookServer.certDir"),
+        (
+            {"KUMA_INJECTOR_THREADS": "0"},
+            "webHookServer.threads (KUMA_INJECTOR_THREADS): must be at least 1",
+        ),
         (
             {"KUMA_INJECTOR_SIDECAR_CONTAINER_READINESS_PROBE_TIMEOUT_SECONDS": "0"},
             "injector.sidecarContainer.readinessProbe.timeoutSeconds "

@@ -51,6 +51,8 @@ SPEC_DEFAULTS = {
             "xdsPort": 0,
             "xdsConnectTimeout": "1s",
         },
+        "workers": 2,
+        "threads": 4,
     },
     "sdsServer": {
         "grpcPort": 5677,
@@ -109,6 +111,8 @@ SPEC_DEFAULTS = {
         "address": "0.0.0.0",
         "adminToken": "",
         "adminTokenFile": "",
+        "workers": 0,
+        "threads": 8,
     },
     "runtime": {"kubernetes": {"admissionServer": {"address": "", "port": 5443, "certDir": ""}}},
     "defaults": {"mesh": "type: Mesh\nname: default\nmtls:\n  ca: {}\n  enabled: false\n"},
@@ -121,7 +125,7 @@ SPEC_DEFAULTS = {
         "tlsKeyFile": "",
         "tlsServerNames": [],
     },
-    "guiServer": {"port": 5683, "apiServerUrl": ""},
+    "guiServer": {"port": 5683, "apiServerUrl": "", "workers": 1, "threads": 8},
     "changeFeed": {
         "type": "memory",
         "redis": {"url": "redis://127.0.0.1:6379/0", "channel": "kuma:changes"},
@@ -183,6 +187,8 @@ KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_DEFAULT_VALID_FOR
 KUMA_GENERAL_LOCAL_HOSTNAMES
 KUMA_WORKER_SWEEP_INTERVAL KUMA_WORKER_HEARTBEAT_TIMEOUT KUMA_WORKER_INSIGHT_CLEANUP_INTERVAL
 KUMA_WORKER_INSIGHT_KEEP_CLOSED KUMA_WORKER_HEALTH_FILE KUMA_WORKER_HEALTH_INTERVAL
+KUMA_API_WORKERS KUMA_API_THREADS KUMA_BOOTSTRAP_WORKERS KUMA_BOOTSTRAP_THREADS
+KUMA_GUI_WORKERS KUMA_GUI_THREADS
 """.split()  # noqa: SIM905
 
 
@@ -621,6 +627,22 @@ PUBLIC = {
                 ("INSIGHT_CLEANUP_INTERVAL", "InsightCleanupInterval"),
                 ("HEALTH_INTERVAL", "HealthInterval"),
             ]
+        ),
+        # gunicorn's knobs keep the env var names they had before they were config keys
+        *(
+            (
+                {f"KUMA_{name}_THREADS": "0"},
+                f"{section} validation failed: Threads must be at least 1",
+            )
+            for name, section in [
+                ("API", "ApiServer"),
+                ("BOOTSTRAP", "Bootstrap Server"),
+                ("GUI", "GuiServer"),
+            ]
+        ),
+        (
+            {"KUMA_API_WORKERS": "-1"},
+            'KUMA_API_WORKERS (apiServer.workers): expected a non-negative integer, got "-1"',
         ),
     ],
 )
