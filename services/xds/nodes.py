@@ -39,3 +39,41 @@ def is_proxyless(node: Any) -> bool:
     if flag is not None:
         return flag.bool_value or flag.string_value == "true"
     return node.user_agent_name.lower().startswith("grpc")
+
+
+class NodeStreams:
+    """The open streams of each node, and what its Envoy says of itself (node metadata).
+
+    Every stream of a node was authenticated as that node (services/xds/auth.py); its claims are
+    taken from the newest stream still open, so that a stream gone away takes its claims with
+    it. A stream that does not describe its node (SDS) counts as open but claims nothing."""
+
+    def __init__(self) -> None:
+        # node id -> {stream id: what that stream's Envoy told us}, oldest stream first
+        self._claims: dict[str, dict[str, ProxyMetadata]] = {}
+        self._nodes: dict[str, str] = {}  # stream id -> node id
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def open(self, stream_id: str, node_id: str, node: Any) -> None:
+        self._nodes[stream_id] = node_id
+        if node is not None:
+            self._claims.setdefault(node_id, {})[stream_id] = metadata_of(node)
+
+    def close(self, stream_id: str) -> tuple[str, bool] | None:
+        """Forget the stream: its node, and whether what the node claims changed (None for a
+        stream never opened). Once its last describing stream is gone a node claims nothing."""
+        node_id = self._nodes.pop(stream_id, None)
+        if node_id is None:
+            return None
+        claims = self._claims.get(node_id, {})
+        before = self.metadata(node_id)
+        claims.pop(stream_id, None)
+        if not claims:
+            self._claims.pop(node_id, None)
+        return node_id, self.metadata(node_id) != before
+
+    def metadata(self, node_id: str) -> ProxyMetadata | None:
+        claims = self._claims.get(node_id)
+        return next(reversed(claims.values())) if claims else None

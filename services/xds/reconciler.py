@@ -23,9 +23,8 @@ from kuma.store.base import ResourceStore
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.build import MeshBuild, MtlsHooks
-from services.xds.generator import ProxyMetadata
 from services.xds.metrics import generation_timer
-from services.xds.nodes import metadata_of, split_node_id
+from services.xds.nodes import NodeStreams, split_node_id
 from services.xds.sds.identities import IdentityManager
 
 log = logging.getLogger("kuma.xds.reconciler")
@@ -78,9 +77,7 @@ class Reconciler(StreamCallbacks):
         self._all_dirty = False
         self._wake = asyncio.Event()
         self._meshes: dict[str, MeshBuild] = {}
-        # node id -> {stream id: what that stream's Envoy told us}, oldest stream first
-        self._by_node: dict[str, dict[str, ProxyMetadata]] = {}
-        self._streams: dict[str, str] = {}  # stream id -> node id
+        self._nodes = NodeStreams()
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -116,13 +113,8 @@ class Reconciler(StreamCallbacks):
         self._wake.set()
 
     # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
-    # Every stream of a node was authenticated as that node (services/xds/auth.py); what its
-    # Envoy says about itself (node metadata) is taken from the newest one still open, so that
-    # a stream gone away takes its claims with it.
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
-        self._streams[stream_id] = node_id
-        if node is not None:  # None: a stream that does not describe its node (SDS)
-            self._by_node.setdefault(node_id, {})[stream_id] = metadata_of(node)
+        self._nodes.open(stream_id, node_id, node)
         parts = split_node_id(node_id)
         if parts is None:
             log.warning("node id %r is not {mesh}.{name}; it will get no config", node_id)
@@ -133,7 +125,7 @@ class Reconciler(StreamCallbacks):
             # do not rebuild the whole mesh for every stream that connects, which would make a
             # reconnect storm quadratic. In an mTLS mesh the newcomer's identity is issued
             # next, and only its config is regenerated with it.
-            state.serving(len(self._streams))
+            state.serving(len(self._nodes))
             self._generate(state, node_id)
             if state.mtls is not None:
                 self.mark_identities(parts[0], node_id)
@@ -141,31 +133,22 @@ class Reconciler(StreamCallbacks):
         self.mark(parts[0])
 
     def on_close(self, stream_id: str) -> None:
-        node_id = self._streams.pop(stream_id, None)
-        if node_id is None:
+        closed = self._nodes.close(stream_id)
+        if closed is None:
             return
-        streams = self._by_node.get(node_id, {})
-        before = self._metadata(node_id)
-        streams.pop(stream_id, None)
-        if streams:
-            parts = split_node_id(node_id)
-            state = self._meshes.get(parts[0]) if parts else None
-            if state is not None and self._metadata(node_id) != before:
+        node_id, claims_changed = closed
+        parts = split_node_id(node_id)
+        state = self._meshes.get(parts[0]) if parts else None
+        if self._nodes.metadata(node_id) is not None:  # another of its streams describes it
+            if state is not None and claims_changed:
                 self._generate(state, node_id)
             return
-        self._by_node.pop(node_id, None)
-        if node_id not in self.cache.watched():
-            parts = split_node_id(node_id)
-            state = self._meshes.get(parts[0]) if parts else None
+        if not self.cache.is_watched(node_id):
             if state is not None:
                 state.forget(node_id)
             self.cache.clear(node_id)
             if self.identities is not None:
                 self.identities.forget(node_id)
-
-    def _metadata(self, node_id: str) -> ProxyMetadata | None:
-        streams = self._by_node.get(node_id)
-        return next(reversed(streams.values())) if streams else None
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -285,7 +268,7 @@ class Reconciler(StreamCallbacks):
         secrets = {}
         if state.mtls is not None and self.identities is not None:
             secrets = self.identities.secrets_for(node_id, parts[0])
-        snapshot = state.generate(node_id, parts[1], self._metadata(node_id), secrets)
+        snapshot = state.generate(node_id, parts[1], self._nodes.metadata(node_id), secrets)
         self.stats.generated += 1
         if snapshot is not None:
             self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())

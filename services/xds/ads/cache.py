@@ -205,6 +205,9 @@ class SnapshotCache:
             if not watchers:
                 del self._watchers[node_id]
 
+    def is_watched(self, node_id: str) -> bool:
+        return node_id in self._watchers
+
     def watched(self) -> list[str]:
         """Node ids with an open stream: the dataplanes this replica must keep current."""
         return list(self._watchers)
