@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy, transparent_port
+from services.xds.generator.context import Proxy
 from services.xds.generator.errors import GenerationError
 from services.xds.generator.security import InboundSecurity, MtlsHook
 
@@ -20,15 +22,20 @@ def inbound_listener_name(ip: str, port: int) -> str:
     return f"inbound:{ip}:{port}"
 
 
-def generate(proxy: Proxy) -> list[Message]:
-    return proxy.parts.build(build, proxy.dataplane, proxy.mtls)
+class Interface(NamedTuple):
+    """One inbound listener of a dataplane, as its interface names it."""
+
+    listener: str
+    ip: str
+    port: int
+    workload_port: int
+    tags: tuple[tuple[str, str], ...]
 
 
-def build(dataplane: Resource, mtls: MtlsHook | None) -> list[Message]:
+def interfaces(dataplane: Resource) -> list[Interface]:
+    """The dataplane's inbound listeners; the first interface with an address wins (§8.5)."""
     spec: DataplaneSpec = dataplane.spec
-    virtual = transparent_port(spec) != 0
-    out: list[Message] = []
-    seen: set[str] = set()
+    out: dict[str, Interface] = {}
     for i, inbound in enumerate(spec.networking.inbound):
         iface = parse_inbound(inbound.interface)
         if iface is None:
@@ -37,20 +44,44 @@ def build(dataplane: Resource, mtls: MtlsHook | None) -> list[Message]:
                 f'"{inbound.interface}"'
             )
         name = inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
-        if name in seen:  # the first interface with this address wins (§8.5)
-            continue
-        seen.add(name)
-        cluster = local_cluster_name(iface.workload_port)
-        security = mtls.inbound(name, inbound.tags) if mtls is not None else InboundSecurity()
-        out.append(builders.static_cluster(cluster, "127.0.0.1", iface.workload_port))
-        out.append(
-            builders.listener(
-                name,
-                iface.dataplane_ip,
-                iface.dataplane_port,
-                [*security.filters, builders.tcp_proxy(cluster, cluster=cluster)],
-                virtual=virtual,
-                transport_socket=security.transport_socket,
+        if name not in out:
+            tags = tuple(sorted(inbound.tags.items()))
+            out[name] = Interface(
+                name, iface.dataplane_ip, iface.dataplane_port, iface.workload_port, tags
             )
-        )
+    return list(out.values())
+
+
+def local_cluster(workload_port: int) -> Message:
+    name = local_cluster_name(workload_port)
+    return builders.static_cluster(name, "127.0.0.1", workload_port)
+
+
+def security(mtls: MtlsHook, tags: tuple[tuple[str, str], ...]) -> InboundSecurity:
+    return mtls.inbound(dict(tags))
+
+
+def listener(iface: Interface, security: InboundSecurity | None, virtual: bool) -> Message:
+    cluster = local_cluster_name(iface.workload_port)
+    filters = security.filters(iface.listener) if security is not None else []
+    return builders.listener(
+        iface.listener,
+        iface.ip,
+        iface.port,
+        [*filters, builders.tcp_proxy(cluster, cluster=cluster)],
+        virtual=virtual,
+        transport_socket=security.transport_socket if security is not None else None,
+    )
+
+
+def generate(proxy: Proxy) -> list[Message]:
+    """A local cluster per workload port and a listener per interface. Clusters and the TLS and
+    RBAC of a set of tags are shared by every dataplane; a listener is the dataplane's own (it
+    names its address), rebuilt only when its interface or security changes."""
+    parts = proxy.parts
+    out: list[Message] = []
+    for iface in parts.build(interfaces, proxy.dataplane):
+        guard = parts.build(security, proxy.mtls, iface.tags) if proxy.mtls is not None else None
+        out.append(parts.build(local_cluster, iface.workload_port))
+        out.append(parts.build(listener, iface, guard, proxy.virtual))
     return out

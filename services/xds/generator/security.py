@@ -30,7 +30,7 @@ tighten the bound. Certificate rotation does not touch listeners: open connectio
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from envoy.config.core.v3 import base_pb2
@@ -52,11 +52,21 @@ TLS_SOCKET = "envoy.transport_sockets.tls"
 RBAC_FILTER = "envoy.filters.network.rbac"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InboundSecurity:
+    """What mTLS puts on the inbound listeners of one set of tags: shared by every dataplane
+    with those tags (generator.parts), so it compares by identity."""
+
     transport_socket: base_pb2.TransportSocket | None = None
-    # Network filters placed before tcp_proxy (the RBAC filter goes first, §8.12).
-    filters: tuple[listener_components_pb2.Filter, ...] = field(default=())
+    # The RBAC rules of the filter placed before tcp_proxy (§8.12); None: no RBAC filter.
+    rbac: rbac_pb2.RBAC | None = None
+
+    def filters(self, listener_name: str) -> list[listener_components_pb2.Filter]:
+        """The network filters before tcp_proxy on the listener `listener_name`."""
+        if self.rbac is None:
+            return []
+        config = network_rbac_pb2.RBAC(stat_prefix=f"{listener_name}.", rules=self.rbac)
+        return [builders.network_filter(RBAC_FILTER, config)]
 
 
 class MtlsHook(Protocol):
@@ -69,8 +79,8 @@ class MtlsHook(Protocol):
         on the mesh alone and are shared by every dataplane."""
         ...
 
-    def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
-        """TLS and RBAC for the inbound listener `listener_name` whose interface has `tags`."""
+    def inbound(self, tags: Mapping[str, str]) -> InboundSecurity:
+        """TLS and RBAC for the inbound listeners whose interface has `tags`."""
         ...
 
 
@@ -108,9 +118,9 @@ def _socket(
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=builders.pack(context))
 
 
-def rbac_filter(
-    mesh: str, stat_prefix: str, tags: Mapping[str, str], permissions: Sequence[Resource]
-) -> listener_components_pb2.Filter:
+def rbac_rules(
+    mesh: str, tags: Mapping[str, str], permissions: Sequence[Resource]
+) -> rbac_pb2.RBAC:
     rules = rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW)
     for permission in permissions_for(tags, permissions):  # as the API reports them
         principals = []
@@ -130,8 +140,7 @@ def rbac_filter(
             rules.policies[permission.name].CopyFrom(
                 rbac_pb2.Policy(permissions=[rbac_pb2.Permission(any=True)], principals=principals)
             )
-    config = network_rbac_pb2.RBAC(stat_prefix=stat_prefix, rules=rules)
-    return builders.network_filter(RBAC_FILTER, config)
+    return rules
 
 
 @dataclass(frozen=True)
@@ -141,15 +150,15 @@ class MeshMtls:
     mesh: str
     permissions: ResourceSet
 
-    def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
+    def inbound(self, tags: Mapping[str, str]) -> InboundSecurity:
         context = tls_pb2.DownstreamTlsContext(
             common_tls_context=common_tls_context(
                 string_pb2.StringMatcher(prefix=spiffe_id(self.mesh) + "/")
             ),
         )
         context.require_client_certificate.value = True
-        rbac = rbac_filter(self.mesh, f"{listener_name}.", tags, self.permissions)
-        return InboundSecurity(transport_socket=_socket(context), filters=(rbac,))
+        rules = rbac_rules(self.mesh, tags, self.permissions)
+        return InboundSecurity(transport_socket=_socket(context), rbac=rules)
 
 
 def upstream_socket(mesh: str, service: str) -> base_pb2.TransportSocket:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
+from envoy.config.rbac.v3 import rbac_pb2
 
 from services.xds.generator import InboundSecurity, generate
-from services.xds.generator.builders import network_filter
 from services.xds.generator.parts import Parts
 from tests.unit.xds.helpers import snapshot
 
@@ -20,10 +19,8 @@ TLS = "envoy.transport_sockets.tls"
 class DenyAllHook:
     mesh = "default"
 
-    def inbound(self, listener_name: str, tags: Mapping[str, str]) -> InboundSecurity:
-        rbac = rbac_pb2.RBAC(stat_prefix=listener_name)
-        rbac.rules.SetInParent()  # no policies: every connection is denied
-        return InboundSecurity(filters=(network_filter(RBAC, rbac),))
+    def inbound(self, tags: Mapping[str, str]) -> InboundSecurity:
+        return InboundSecurity(rbac=rbac_pb2.RBAC())  # no policies: every connection is denied
 
 
 DOCS: list[dict[str, Any]] = [
