@@ -26,6 +26,7 @@ from kuma.resources.insight import (
     SubscriptionStatus,
 )
 from kuma.resources.registry import DATAPLANE_INSIGHT
+from services.xds import nodes
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.types import SHORT_NAMES
 from services.xds.nodes import split_node_id
@@ -80,11 +81,15 @@ class InsightRecorder(StreamCallbacks):
         self.control_plane_id = control_plane_id
         self.flush_interval = flush_interval
         self._live: dict[str, _Live] = {}
+        # node id -> its streams' subscriptions: a mesh turning mTLS on issues every node an
+        # identity, and a scan of every stream per identity made that quadratic
+        self._of_node: dict[str, dict[str, _Live]] = {}
 
     def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
         parts = split_node_id(node_id)
         if parts is not None:
-            self._live[stream_id] = _Live(parts[0], parts[1], connect_time=now())
+            live = self._live[stream_id] = _Live(parts[0], parts[1], connect_time=now())
+            self._of_node.setdefault(node_id, {})[stream_id] = live
 
     def on_ack(self, stream_id: str, type_url: str) -> None:
         if live := self._live.get(stream_id):
@@ -105,8 +110,8 @@ class InsightRecorder(StreamCallbacks):
 
     def on_certificate(self, node_id: str, identity: Any) -> None:
         """A certificate was issued to `node_id`: its `mTLS` block is written with the stream's."""
-        for live in self._live.values():
-            if live.disconnect_time is None and split_node_id(node_id) == (live.mesh, live.name):
+        for live in self._of_node.get(node_id, {}).values():
+            if live.disconnect_time is None:
                 live.certificate, live.dirty = identity, True
 
     def mark_all_dirty(self) -> None:
@@ -136,7 +141,15 @@ class InsightRecorder(StreamCallbacks):
             if subscription.id in failed:
                 live.dirty = True  # the store is down or the mesh is gone: try again later
             elif subscription.disconnect_time is not None:
-                self._live.pop(subscription.id, None)  # its close is written: forget it
+                self._forget(subscription.id, live)  # its close is written
+
+    def _forget(self, stream_id: str, live: _Live) -> None:
+        self._live.pop(stream_id, None)
+        node = nodes.node_id(live.mesh, live.name)
+        streams = self._of_node.get(node, {})
+        streams.pop(stream_id, None)
+        if not streams:
+            self._of_node.pop(node, None)
 
     def _write_batch(self, batch: list[tuple[_Live, Subscription]]) -> set[str]:
         """Write each subscription; the ids of those not written."""

@@ -5,6 +5,7 @@ written (its Mesh is gone) retried by the next flush without holding back the ot
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -68,3 +69,24 @@ def test_an_unwritable_subscription_is_retried_and_does_not_hold_back_the_others
     manager.create(Resource("Mesh", "gone", "gone", MeshSpec()))
     loop.run_until_complete(recorder.flush())  # nothing new happened on s0: written anyway
     assert insight(manager, "web-0", mesh="gone").spec.is_online()
+
+
+def test_a_certificate_lands_in_its_own_nodes_insight_only(setup):
+    loop, manager, recorder = setup
+    recorder.on_open("s0", "default.web-0", None)
+    recorder.on_open("s0b", "default.web-0", None)  # a second stream of the same node
+    recorder.on_open("s1", "default.web-1", None)
+    loop.run_until_complete(recorder.flush())
+
+    issued = SimpleNamespace(not_after=2_000_000_000, issued_at=1_900_000_000)
+    recorder.on_certificate("default.web-0", issued)
+    loop.run_until_complete(recorder.flush())
+    mtls = insight(manager, "web-0").spec.mtls
+    assert mtls is not None and mtls.certificate_expiration_time.timestamp() == 2_000_000_000
+    assert insight(manager, "web-1").spec.mtls is None
+
+    recorder.on_close("s0")
+    recorder.on_close("s0b")
+    loop.run_until_complete(recorder.flush())  # both closes written: the node is forgotten
+    recorder.on_certificate("default.web-0", issued)
+    assert recorder._of_node.keys() == {"default.web-1"}
