@@ -19,7 +19,7 @@ from kuma.store.memory import MemoryStore
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.server import StreamPolicy, start_ads_server
-from services.xds.ads.stream import MAX_NAME_LENGTH, StreamLimits, StreamSlots
+from services.xds.ads.stream import MAX_XDS_NAME_LENGTH, StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
 from tests.waiting import wait_until
 from tests.xds_ads.harness import RecordingCallbacks, shared_loop
@@ -174,7 +174,7 @@ def test_a_forged_token_is_unauthenticated(server: Server):
     [
         (request(type_url="type.googleapis.com/made.up.Type"), grpc.StatusCode.INVALID_ARGUMENT),
         (request(names=[f"n{i}" for i in range(51)]), grpc.StatusCode.RESOURCE_EXHAUSTED),
-        (request(names=["x" * (MAX_NAME_LENGTH + 1)]), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (request(names=["x" * (MAX_XDS_NAME_LENGTH + 1)]), grpc.StatusCode.RESOURCE_EXHAUSTED),
     ],
     ids=["invented-type", "too-many-names", "name-too-long"],
 )

@@ -20,9 +20,10 @@ from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.types import KNOWN_TYPES, order
 from services.xds.auth import Principal, StreamAuthenticator
 
-# A resource name longer than this is refused: Kuma's names are at most 253 characters, and the
-# longest generated ones (clusters with tags) stay far below it.
-MAX_NAME_LENGTH = 1024
+# An xDS resource name longer than this is refused. Not a stored resource's name (those are
+# kuma.manager.MAX_NAME_LENGTH): generated names, of which the longest (clusters with tags) stay
+# far below it.
+MAX_XDS_NAME_LENGTH = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +240,10 @@ class Stream(ABC):
     @staticmethod
     def check_name_lengths(names: Iterable[str]) -> None:
         for name in names:
-            if len(name) > MAX_NAME_LENGTH:
+            if len(name) > MAX_XDS_NAME_LENGTH:
                 raise StreamRefused(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"a resource name of {len(name)} characters: at most {MAX_NAME_LENGTH}",
+                    f"a resource name of {len(name)} characters: at most {MAX_XDS_NAME_LENGTH}",
                 )
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
