@@ -25,7 +25,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
-from services.xds.ads.cache import NodeSnapshot, Packer
+from services.xds.ads.cache import NodeSnapshot, Packed, Packer, TypeSnapshot
 from services.xds.generator import (
     GenerationError,
     MeshSnapshot,
@@ -90,6 +90,11 @@ class MeshBuild:
     def serving(self, nodes: int) -> None:
         self.packer.serving(nodes)
 
+    def _shared_type(self, items: tuple[Packed, ...]) -> TypeSnapshot:
+        # One object per content among the mesh's nodes: a CDS answer that every dataplane of
+        # a shape gets is selected and versioned once, not once per dataplane.
+        return self.parts.build(TypeSnapshot.of, items)
+
     def forget(self, node_id: str) -> None:
         self._nodes.pop(node_id, None)
 
@@ -126,7 +131,7 @@ class MeshBuild:
         if secrets:
             resources[SECRET] = {**resources.get(SECRET, {}), **secrets}
         previous = last.snapshot if last is not None else None
-        snapshot = NodeSnapshot.build(resources, self.packer, previous)
+        snapshot = NodeSnapshot.build(resources, self.packer, previous, self._shared_type)
         self._nodes[node_id] = _Built(inputs, held, snapshot)
         self.stats.generated += 1
         return snapshot

@@ -8,7 +8,7 @@ config it already has, and "nothing changed" costs a string compare.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,6 +57,10 @@ class TypeSnapshot:
     # for each type that did not change.
     _last: list[object] = field(default_factory=list, compare=False, repr=False)
 
+    @classmethod
+    def of(cls, items: tuple[Packed, ...]) -> TypeSnapshot:
+        return cls({p.name: p for p in items})
+
     def select(self, names: Iterable[str] | None) -> list[Packed]:
         """Every resource (names None), or the named ones that exist, in name order."""
         if names is None:
@@ -94,16 +98,20 @@ class NodeSnapshot:
         resources: Mapping[str, Mapping[str, Message]],
         packer: Packer | None = None,
         previous: NodeSnapshot | None = None,
+        shared: Callable[[tuple[Packed, ...]], TypeSnapshot] | None = None,
     ) -> NodeSnapshot:
         """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes.
-        A type whose resources are those of `previous` keeps its TypeSnapshot object."""
+        A type whose resources are those of `previous` keeps its TypeSnapshot object; a new
+        one comes from `shared` when given, which hands nodes of equal content one object (its
+        selection and version are then computed once for all of them)."""
         pack = (packer if packer is not None else Packer()).pack
+        make = shared if shared is not None else TypeSnapshot.of
         types: dict[str, TypeSnapshot] = {}
         for type_url, by_name in resources.items():
             packed = {name: pack(name, m) for name, m in by_name.items()}
             old = previous.types.get(type_url) if previous is not None else None
             types[type_url] = (
-                old if old is not None and old.resources == packed else TypeSnapshot(packed)
+                old if old is not None and old.resources == packed else make(tuple(packed.values()))
             )
         return cls(types)
 

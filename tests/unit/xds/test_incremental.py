@@ -24,6 +24,7 @@ from kuma.resources.base import Resource
 from kuma.store.memory import MemoryStore
 from services.xds.ads.cache import NodeSnapshot, Packed, SnapshotCache
 from services.xds.ads.stream import Inbox
+from services.xds.ads.types import CLUSTER, LISTENER
 from services.xds.build import MeshBuild
 from services.xds.generator import MeshSnapshot, generate
 from services.xds.generator.security import mesh_mtls
@@ -248,11 +249,11 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
 
     mesh.write(HEALTH_CHECK % 7)
 
-    # Only the choice of health checks is made again, once per dataplane shape, and the one
-    # cluster it changes: routes, logs, inbound and outbound listeners, Prometheus and
-    # transparent parts and the redis cluster are reused.
+    # Only the choice of health checks is made again, once per dataplane shape, the one
+    # cluster it changes and web-1's clusters answer: routes, logs, inbound and outbound
+    # listeners, Prometheus and transparent parts and the redis cluster are reused.
     built = Counter(mesh.build().parts.built_by) - before
-    assert built == {"select_health_checks": 3, "eds_cluster": 1}, built
+    assert built == {"select_health_checks": 3, "eds_cluster": 1, "TypeSnapshot.of": 1}, built
     # The new backend cluster, serialized once; nothing else again.
     assert packed == ["backend"]
     # Only web-1, which calls backend and redis, got a new config; the others were answered
@@ -277,3 +278,15 @@ def test_node_metadata_belongs_to_the_newest_open_stream_and_leaves_with_it(mesh
     assert proxyless != envoy
     mesh.reconciler.on_close("second")
     assert versions(mesh.cache.get("default.web-1")) == envoy
+
+
+def test_nodes_with_equal_answers_share_them(mesh):
+    """backend-1 and redis-1 have the same clusters (one local cluster on port 80): one answer
+    object, selected and versioned once for both; their listeners (own addresses) differ."""
+    mesh.write(MESH)
+    mesh.write(dataplane("backend-1", "10.0.0.2", "backend"))
+    mesh.write(dataplane("redis-1", "10.0.0.4", "redis"))
+    backend, redis = (mesh.cache.get(f"default.{n}-1") for n in ("backend", "redis"))
+    assert backend is not None and redis is not None
+    assert backend.of(CLUSTER) is redis.of(CLUSTER)
+    assert backend.of(LISTENER) is not redis.of(LISTENER)
