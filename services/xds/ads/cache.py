@@ -40,7 +40,7 @@ class Packed:
         return self.version == other.version and self.name == other.name
 
     def __hash__(self) -> int:
-        return hash((self.name, self.version))
+        return hash(self.version)  # a str: its hash is kept (nodes' answers are keyed by these)
 
     @classmethod
     def of(cls, name: str, message: Message) -> Packed:

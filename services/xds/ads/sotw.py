@@ -8,7 +8,7 @@ from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from services.xds.ads.cache import Packed
+from services.xds.ads.cache import Packed, TypeSnapshot
 from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
 
@@ -21,6 +21,9 @@ class _TypeState:
     sent_nonce: str | None = None
     acked_nonce: str | None = None
     sent_names: frozenset[str] | None = field(default=None)
+    # The type's answer the last response was selected from: while the node's snapshot still
+    # holds that object, a change notice has nothing new of this type (answers are immutable).
+    sent_from: TypeSnapshot | None = None
 
 
 class SotwStream(Stream):
@@ -29,6 +32,9 @@ class SotwStream(Stream):
         self.types: dict[str, _TypeState] = {}
 
     def on_change(self, type_url: str) -> Any:
+        snapshot = self.snapshot()
+        if snapshot is not None and snapshot.of(type_url) is self.types[type_url].sent_from:
+            return None  # most notices change one type of a node's answers, not all
         return self._respond(type_url, only_if_changed=True)
 
     def ready(self, items: list[Packed]) -> bool:
@@ -71,11 +77,13 @@ class SotwStream(Stream):
         if not state.outstanding or snapshot is None:
             return None  # nothing asked, or the Dataplane is not known yet: wait for it
         wildcard = type_url in WILDCARD_TYPES and not state.names
-        items, version = snapshot.of(type_url).selection(None if wildcard else state.names)
+        answer = snapshot.of(type_url)
+        items, version = answer.selection(None if wildcard else state.names)
         if only_if_changed and version == state.sent_version or not self.ready(items):
             return None
         state.outstanding = False
         state.sent_version = version
+        state.sent_from = answer
         state.sent_nonce = self.next_nonce()
         self.callbacks.on_response(self.id, type_url, version, len(items))
         return discovery_pb2.DiscoveryResponse(
