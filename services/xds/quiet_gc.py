@@ -6,14 +6,13 @@ dataplanes a full collection takes about 0.1 s of the loop, at 5,000 about 0.45 
 itself it runs when objects are being made, which is during a push: it was a fifth of the CPU
 a mesh-wide change cost, all of it added to that change's propagation.
 
-So once the loop has been quiet for a moment (no reconcile pass, no stream opened or closed),
-the xDS process collects the young generations and freezes what survived (`gc.freeze`): the
-collections a later push triggers scan only what was made since. The quiet collection leaves the
-old generation alone: scanning what a push built (every node's snapshot) cost a tenth of the
-push's CPU at 1,000 dataplanes, and what survived two collections is mostly alive. A frozen
-object that becomes cyclic garbage is out of reach until every `longest` seconds a quiet
-collection is a full one (everything unfrozen first); one runs at least that often even under
-constant churn, so nothing is held for good.
+So a reconcile pass runs with automatic collection off and freezes what it built when it ends
+(`gc.freeze`, which scans nothing): that is the nodes' new configs, alive until the next change.
+Once the loop has been quiet for a moment (no reconcile pass, no stream opened or closed), the
+xDS process collects the young generations and freezes what survived: the collections a later
+push triggers scan only what was made since. A frozen object that becomes cyclic garbage is out
+of reach until every `longest` seconds a quiet collection is a full one (everything unfrozen
+first); one runs at least that often even under constant churn, so nothing is held for good.
 """
 
 from __future__ import annotations
@@ -44,6 +43,25 @@ class QuietCollector(StreamCallbacks):
         self._last_busy = 0.0
         self._last_collection = self._last_full = loop.time()
         self._timer: asyncio.TimerHandle | None = None
+        self._paused = False  # automatic collection is off for a reconcile pass
+
+    def pass_begins(self) -> None:
+        """A reconcile pass begins: no automatic collection until it ends."""
+        if gc.isenabled():
+            gc.disable()
+            self._paused = True
+
+    def pass_ends(self) -> None:
+        """What the pass built is frozen unscanned. It is the nodes' new configs, alive until
+        the next change: collections during and after a pass scanned each of those objects
+        twice and found no garbage (measured: 0 unreachable in every collection over ten
+        mesh-wide changes at 1,000 dataplanes, about a tenth of each change's CPU). Cyclic
+        garbage a pass does make waits for the full collection, at most `longest` seconds."""
+        if self._paused:
+            self._paused = False
+            gc.freeze()
+            gc.enable()
+        self.busy()
 
     def busy(self) -> None:
         self._last_busy = self.loop.time()
@@ -91,4 +109,7 @@ class QuietCollector(StreamCallbacks):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._paused:
+            self._paused = False
+            gc.enable()
         gc.unfreeze()

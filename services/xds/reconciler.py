@@ -56,6 +56,7 @@ class Reconciler(StreamCallbacks):
         mtls: MtlsHooks | None = None,
         identities: IdentityManager | None = None,
         on_snapshot: Callable[[str, float], None] | None = None,
+        before_pass: Callable[[], None] | None = None,
         after_pass: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
@@ -67,7 +68,9 @@ class Reconciler(StreamCallbacks):
         self.identities = identities
         # Told (node id, when the change that caused it was noticed) for each new snapshot.
         self.on_snapshot = on_snapshot
-        self.after_pass = after_pass  # told when a reconcile pass is over
+        # told when a reconcile pass begins, and when it is over (even if it failed)
+        self.before_pass = before_pass
+        self.after_pass = after_pass
         self.stats = ReconcileStats()
         self._noticed: float | None = None
         self._dirty: set[str] = set()
@@ -160,6 +163,15 @@ class Reconciler(StreamCallbacks):
             await self.reconcile()
 
     async def reconcile(self) -> None:
+        if self.before_pass is not None:
+            self.before_pass()
+        try:
+            await self._pass()
+        finally:
+            if self.after_pass is not None:
+                self.after_pass()
+
+    async def _pass(self) -> None:
         watched = self._watched_by_mesh()
         if self._all_dirty:
             meshes = set(watched) | self._dirty | set(self._meshes)
@@ -182,8 +194,6 @@ class Reconciler(StreamCallbacks):
             if mesh not in meshes:  # a full pass saw to them already
                 await self._refresh_identities(mesh, watched.get(mesh, []), due, noticed)
         self.stats.last_duration = time.perf_counter() - started
-        if self.after_pass is not None:
-            self.after_pass()
 
     def _watched_by_mesh(self) -> dict[str, list[str]]:
         by_mesh: dict[str, list[str]] = {}

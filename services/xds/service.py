@@ -92,7 +92,8 @@ class XdsService:
             mtls=mesh_mtls,
             identities=self.identities,
             on_snapshot=self.metrics.snapshot_changed,
-            after_pass=self.collector.busy,
+            before_pass=self.collector.pass_begins,
+            after_pass=self.collector.pass_ends,
         )
         self.insights = InsightRecorder(
             self.core.manager,

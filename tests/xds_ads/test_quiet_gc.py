@@ -126,3 +126,26 @@ def test_quiet_collections_scan_the_young_generations_and_a_full_one_everything(
         gc.callbacks.remove(seen)
         collector.close()
     assert (quiet, full) == (1, 2)
+
+
+def test_a_reconcile_pass_collects_nothing_and_freezes_what_it_built(loop):
+    collector = QuietCollector(loop, quiet=0.05)
+    generations: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        collector.pass_begins()
+        assert not gc.isenabled()
+        built = [Node() for _ in range(5000)]  # past every automatic threshold
+        frozen = gc.get_freeze_count()
+        collector.pass_ends()
+        assert gc.isenabled() and generations == []
+        assert gc.get_freeze_count() >= frozen + len(built)
+    finally:
+        gc.callbacks.remove(seen)
+        collector.close()
+    assert gc.isenabled()
