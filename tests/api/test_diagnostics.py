@@ -38,7 +38,6 @@ def test_healthy_and_ready(serve_diagnostics: Any):
     assert requests.post(url + "/ready", timeout=5).status_code == 405
 
 
-@pytest.mark.postgres
 def test_ready_is_503_when_the_store_is_down(
     serve_diagnostics: Any, migrated_pg: dict[str, str], pg_dsn: str
 ):
