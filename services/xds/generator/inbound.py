@@ -57,7 +57,7 @@ def local_cluster(workload_port: int) -> Message:
     return builders.static_cluster(name, "127.0.0.1", workload_port)
 
 
-def security(mtls: MtlsHook, tags: tuple[tuple[str, str], ...]) -> InboundSecurity:
+def security_of(mtls: MtlsHook, tags: tuple[tuple[str, str], ...]) -> InboundSecurity:
     return mtls.inbound(dict(tags))
 
 
@@ -81,7 +81,8 @@ def generate(proxy: Proxy) -> list[Message]:
     parts = proxy.parts
     out: list[Message] = []
     for iface in parts.build(interfaces, proxy.dataplane):
-        guard = parts.build(security, proxy.mtls, iface.tags) if proxy.mtls is not None else None
+        mtls = proxy.mtls
+        guard = parts.build(security_of, mtls, iface.tags) if mtls is not None else None
         out.append(parts.build(local_cluster, iface.workload_port))
         out.append(parts.build(listener, iface, guard, proxy.virtual))
     return out
