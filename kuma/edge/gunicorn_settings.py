@@ -2,6 +2,8 @@
 `gunicorn.conf.py` imports these and adds its binds, worker counts and name. The logging is
 kuma.logs's, at the level the command line chose (`kuma.edge.gunicorn_app.serve` hands it on)."""
 
+import multiprocessing
+
 from kuma import logs
 
 worker_class = "gthread"
@@ -14,6 +16,11 @@ logconfig_dict = logs.config_dict(logs.current_level())
 # gunicorn >= 25 opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
 # the services of one host would take it from each other, and $HOME may be read-only.
 control_socket_disable = True
+
+
+def processes(workers: int) -> int:
+    """A service's `workers` key as gunicorn's `workers`: 0 means one per CPU."""
+    return workers or multiprocessing.cpu_count()
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -7,16 +7,16 @@ Workers and threads: `bootstrapServer.workers` (KUMA_BOOTSTRAP_WORKERS, default 
 CPU) and `bootstrapServer.threads` (KUMA_BOOTSTRAP_THREADS, default 4).
 """
 
-import multiprocessing
 import os
 
 from kuma.config import load_config
 from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import processes
 
 _cfg = load_config(os.environ.get("KUMA_CONFIG_FILE") or None)
 
 bind = [f"0.0.0.0:{_cfg.bootstrap_server.port}"]
 worker_class = "kuma.edge.gunicorn_dual.DualProtocolWorker"
-workers = _cfg.bootstrap_server.workers or multiprocessing.cpu_count()
+workers = processes(_cfg.bootstrap_server.workers)
 threads = _cfg.bootstrap_server.threads
 proc_name = "kuma-bootstrap"

@@ -6,10 +6,10 @@ KUMA_INJECTOR_* env). Workers and threads: `webHookServer.workers` (KUMA_INJECTO
 default 2; 0: one per CPU) and `webHookServer.threads` (KUMA_INJECTOR_THREADS, default 4).
 """
 
-import multiprocessing
 import os
 
 from kuma.edge.gunicorn_settings import *  # noqa: F403 (the settings every service shares)
+from kuma.edge.gunicorn_settings import processes
 from services.injector.config import load_injector_config
 
 _cfg = load_injector_config(os.environ.get("KUMA_INJECTOR_CONFIG_FILE") or None)
@@ -19,6 +19,6 @@ _host = _server.address or "0.0.0.0"
 bind = [f"[{_host}]:{_server.port}" if ":" in _host else f"{_host}:{_server.port}"]
 certfile = _server.cert_file
 keyfile = _server.key_file
-workers = _server.workers or multiprocessing.cpu_count()
+workers = processes(_server.workers)
 threads = _server.threads
 proc_name = "kuma-injector"
