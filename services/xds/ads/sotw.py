@@ -22,7 +22,8 @@ class _TypeState:
     acked_nonce: str | None = None
     sent_names: frozenset[str] | None = field(default=None)
     # The type's answer the last response was selected from: while the node's snapshot still
-    # holds that object, a change notice has nothing new of this type (answers are immutable).
+    # holds that object, nothing of this type changed (answers are immutable; a change of
+    # names asks for a response whatever the answer).
     sent_from: TypeSnapshot | None = None
 
 
@@ -32,9 +33,6 @@ class SotwStream(Stream):
         self.types: dict[str, _TypeState] = {}
 
     def on_change(self, type_url: str) -> Any:
-        snapshot = self.snapshot()
-        if snapshot is not None and snapshot.of(type_url) is self.types[type_url].sent_from:
-            return None  # most notices change one type of a node's answers, not all
         return self._respond(type_url, only_if_changed=True)
 
     def ready(self, items: list[Packed]) -> bool:
@@ -78,6 +76,8 @@ class SotwStream(Stream):
             return None  # nothing asked, or the Dataplane is not known yet: wait for it
         wildcard = type_url in WILDCARD_TYPES and not state.names
         answer = snapshot.of(type_url)
+        if only_if_changed and answer is state.sent_from:
+            return None  # most notices change one type of a node's answers, not all
         items, version = answer.selection(None if wildcard else state.names)
         if only_if_changed and version == state.sent_version or not self.ready(items):
             return None
