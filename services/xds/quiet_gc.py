@@ -58,10 +58,14 @@ class QuietCollector(StreamCallbacks):
         mesh-wide changes at 1,000 dataplanes, about a tenth of each change's CPU). Cyclic
         garbage a pass does make waits for the full collection, at most `longest` seconds."""
         if self._paused:
-            self._paused = False
             gc.freeze()
-            gc.enable()
+            self._resume()
         self.busy()
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            gc.enable()
 
     def busy(self) -> None:
         self._last_busy = self.loop.time()
@@ -109,7 +113,5 @@ class QuietCollector(StreamCallbacks):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._paused:
-            self._paused = False
-            gc.enable()
+        self._resume()
         gc.unfreeze()
