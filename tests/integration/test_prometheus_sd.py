@@ -19,13 +19,21 @@ import pytest
 from tests.ports import free_port
 from tests.prometheus import PrometheusServer, prometheus_binary
 from tests.security.harness import ADMIN_TOKEN, BIN, ControlPlane, Processes, clean_env
-from tests.unit.test_grafana_dashboard import DASHBOARD, queries
+from tests.unit.test_grafana_dashboard import DASHBOARD, metric_names, queries
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.envoy
 
 # Prometheus applies discovered targets at most every 5 s: allow a few rounds.
 CHANGE_TIMEOUT = 30
+# Dashboard series this scenario does not make: no write conflicts, no mTLS (no certificate),
+# no request through the Envoys (no upstream 5xx, no upstream latency samples).
+NOT_MADE_HERE = {
+    "store_conflicts",
+    "cert_generation",
+    "envoy_cluster_upstream_rq_xx",
+    "envoy_cluster_upstream_rq_time_bucket",
+}
 
 
 @pytest.fixture()
@@ -106,7 +114,8 @@ def value(prom: PrometheusServer, query: str) -> float:
 
 def control_plane_metrics(prom: PrometheusServer) -> None:
     """kuma-cp's `/metrics`, scraped: Kuma's xDS metrics with their types, counting the two
-    Envoys' streams and ACKed pushes; and every query of the Grafana dashboard evaluates."""
+    Envoys' streams and ACKed pushes; and every query of the Grafana dashboard evaluates over
+    series that Prometheus scraped (a misspelt name would evaluate to nothing, silently)."""
     cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
     wait_until(
         lambda: (
@@ -123,9 +132,14 @@ def control_plane_metrics(prom: PrometheusServer) -> None:
     assert metadata["xds_delivery"][0]["type"] == "summary"
     assert metadata["xds_generation"][0]["type"] == "summary"
     dashboard = json.loads(DASHBOARD.read_text())
-    for expr in queries(dashboard["panels"]):
+    exprs = list(queries(dashboard["panels"]))
+    for expr in exprs:
         instant = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
         prom.api("query?" + urllib.parse.urlencode({"query": instant.replace("$mesh", ".*")}))
+    scraped = set(prom.api("label/__name__/values"))
+    named = {name for expr in exprs for name in metric_names(expr)}
+    assert named - NOT_MADE_HERE <= scraped, sorted(named - NOT_MADE_HERE - scraped)
+    assert named >= NOT_MADE_HERE  # the list names only what the dashboard queries
 
 
 def test_prometheus_scrapes_the_dataplanes_kuma_prometheus_sd_names(
