@@ -45,12 +45,21 @@ def _level(record: logging.LogRecord) -> str:
     return _LEVEL_NAMES.get(record.levelname, record.levelname)
 
 
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; a captured warning without the source line and blank line that
+    `warnings.formatwarning` appends (one line per record, as every other)."""
+    message = record.getMessage()
+    if record.name == "py.warnings":
+        return message.split("\n", 1)[0]
+    return message
+
+
 class ConsoleFormatter(logging.Formatter):
     """time, level, logger, message, tab-separated; a traceback follows on its own lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = "\t".join(
-            (_timestamp(record.created), _level(record), record.name, record.getMessage())
+            (_timestamp(record.created), _level(record), record.name, _message(record))
         )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -63,7 +72,7 @@ class JsonFormatter(logging.Formatter):
             "ts": _timestamp(record.created),
             "level": _level(record).lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record),
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)

@@ -16,10 +16,12 @@ import requests
 from click.testing import CliRunner
 
 from cli.kuma_dp.main import cli as kuma_dp
+from cli.kuma_prometheus_sd.main import cli as kuma_prometheus_sd
 from cli.kumactl.main import cli as kumactl
 from services.api.main import main as kuma_api
 from services.bootstrap.main import main as kuma_bootstrap
 from services.cp.main import cli as kuma_cp
+from services.gui.main import main as kuma_gui
 from services.injector.main import main as kuma_injector
 from services.worker.main import main as kuma_worker
 from services.xds.main import cli as kuma_xds
@@ -51,6 +53,9 @@ POSITIONS: list[tuple[click.Command, list[str], list[str]]] = [
     (kuma_injector, [], []),
     (kuma_injector, ["run"], []),
     (kuma_injector, [], ["run"]),
+    (kuma_gui, [], []),
+    (kuma_prometheus_sd, [], ["run"]),
+    (kuma_prometheus_sd, ["run"], []),
 ]
 
 
@@ -100,6 +105,29 @@ def test_json_lines_for_log_shippers():
     started = [e for e in entries if e["msg"].startswith("Current config {")]
     assert started and started[0]["level"] == "info" and started[0]["logger"] == "kuma-cp"
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}", started[0]["ts"])
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_warning_is_one_line_with_time_and_level(log_format: str):
+    """Python's warnings (a dependency's DeprecationWarning at import) go through the same
+    layout, on one line: `warnings` appends the source line and a blank line."""
+    script = "from kuma import logs; logs.setup('info'); import warnings; warnings.warn('old API')"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(KUMA_LOG_FORMAT=log_format),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.splitlines()
+    if log_format == "json":
+        entry = json.loads(line)
+        assert (entry["level"], entry["logger"]) == ("warn", "py.warnings")
+        assert entry["msg"].endswith("UserWarning: old API")
+    else:
+        assert LINE.match(line) and "\tWARN\tpy.warnings\t" in line, line
+        assert line.endswith("UserWarning: old API"), line
 
 
 def test_an_unknown_log_format_is_a_usage_error():
