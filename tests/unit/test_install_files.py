@@ -22,13 +22,18 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+def _every_requirement() -> list[str]:
+    """The runtime dependencies and every extra's."""
+    every = [*PROJECT["dependencies"]]
+    for extra in PROJECT["optional-dependencies"].values():
+        every += extra
+    return every
+
+
 def test_every_dependency_is_pinned_within_its_bounds():
     pins = _pins()
-    wanted = [*PROJECT["dependencies"]]
-    for extra in PROJECT["optional-dependencies"].values():
-        wanted += extra
     problems = []
-    for text in wanted:
+    for text in _every_requirement():
         req = Requirement(text)
         version = pins.get(canonicalize_name(req.name))
         if version is None or not req.specifier.contains(version, prereleases=True):
@@ -43,11 +48,10 @@ def test_the_license_file_is_the_declared_license():
 
 
 def _requirement(name: str) -> Requirement:
-    every = [*PROJECT["dependencies"]]
-    for extra in PROJECT["optional-dependencies"].values():
-        every += extra
-    (found,) = {text for text in every if canonicalize_name(Requirement(text).name) == name}
-    return Requirement(found)
+    (found,) = {
+        req for req in map(Requirement, _every_requirement()) if canonicalize_name(req.name) == name
+    }
+    return found
 
 
 def test_packages_whose_internals_the_code_uses_have_an_upper_bound():
