@@ -84,7 +84,9 @@ class ControlPlane:
     home: Path
     tmp: Path
     env: dict[str, str]
+    diagnostics: str = ""  # /metrics, the API's request counts among them
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    admin_ports: dict[str, int] = field(default_factory=dict)  # each kuma-dp's Envoy admin
 
     def kumactl(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(
@@ -136,6 +138,7 @@ def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         home=home,
         tmp=tmp,
         env=base,
+        diagnostics=f"http://127.0.0.1:{ports['KUMA_XDS_SERVER_DIAGNOSTICS_PORT']}",
     )
     plane.start("kuma-cp", [str(BIN / "kuma-cp"), "run"], {**base, **ports})
     try:
@@ -151,6 +154,7 @@ def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
             if outbound:
                 text += f"  outbound:\n  - interface: :{free_port()}\n    service: redis\n"
             plane.kumactl("apply", "-f", "-", stdin=text)
+            plane.admin_ports[name] = free_port()
             plane.start(
                 name,
                 [str(BIN / "kuma-dp"), "run"],
@@ -160,7 +164,7 @@ def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
                     + ports["KUMA_BOOTSTRAP_SERVER_PORT"],
                     "KUMA_DATAPLANE_MESH": "default",
                     "KUMA_DATAPLANE_NAME": name,
-                    "KUMA_DATAPLANE_ADMIN_PORT": str(free_port()),
+                    "KUMA_DATAPLANE_ADMIN_PORT": str(plane.admin_ports[name]),
                     "KUMA_DATAPLANE_RUNTIME_CONFIG_DIR": str(tmp / name),
                 },
             )
