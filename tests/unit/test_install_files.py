@@ -78,3 +78,21 @@ def test_every_install_path_uses_the_constraints():
     assert "\nARG PYTHON_IMAGE=" in dockerfile and "\nFROM ${PYTHON_IMAGE} AS base" in dockerfile
     assert "!constraints.txt" in (ROOT / ".dockerignore").read_text().splitlines()
     assert (ROOT / "scripts" / "refresh-constraints").stat().st_mode & 0o111
+
+
+def test_every_gui_asset_ships_in_the_package_and_names_no_other_origin():
+    """The GUI works offline (issue 20): each template and static file is package data of
+    `services.gui` (a non-editable install, as the Docker image's, has only those), and none
+    refers to an asset elsewhere (a CDN)."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["services.gui"]
+    gui = ROOT / "services" / "gui"
+    assets = [p for d in ("templates", "static") for p in (gui / d).rglob("*") if p.is_file()]
+    assert assets
+    for path in assets:
+        relative = path.relative_to(gui)
+        assert any(relative.match(g) for g in globs), f"{relative} is not package data"
+        text = path.read_text()
+        for other_origin in ("http://", "https://", '="//', "url(//", "@import"):
+            assert other_origin not in text, f"{relative} names {other_origin!r}"
