@@ -41,7 +41,22 @@ def test_the_stack_has_every_service():
         "worker",
         "redis-dp",
         "backend-dp",
+        "gui",
     } <= set(SERVICES)
+
+
+def test_the_gui_service_reads_the_api_service_and_holds_no_credential():
+    """The split stack's GUI (issue 20): `kuma-gui` on 5683, reading the `api` service over the
+    compose network once it is healthy; no volume (no admin token, no certificate key) and no
+    store setting, since it writes nothing."""
+    gui = SERVICES["gui"]
+    assert gui["command"] == ["kuma-gui"]
+    assert gui["environment"] == {"KUMA_GUI_SERVER_API_SERVER_URL": "http://api:5681"}
+    assert SERVICES["api"]["command"] == ["kuma-api"]
+    assert any(_default(p).endswith(":5681") for p in SERVICES["api"]["ports"])
+    assert gui["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert "volumes" not in gui
+    assert [_default(p) for p in gui["ports"]] == ["127.0.0.1:5683:5683"]
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
