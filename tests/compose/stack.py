@@ -28,6 +28,7 @@ PORT_VARS = (
     "KUMA_COMPOSE_DIAGNOSTICS_PORT",
     "KUMA_COMPOSE_BOOTSTRAP_PORT",
     "KUMA_COMPOSE_INJECTOR_PORT",
+    "KUMA_COMPOSE_GUI_PORT",
 )
 
 
@@ -81,6 +82,7 @@ class Stack:
         self.api_url = f"http://{self.host}:{self.ports['KUMA_COMPOSE_API_PORT']}"
         # HTTPS: the certificate names localhost (and xds, bootstrap), not 127.0.0.1
         self.bootstrap_url = f"https://localhost:{self.ports['KUMA_COMPOSE_BOOTSTRAP_PORT']}"
+        self.gui_url = f"http://{self.host}:{self.ports['KUMA_COMPOSE_GUI_PORT']}"
         self.timings: list[tuple[str, float]] = []  # the slow steps, for the run's summary
 
     def timed(self, what: str, since: float) -> None:

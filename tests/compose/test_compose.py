@@ -170,6 +170,18 @@ def test_dataplanes_are_online_and_kumactl_on_the_host_works(stack: Stack, kumac
     assert names == {"redis-1", "backend-1"}
 
 
+def test_the_gui_shows_the_mesh_and_serves_the_api_read_only(stack: Stack):
+    """The `gui` service (kuma-gui) reads the `api` service: the overview counts both sidecars
+    online (tests/gui drive the pages in a browser; this is the image and the network)."""
+    wait_until(
+        lambda: 'data-count="online">2<' in requests.get(stack.gui_url + "/", timeout=10).text,
+        CONFIG_S,
+        "the GUI's overview with both dataplanes online",
+    )
+    put = requests.put(stack.gui_url + "/api/meshes/default", json={"type": "Mesh"}, timeout=10)
+    assert put.status_code == 405
+
+
 def test_tokens_and_tls_are_on(
     stack: Stack, kumactl_bin: str, tmp_path: Path, control_plane_ca: str
 ):
