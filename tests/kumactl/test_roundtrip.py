@@ -325,6 +325,95 @@ def test_inspect_meshes_counts_from_the_mesh_insights(kumactl: Kumactl, any_cp: 
     assert mine["dataplanes"] == {"total": 2, "online": 1, "offline": 1}
 
 
+INSPECTED = """\
+type: Mesh
+name: inspd
+---
+type: Dataplane
+mesh: inspd
+name: web-1
+networking:
+  inbound:
+  - interface: 127.0.0.1:10002:9002
+    tags:
+      service: web
+  outbound:
+  - interface: :10003
+    service: backend
+---
+type: TrafficPermission
+mesh: inspd
+name: backend-to-web
+sources:
+- match:
+    service: backend
+destinations:
+- match:
+    service: web
+---
+type: TrafficRoute
+mesh: inspd
+name: web-to-backend
+sources:
+- match:
+    service: web
+destinations:
+- match:
+    service: backend
+conf:
+- weight: 100
+  destination:
+    service: backend
+    version: v2
+---
+type: HealthCheck
+mesh: inspd
+name: backend-checks
+sources:
+- match:
+    service: '*'
+destinations:
+- match:
+    service: backend
+conf:
+  passiveChecks:
+    unhealthyThreshold: 3
+    penaltyInterval: 5s
+"""
+
+
+def test_inspect_dataplane_prints_the_policies_that_select_it(
+    kumactl: Kumactl, any_cp: ControlPlane
+):
+    """Kuma 1.x's `kumactl inspect dataplane`, from GET .../dataplanes/{name}/policies: the
+    same answer the GUI's dataplane page shows."""
+    use(kumactl, any_cp)
+    assert kumactl("apply", input=INSPECTED).exit_code == 0
+    result = kumactl("--mesh", "inspd", "inspect", "dataplane", "web-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "INBOUND 127.0.0.1:10002:9002(web):\n"
+        "  TrafficPermission\n"
+        "    backend-to-web\n"
+        "\n"
+        "OUTBOUND :10003(backend):\n"
+        "  TrafficRoute\n"
+        "    web-to-backend\n"
+        "\n"
+        "SERVICE backend:\n"
+        "  HealthCheck\n"
+        "    backend-checks\n"
+    )
+    data = yaml.safe_load(
+        kumactl("--mesh", "inspd", "inspect", "dataplane", "web-1", "-o", "yaml").stdout
+    )
+    path = f"{any_cp.url}/meshes/inspd/dataplanes/web-1/policies"
+    assert data == requests.get(path, timeout=10).json()
+    missing = kumactl("--mesh", "inspd", "inspect", "dataplane", "nope")
+    assert missing.exit_code == 1
+    assert missing.stderr == "Error: No resources found in inspd mesh\n"
+
+
 def test_lists_are_fetched_page_by_page(kumactl: Kumactl, any_cp: ControlPlane):
     use(kumactl, any_cp)
     count = 1234  # more than one page of 1000
