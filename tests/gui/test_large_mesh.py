@@ -1,8 +1,9 @@
 """The GUI over a mesh larger than a page (tests/gui/conftest.py's control plane, plus a mesh
-`big` of 120 dataplanes): tables page through the API by bookmarkable URLs, counts come from the
-aggregate endpoint (the API's own request counts say which endpoints a page used), every asset
-comes from the GUI itself, and `kuma-gui` (the split stack's GUI service) serves the same pages
-from a remote API."""
+`big` of 120 dataplanes with metrics and two logging backends): the overview shows them, the
+control plane page lists a NACKed subscription, tables page through the API by bookmarkable URLs,
+counts come from the aggregate endpoint (the API's own request counts say which endpoints a page
+used), every asset comes from the GUI itself, and `kuma-gui` (the split stack's GUI service)
+serves the same pages from a remote API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 
 from tests.gui.conftest import BIN, ControlPlane
 from tests.gui.test_pages import _open, _text
@@ -26,7 +28,11 @@ INSIGHTS, INSIGHT = "/mesh-insights", "/mesh-insights/{mesh}"
 
 @pytest.fixture(scope="module")
 def big(cp: ControlPlane) -> str:
-    docs = [f"type: Mesh\nname: {MESH}\n"]
+    docs = [
+        f"type: Mesh\nname: {MESH}\nmetrics:\n  prometheus: {{}}\nlogging:\n  backends:\n"
+        "  - name: logstash\n    tcp:\n      address: 127.0.0.1:5000\n"
+        "  - name: file-1\n    file:\n      path: /tmp/access.log\n"
+    ]
     for i in range(COUNT):
         docs.append(
             f"type: Dataplane\nmesh: {MESH}\nname: dp-{i:03d}\nnetworking:\n  inbound:\n"
@@ -44,6 +50,57 @@ def _names(browser: WebDriver) -> list[str]:
 
 def _shows(browser: WebDriver, names: list[str]) -> list[str]:
     return wait_until(lambda: _names(browser) == names and names, 10, f"rows {names[:1]}...")
+
+
+def test_overview_shows_a_meshs_mtls_metrics_and_logging_backends(
+    cp: ControlPlane, browser: WebDriver, big: str
+):
+    _open(browser, cp.gui + "/")
+    mesh = f'[data-mesh="{big}"]'
+    assert _text(browser, f'{mesh} [data-field="mtls"]') == "off"
+    assert _text(browser, f'{mesh} [data-field="metrics"]') == "prometheus"
+    assert _text(browser, f'{mesh} [data-field="logging"]') == "logstash, file-1"
+    assert _text(browser, f'{mesh} [data-count="total"]') == str(COUNT)
+    assert _text(browser, '[data-mesh="default"] [data-field="logging"]') == "none"
+
+
+def test_control_plane_page_lists_recent_rejected_updates(
+    cp: ControlPlane, browser: WebDriver, big: str
+):
+    """NACKs as the insights count them (a dataplane of `big` has no Envoy: its insight is
+    written here as an xDS replica would have)."""
+    insight = {
+        "type": "DataplaneInsight",
+        "mesh": big,
+        "name": "dp-007",
+        "subscriptions": [
+            {
+                "id": "nacked",
+                "controlPlaneInstanceId": "elsewhere",
+                "connectTime": "2024-05-01T12:00:00Z",
+                "disconnectTime": "2024-05-01T12:05:00Z",
+                "status": {
+                    "lastUpdateTime": "2024-05-01T12:04:00Z",
+                    "total": {"responsesSent": "9", "responsesRejected": "3"},
+                    "cds": {"responsesRejected": "1"},
+                    "lds": {"responsesRejected": "2"},
+                },
+            }
+        ],
+    }
+    url = f"{cp.api}/meshes/{big}/dataplane-insights/dp-007"
+    assert requests.put(url, json=insight, timeout=5).status_code == 201
+    _open(browser, cp.gui + "/control-plane")
+
+    def listed() -> WebElement | None:
+        rows = browser.find_elements(By.CSS_SELECTOR, ".rejections tbody tr")
+        return rows[0] if rows and rows[0].text.startswith(f"{big}/dp-007") else None
+
+    row = wait_until(listed, 10, "the rejection listed first")
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert cells == [f"{big}/dp-007", "3", "cds: 1 lds: 2", "2024-05-01T12:04:00Z", "elsewhere"]
+    link = row.find_element(By.TAG_NAME, "a").get_attribute("href")
+    assert link == f"{cp.gui}/meshes/{big}/dataplanes/dp-007"
 
 
 def test_dataplanes_page_through_the_api_by_bookmarkable_urls(
