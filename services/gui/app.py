@@ -165,6 +165,7 @@ class Pages:
             "type_name": type_name,
             "name": name,
             "yaml": views.policy_yaml(item),
+            "command": views.kumactl_get_command(mesh, type_name, name),
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from kuma.resource_text import normalize_resource, render
 from kuma.resources.dataplane import DataplaneSpec
 from kuma.resources.insight import DataplaneInsightSpec
 from kuma.resources.mesh import MeshSpec
-from kuma.resources.registry import TYPES
+from kuma.resources.registry import TYPES, get_type
 from kuma.resources.wire import from_json
 
 # The policy kinds the GUI lists: type name -> the API's plural (its URL segment too).
@@ -129,6 +130,12 @@ def dataplane_detail(item: dict[str, Any], at: datetime) -> dict[str, Any]:
 def policy_yaml(item: dict[str, Any]) -> str:
     """The policy as `kumactl get <kind> NAME -o yaml` prints it."""
     return render(normalize_resource(item), "yaml")
+
+
+def kumactl_get_command(mesh: str, type_name: str, name: str) -> str:
+    """The kumactl command that prints the policy as `policy_yaml` does."""
+    singular = get_type(type_name).kumactl_delete
+    return f"kumactl --mesh {shlex.quote(mesh)} get {singular} {shlex.quote(name)} -o yaml"
 
 
 def tag_params(text: str) -> list[tuple[str, str]]:

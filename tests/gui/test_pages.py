@@ -115,6 +115,10 @@ def test_policy_page_shows_the_yaml_kumactl_prints(cp: ControlPlane, browser: We
     expected = cp.kumactl("get", "traffic-route", "backend-to-redis-v1", "-o", "yaml")
     shown = browser.find_element(By.ID, "yaml").get_attribute("textContent")
     assert shown == expected
+    # The command the page names prints just that.
+    command = _text(browser, "#command").split()
+    assert command[0] == "kumactl"
+    assert cp.kumactl(*command[1:]) == shown
     assert (
         browser.current_url
         == cp.gui + "/meshes/default/policies/traffic-routes/backend-to-redis-v1"
