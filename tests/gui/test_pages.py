@@ -50,6 +50,8 @@ def test_dataplanes_table_shows_status_and_certificate_expiry(cp: ControlPlane, 
     for name in ("redis-1", "backend-1"):
         row = f'tr[data-dataplane="{name}"]'
         assert _text(browser, f'{row} [data-field="status"]') == "Online"
+        assert int(_text(browser, f'{row} [data-field="updates"]')) > 0  # xDS pushes
+        assert _text(browser, f'{row} [data-field="errors"]') == "0"  # no NACK
         # mTLS is on: the xDS service recorded the certificate (24 h by default).
         expiry = wait_until(
             lambda row=row: (t := _text(browser, f'{row} [data-field="certificate"]')) != "—" and t,
@@ -67,6 +69,14 @@ def test_tag_filter_is_a_bookmarkable_url(cp: ControlPlane, browser: WebDriver):
     assert _text(browser, '[data-count="listed"]') == "1"
 
 
+def _rows(browser: WebDriver, heading: str) -> list[list[str]]:
+    """The cells of each row of the table under the `<h2>` saying `heading`."""
+    rows = browser.find_elements(
+        By.XPATH, f"//h2[normalize-space()='{heading}']/following-sibling::table[1]/tbody/tr"
+    )
+    return [[str(c.text) for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+
+
 def test_dataplane_page_shows_interfaces_and_the_policies_that_select_it(
     cp: ControlPlane, browser: WebDriver
 ):
@@ -75,6 +85,13 @@ def test_dataplane_page_shows_interfaces_and_the_policies_that_select_it(
     assert "TrafficRoute backend-to-redis-v1" in outbound
     assert "expires" in _text(browser, '[data-field="certificate"]')
     assert "Online" in _text(browser, "h1")
+    spec = requests.get(f"{cp.api}/meshes/default/dataplanes/backend-1", timeout=5).json()
+    networking = spec["networking"]
+    tags = "service=backend version=v1"
+    assert _rows(browser, "Inbound") == [[networking["inbound"][0]["interface"], tags]]
+    assert _rows(browser, "Outbound") == [[networking["outbound"][0]["interface"], "redis"]]
+    [subscription] = _rows(browser, "Subscriptions")  # one stream, open: no disconnect time
+    assert subscription[3] == "—" and int(subscription[4]) > 0 and subscription[6] == "0"
     _shot(browser, "dataplane")
     _open(browser, cp.gui + "/meshes/default/dataplanes/redis-1")
     assert "TrafficPermission backend-to-redis" in _text(browser, '[data-attachment="inbound"]')
@@ -165,3 +182,8 @@ def test_a_stopped_dataplane_turns_offline_without_a_reload(cp: ControlPlane, br
     assert _text(browser, 'tr[data-dataplane="backend-1"] [data-field="status"]') == "Online"
     _shot(browser, "dataplane-offline")
     print(f"redis-1 shown Offline {took:.1f} s after its kuma-dp stopped")
+    # Its page: Offline, and its stream in the subscriptions history with the disconnect time.
+    _open(browser, cp.gui + "/meshes/default/dataplanes/redis-1")
+    assert "Offline" in _text(browser, "h1")
+    [subscription] = _rows(browser, "Subscriptions")
+    assert subscription[3].endswith(" UTC") and subscription[3] >= subscription[2]
