@@ -116,12 +116,13 @@ class Pages:
         tags = request.args.get("tag", "")
         params = [*views.tag_params(tags), ("size", str(PAGE_SIZE)), ("offset", str(offset))]
         insight = self.api.get(f"/mesh-insights/{segment(mesh)}")
+        mtls = views.mtls_enabled(self.api.get(f"/meshes/{segment(mesh)}"))
         found = self.api.get(f"/meshes/{segment(mesh)}/dataplanes+insights", params)
         at = views.now()
         return "dataplanes.html", {
             "mesh": mesh,
             "counts": insight["dataplanes"],
-            "rows": [views.dataplane_row(i, at) for i in found["items"]],
+            "rows": [views.dataplane_row(i, at, mtls) for i in found["items"]],
             "total": found["total"],
             "offset": offset,
             "size": PAGE_SIZE,
@@ -132,9 +133,10 @@ class Pages:
         base = f"/meshes/{segment(mesh)}"
         item = self.api.get(f"{base}/dataplanes+insights/{segment(name)}")
         policies = self.api.get(f"{base}/dataplanes/{segment(name)}/policies")
+        mtls = views.mtls_enabled(self.api.get(base))
         return "dataplane.html", {
             "mesh": mesh,
-            "dp": views.dataplane_detail(item, views.now()),
+            "dp": views.dataplane_detail(item, views.now(), mtls),
             "attachments": policies["items"],
             "plurals": views.POLICY_KINDS,
         }

@@ -69,8 +69,14 @@ def _until(moment: datetime, at: datetime) -> str:
     return f"in {hours}h{rest // 60}m" if hours else f"in {rest // 60}m{rest % 60}s"
 
 
-def dataplane_row(item: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """One row of a dataplanes table: kumactl inspect's columns, plus the certificate."""
+def mtls_enabled(mesh: dict[str, Any]) -> bool:
+    spec: MeshSpec = from_json(mesh).spec
+    return spec.mtls_enabled
+
+
+def dataplane_row(item: dict[str, Any], at: datetime, mtls: bool = True) -> dict[str, Any]:
+    """One row of a dataplanes table: kumactl inspect's columns, plus the certificate while the
+    mesh's mTLS is on (off, Envoy holds none: the insight's block is the last one's)."""
     _, name, tags, status, connected, updated, updates, errors = overview_row(item, at)
     insight = DataplaneInsightSpec.model_validate(item.get("dataplaneInsight") or {})
     return {
@@ -81,7 +87,7 @@ def dataplane_row(item: dict[str, Any], at: datetime) -> dict[str, Any]:
         "updated": updated,
         "updates": updates,
         "errors": errors,
-        "certificate": certificate(insight, at),
+        "certificate": certificate(insight, at) if mtls else None,
     }
 
 
@@ -89,7 +95,7 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
 
 
-def dataplane_detail(item: dict[str, Any], at: datetime) -> dict[str, Any]:
+def dataplane_detail(item: dict[str, Any], at: datetime, mtls: bool = True) -> dict[str, Any]:
     """A dataplane's page: its row, interfaces and subscriptions, newest first."""
     spec = DataplaneSpec.model_validate(item.get("dataplane") or {})
     insight = DataplaneInsightSpec.model_validate(item.get("dataplaneInsight") or {})
@@ -99,7 +105,7 @@ def dataplane_detail(item: dict[str, Any], at: datetime) -> dict[str, Any]:
         reverse=True,
     )
     return {
-        **dataplane_row(item, at),
+        **dataplane_row(item, at, mtls),
         "inbound": [
             {"interface": i.interface, "tags": [f"{k}={v}" for k, v in sorted(i.tags.items())]}
             for i in spec.networking.inbound

@@ -103,6 +103,30 @@ def test_control_plane_page_lists_recent_rejected_updates(
     assert link == f"{cp.gui}/meshes/{big}/dataplanes/dp-007"
 
 
+def test_no_certificate_is_shown_while_the_meshs_mtls_is_off(
+    cp: ControlPlane, browser: WebDriver, big: str
+):
+    """An insight keeps the last certificate's block; with mTLS off Envoy holds none."""
+    insight = {
+        "type": "DataplaneInsight",
+        "mesh": big,
+        "name": "dp-011",
+        "mTLS": {
+            "certificateExpirationTime": "2099-01-01T00:00:00Z",
+            "lastCertificateRegeneration": "2024-05-01T12:00:00Z",
+            "certificateRegenerations": 4,
+        },
+    }
+    url = f"{cp.api}/meshes/{big}/dataplane-insights/dp-011"
+    assert requests.put(url, json=insight, timeout=5).status_code == 201
+    assert requests.get(url, timeout=5).json()["mTLS"]["certificateRegenerations"] == 4
+    _open(browser, f"{cp.gui}/meshes/{big}/dataplanes")
+    cell = 'tr[data-dataplane="dp-011"] [data-field="certificate"]'
+    assert _text(browser, cell) == "—"
+    _open(browser, f"{cp.gui}/meshes/{big}/dataplanes/dp-011")
+    assert _text(browser, '[data-field="certificate"]').startswith("none (mTLS off")
+
+
 def test_dataplanes_page_through_the_api_by_bookmarkable_urls(
     cp: ControlPlane, browser: WebDriver, big: str
 ):
