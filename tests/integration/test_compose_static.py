@@ -70,6 +70,11 @@ def test_service_is_buildable_and_runnable(name):
         assert command[0] in SCRIPTS | OTHER_COMMANDS, command
 
 
+def test_the_injector_is_started_as_kuma_starts_it():
+    """`kuma-injector run`, Kuma 0.3.2's form (issue 19 item 4), as `kumactl install` has it."""
+    assert SERVICES["injector"]["command"] == ["kuma-injector", "run"]
+
+
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_dependencies_are_gated_on_health_or_completion(name):
     for dep, rule in (SERVICES[name].get("depends_on") or {}).items():
