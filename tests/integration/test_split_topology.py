@@ -8,9 +8,13 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 import redis
+from envoy.api.v2 import discovery_pb2
 
+from services.xds.mads.assignments import TYPE_URL
+from services.xds.mads.proto import mads_pb2, mads_pb2_grpc
 from tests.integration.ads_watch import AdsWatcher
 from tests.integration.topology import (
     API,
@@ -114,6 +118,47 @@ def test_change_reaches_clients_of_both_replicas(topology: Topology, tmp_path: P
     finally:
         for w in watchers:
             w.close()
+
+
+def monitoring_assignments(host: str, ca_pem: bytes) -> list[str]:
+    """The names MADS on `host`:5676 lists (one Fetch over TLS, verified with the shared
+    certificate; this host's peer address is loopback, so same-host trust lets it read)."""
+    credentials = grpc.ssl_channel_credentials(ca_pem)
+    with grpc.secure_channel(f"{host}:5676", credentials) as channel:
+        stub = mads_pb2_grpc.MonitoringAssignmentDiscoveryServiceStub(channel)
+        answer = stub.FetchMonitoringAssignments(
+            discovery_pb2.DiscoveryRequest(type_url=TYPE_URL), timeout=15
+        )
+    names = []
+    for resource in answer.resources:
+        assignment = mads_pb2.MonitoringAssignment()
+        resource.Unpack(assignment)
+        names.append(assignment.name)
+    return names
+
+
+def test_every_replica_serves_the_monitoring_assignments(topology: Topology, tmp_path: Path):
+    """MADS (issue 19 item 2) on each kuma-xds replica's own address: a Dataplane written through
+    the API, in a Mesh with Prometheus, is listed by both replicas (Postgres + Redis), and once
+    deleted by neither."""
+    use_api(tmp_path)
+    apply_yaml(tmp_path, "type: Mesh\nname: default\nmetrics:\n  prometheus: {}\n")
+    apply_yaml(tmp_path, dataplane("web-0", "web", "127.0.0.1:20000:8080"))
+    for host in XDS_HOSTS:
+        wait_until(
+            lambda h=host: (
+                monitoring_assignments(h, topology.ca_pem) == ["/meshes/default/dataplanes/web-0"]
+            ),
+            15,
+            f"the Dataplane in {host}'s monitoring assignments",
+        )
+    kumactl(tmp_path, "delete", "dataplane", "web-0")
+    for host in XDS_HOSTS:
+        wait_until(
+            lambda h=host: monitoring_assignments(h, topology.ca_pem) == [],
+            15,
+            f"the Dataplane gone from {host}'s monitoring assignments",
+        )
 
 
 def test_walkthrough_and_replica_loss_under_traffic(topology: Topology, tmp_path: Path):
