@@ -56,6 +56,7 @@ import requests
 from benchmarks import grpc_floor
 from benchmarks.xds_convergence import RESULTS, cpu_seconds, percentile, spawn
 from kuma.config import load_config
+from kuma.manager import ResourceManager
 from kuma.resources import wire
 from kuma.resources.registry import get_type
 from kuma.wiring import ensure_default_mesh, open_core
@@ -168,6 +169,14 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def apply_to(manager: ResourceManager, op: str, resource: dict[str, Any]) -> None:
+    res = wire.from_json(resource)
+    if op == "upsert":
+        manager.upsert(res)
+    else:
+        manager.delete(res.type, res.mesh, res.name)
+
+
 class Engine:
     """The xDS service in this process over a memory store."""
 
@@ -196,11 +205,7 @@ class Engine:
         self.address = f"127.0.0.1:{self.service.port}"
 
     def apply(self, op: str, resource: dict[str, Any]) -> None:
-        res = wire.from_json(resource)
-        if op == "upsert":
-            self.core.manager.upsert(res)
-        else:
-            self.core.manager.delete(res.type, res.mesh, res.name)
+        apply_to(self.core.manager, op, resource)
 
     def cpu(self) -> float:
         return cpu_seconds()

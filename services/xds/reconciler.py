@@ -257,15 +257,7 @@ class Reconciler(StreamCallbacks):
         return await self.identities.prepare(state.snapshot.mesh.name, wanted)
 
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
-        """Every input of one mesh (runs in a worker thread: the store is blocking)."""
-        try:
-            mesh_resource = self.store.get(MESH, mesh, mesh)
-        except NotFoundError:
-            return None
-        resources: list[Resource] = []
-        for type_name in _INPUT_TYPES:
-            resources.extend(self.store.list(type_name, mesh).items)
-        return mesh_resource, resources
+        return load_inputs(self.store, mesh)
 
     def _publish(self, node_id: str, snapshot: NodeSnapshot, noticed: float) -> None:
         if self.cache.set(node_id, snapshot) and self.on_snapshot is not None:
@@ -282,3 +274,16 @@ class Reconciler(StreamCallbacks):
         self.stats.generated += 1
         if snapshot is not None:
             self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())
+
+
+def load_inputs(store: ResourceStore, mesh: str) -> tuple[Resource, list[Resource]] | None:
+    """Every input of one mesh, None when the Mesh is gone (blocking: run it in a worker
+    thread)."""
+    try:
+        mesh_resource = store.get(MESH, mesh, mesh)
+    except NotFoundError:
+        return None
+    resources: list[Resource] = []
+    for type_name in _INPUT_TYPES:
+        resources.extend(store.list(type_name, mesh).items)
+    return mesh_resource, resources
