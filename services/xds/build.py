@@ -130,8 +130,7 @@ class MeshBuild:
         resources = config.by_type_url()
         if secrets:
             resources[SECRET] = {**resources.get(SECRET, {}), **secrets}
-        previous = last.snapshot if last is not None else None
-        snapshot = NodeSnapshot.build(resources, self.packer, previous, self._shared_type)
+        snapshot = NodeSnapshot.build(resources, self.packer, self._shared_type)
         self._nodes[node_id] = _Built(inputs, held, snapshot)
         self.stats.generated += 1
         return snapshot

@@ -97,27 +97,21 @@ class NodeSnapshot:
         cls,
         resources: Mapping[str, Mapping[str, Message]],
         packer: Packer | None = None,
-        previous: NodeSnapshot | None = None,
         shared: Callable[[tuple[Packed, ...]], TypeSnapshot] | None = None,
     ) -> NodeSnapshot:
-        """Pack `{type_url: {name: message}}`, through `packer` to share work between nodes.
-        A type whose resources are those of `previous` keeps its TypeSnapshot object; a new
-        one comes from `shared` when given, which hands nodes of equal content one object (its
-        selection and version are then computed once for all of them)."""
-        pack = (packer if packer is not None else Packer()).pack
+        """Pack `{type_url: {name: message}}` (each message under its own xDS name), through
+        `packer` to share work between nodes and passes: a type whose messages are the objects
+        of an answer made before is that answer. A new one comes from `shared` when given, which
+        hands nodes of equal content one object (its selection and version are then computed
+        once for all of them)."""
+        packer = packer if packer is not None else Packer()
         make = shared if shared is not None else TypeSnapshot.of
-        types: dict[str, TypeSnapshot] = {}
-        for type_url, by_name in resources.items():
-            packed = {name: pack(name, m) for name, m in by_name.items()}
-            old = previous.types.get(type_url) if previous is not None else None
-            types[type_url] = (
-                old if old is not None and old.resources == packed else make(tuple(packed.values()))
-            )
-        return cls(types)
+        return cls({url: packer.answer(by_name, make) for url, by_name in resources.items()})
 
 
 class Packer:
-    """Packs each message object once. Generation takes every message from the mesh's parts
+    """Packs each message object once, and makes each type's answer of a set of message objects
+    once. Generation takes every message from the mesh's parts
     (generator.parts), where a shared Cluster or an unchanged listener is the same object for
     every dataplane and every pass that asks for it: each of those is serialized once.
 
@@ -129,11 +123,12 @@ class Packer:
     entries stay in proportion to what is alive without a connection storm evicting the shared
     messages every node is using."""
 
-    PER_NODE = 16
+    PER_NODE = 24  # a node's own messages (about ten), its answers (one per type) and slack
 
     def __init__(self, floor: int = 1024) -> None:
-        self._current: dict[int, tuple[Message, Packed]] = {}
-        self._previous: dict[int, tuple[Message, Packed]] = {}
+        # id(message) -> (message, Packed); ids of an answer's messages -> (messages, answer)
+        self._current: dict[object, tuple[object, object]] = {}
+        self._previous: dict[object, tuple[object, object]] = {}
         self._floor = floor
         self._nodes = 0
         self._limit = floor
@@ -166,10 +161,33 @@ class Packer:
             hit = self._previous.pop(key, None)
         if hit is None or hit[1].name != name:
             hit = (message, Packed.of(name, message))
+        self._keep(key, hit)
+        return hit[1]  # type: ignore[no-any-return]
+
+    def answer(
+        self,
+        by_name: Mapping[str, Message],
+        make: Callable[[tuple[Packed, ...]], TypeSnapshot] = TypeSnapshot.of,
+    ) -> TypeSnapshot:
+        """One type's answer made of `by_name`'s message objects, found by their identities:
+        a node whose messages of a type are those of another node, or of its own last config,
+        costs one look-up instead of one per message."""
+        messages = tuple(by_name.values())
+        key = tuple(map(id, messages))
+        hit = self._current.get(key)
+        if hit is None:
+            hit = self._previous.pop(key, None)
+        if hit is None:
+            packed = tuple(self.pack(name, m) for name, m in by_name.items())
+            hit = (messages, make(packed))
+        self._keep(key, hit)
+        return hit[1]  # type: ignore[no-any-return]
+
+    def _keep(self, key: object, hit: tuple[object, object]) -> None:
+        # An entry holds what its key's ids name, so none of them can be reused while it is here.
         self._current[key] = hit
         if len(self._current) > self._limit:
             self._rotate()
-        return hit[1]
 
 
 class Watcher(Protocol):

@@ -11,7 +11,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from services.xds.ads.cache import NodeSnapshot, SnapshotCache
+from services.xds.ads.cache import NodeSnapshot, Packer, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.sotw import SotwStream
 from services.xds.ads.types import CLUSTER, LISTENER
@@ -19,15 +19,19 @@ from services.xds.ads.types import CLUSTER, LISTENER
 NODE = "default.web-1"
 
 
+def outbound(port: int) -> listener_pb2.Listener:
+    listener = listener_pb2.Listener(name="outbound")
+    listener.address.socket_address.port_value = port
+    return listener
+
+
 def snapshot(
-    timeout: int, listener_port: int, previous: NodeSnapshot | None = None
+    timeout: int, listener: listener_pb2.Listener, packer: Packer | None = None
 ) -> NodeSnapshot:
     cluster = cluster_pb2.Cluster(name="backend")
     cluster.connect_timeout.seconds = timeout
-    listener = listener_pb2.Listener(name="outbound")
-    listener.address.socket_address.port_value = listener_port
     return NodeSnapshot.build(
-        {CLUSTER: {"backend": cluster}, LISTENER: {"outbound": listener}}, previous=previous
+        {CLUSTER: {"backend": cluster}, LISTENER: {"outbound": listener}}, packer
     )
 
 
@@ -60,16 +64,17 @@ def test_a_notice_sends_only_the_changed_types() -> None:
         requests.put_nowait(discovery_pb2.DiscoveryRequest(type_url=LISTENER))
         task = asyncio.create_task(consume())
         await settle()
-        one = snapshot(1, 80)
+        packer, listener = Packer(), outbound(80)
+        one = snapshot(1, listener, packer)
         cache.set(NODE, one)
         await settle()
-        two = snapshot(2, 80, previous=one)  # the cluster changes; the listener answer is kept
+        two = snapshot(2, listener, packer)  # the cluster changes; the listener answer is kept
         assert two.of(LISTENER) is one.of(LISTENER)
         cache.set(NODE, two)
         await settle()
-        cache.set(NODE, snapshot(2, 80))  # new objects, same content: nothing to send
+        cache.set(NODE, snapshot(2, outbound(80)))  # new objects, same content: nothing to send
         await settle()
-        cache.set(NODE, snapshot(2, 81))  # the listener changes
+        cache.set(NODE, snapshot(2, outbound(81)))  # the listener changes
         await settle()
         task.cancel()
         return sent
