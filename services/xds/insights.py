@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ class _Live:
     name: str
     connect_time: datetime
     disconnect_time: datetime | None = None
-    last_update: datetime | None = None
+    last_update: float | None = None  # epoch seconds: a datetime per response cost more
     counts: dict[str, dict[str, int]] = field(
         default_factory=lambda: {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
     )
@@ -54,7 +55,7 @@ class _Live:
         short = SHORT_NAMES.get(type_url)
         if short:
             self.counts[short][counter] += 1
-        self.last_update = now()
+        self.last_update = time.time()
         self.dirty = True
 
     def subscription(self, stream_id: str, cp_id: str) -> Subscription:
@@ -64,7 +65,12 @@ class _Live:
             control_plane_instance_id=cp_id,
             connect_time=self.connect_time,
             disconnect_time=self.disconnect_time,
-            status=SubscriptionStatus(last_update_time=self.last_update, **stats),
+            status=SubscriptionStatus(
+                last_update_time=None
+                if self.last_update is None
+                else datetime.fromtimestamp(self.last_update, UTC),
+                **stats,
+            ),
         )
 
 

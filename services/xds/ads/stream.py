@@ -51,43 +51,71 @@ class StreamRefused(Exception):
 class Inbox:
     """Requests, at most `size` waiting (the reader stops reading the client until there is
     room: HTTP/2 flow control then holds the client back), and at most one pending change notice,
-    however often the cache says the snapshot changed."""
+    however often the cache says the snapshot changed.
+
+    Every response and ACK of every stream passes through here, so the two waits are bare
+    futures (one reader, one consumer) rather than asyncio's Event and Semaphore."""
+
+    __slots__ = (
+        "_requests",
+        "_room",
+        "_more",
+        "_changed",
+        "_ended",
+        "_evicted",
+        "_ready",
+        "_space",
+    )
 
     def __init__(self, size: int) -> None:
         self._requests: deque[Any] = deque()
         # One request until the stream is bound (`widen`): a client that has not proved who it
         # is cannot make the server buffer more than one message.
-        self._room = asyncio.Semaphore(1)
+        self._room = 1
         self._more = size - 1
-        self._ready = asyncio.Event()
         self._changed = False
         self._ended = False
         self._evicted = False
+        self._ready: asyncio.Future[None] | None = None  # the consumer waits for an item
+        self._space: asyncio.Future[None] | None = None  # the reader waits for room
 
     async def put(self, request: Any) -> None:
-        await self._room.acquire()
+        while self._room <= 0:
+            self._space = asyncio.get_running_loop().create_future()
+            await self._space
+        self._room -= 1
         self._requests.append(request)
-        self._ready.set()
+        self._wake()
 
     def widen(self) -> None:
         """The stream is bound: let the rest of its queue fill."""
-        for _ in range(self._more):
-            self._room.release()
+        self._room += self._more
         self._more = 0
+        self._free()
 
     def changed(self) -> None:
         """The cache's notice: the node's snapshot changed (called on the loop)."""
         self._changed = True
-        self._ready.set()
+        self._wake()
 
     def end(self) -> None:
         self._ended = True
-        self._ready.set()
+        self._wake()
 
     def evict(self) -> None:
         """The server is full and this stream has not said who it is: it ends at once."""
         self._evicted = True
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._ready = self._ready, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _free(self) -> None:
+        waiter, self._space = self._space, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self) -> Any:
         """The next request, CHANGED, or END; requests first, in arrival order. StreamRefused
@@ -99,15 +127,16 @@ class Inbox:
                     "the server is full and this stream had not sent its first request",
                 )
             if self._requests:
-                self._room.release()
+                self._room += 1
+                self._free()
                 return self._requests.popleft()
             if self._changed:
                 self._changed = False
                 return CHANGED
             if self._ended:
                 return END
-            self._ready.clear()
-            await self._ready.wait()
+            self._ready = asyncio.get_running_loop().create_future()
+            await self._ready
 
 
 CHANGED = object()
@@ -184,6 +213,7 @@ class Stream(ABC):
         self.slot: Slot | None = None  # set by the server that admitted the stream
         self._nonces = itertools.count(1)
         self._name_bytes: dict[str, int] = {}  # type URL -> bytes of the names it holds
+        self._order: list[str] = []  # `types` in the order responses go out
 
     def next_nonce(self) -> str:
         return str(next(self._nonces))
@@ -251,20 +281,32 @@ class Stream(ABC):
 
         A response is a copy of its resources (an EDS one can be tens of kB): none is held
         once it is handed over, or every idle stream would keep its last one."""
-        async for item in self.events(requests):
-            if item is CHANGED:
-                for type_url in sorted_types(self.types):
-                    response = self.on_change(type_url)
-                    if response is not None:
-                        yield response
-                        del response
-                continue
-            request: Any = item
-            await self.bind(request)
-            response = self.on_request(request)
-            if response is not None:
-                yield response
-                del response
+        limit = self.limits.first_request_timeout
+        try:
+            async for item in inbox_events(requests, self.inbox, limit):
+                if item is CHANGED:
+                    for type_url in self._type_order():
+                        response = self.on_change(type_url)
+                        if response is not None:
+                            yield response
+                            del response
+                    continue
+                request: Any = item
+                await self.bind(request)
+                response = self.on_request(request)
+                if response is not None:
+                    yield response
+                    del response
+        finally:
+            if self.node_id is not None:
+                self.cache.unwatch(self.node_id, self.inbox)
+            self.callbacks.on_close(self.id)
+
+    def _type_order(self) -> list[str]:
+        # Types are only ever added: the order is sorted again when one is.
+        if len(self._order) != len(self.types):
+            self._order = sorted_types(self.types)
+        return self._order
 
     # The protocol's part: its per-type state, and the response (or None) to a request or a
     # change of the node's snapshot. `on_request` checks the request's bounds first.
@@ -275,16 +317,6 @@ class Stream(ABC):
 
     @abstractmethod
     def on_change(self, type_url: str) -> Any: ...
-
-    async def events(self, requests: AsyncIterator[Any]) -> AsyncIterator[object]:
-        """Requests and CHANGED notices, in arrival order, until the client closes."""
-        try:
-            async for item in inbox_events(requests, self.inbox, self.limits.first_request_timeout):
-                yield item
-        finally:
-            if self.node_id is not None:
-                self.cache.unwatch(self.node_id, self.inbox)
-            self.callbacks.on_close(self.id)
 
 
 async def inbox_events(
