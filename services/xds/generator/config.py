@@ -54,8 +54,22 @@ class ProxyConfig:
             getattr(config, kind)[resource_name(resource)] = resource
         return config
 
+    @classmethod
+    def merge(cls, *configs: ProxyConfig) -> ProxyConfig:
+        """`configs` in order, as `of` collects resources: a later one's resource replaces an
+        earlier one's of the same type and name. A type that one config alone has keeps that
+        config's dict, so merging shared parts copies nothing."""
+        merged = {}
+        for kind, _ in _KINDS.values():
+            found = [d for c in configs if (d := getattr(c, kind))]
+            merged[kind] = (
+                found[0] if len(found) == 1 else {k: m for d in found for k, m in d.items()}
+            )
+        return cls(**merged)
+
     def by_type_url(self) -> dict[str, dict[str, Message]]:
-        return {url: dict(getattr(self, kind)) for kind, url in _KINDS.values()}
+        """The resources by type URL (the dicts themselves: read-only)."""
+        return {url: getattr(self, kind) for kind, url in _KINDS.values()}
 
     def __iter__(self) -> Iterator[Message]:
         for kind, _ in _KINDS.values():

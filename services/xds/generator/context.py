@@ -178,12 +178,17 @@ class Proxy:
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
 
+    @cached_property
+    def endpoints(self) -> tuple[tuple[str, EndpointSet], ...]:
+        """The endpoints of the services its routes reach, by service."""
+        snapshot = self.snapshot
+        return tuple(
+            (s, snapshot.endpoints_of(s)) for s in self.parts.build(destinations, self.routes)
+        )
+
     def inputs(self) -> tuple[Any, ...]:
         """Everything this dataplane's config is made from, hashable: equal inputs, equal
-        config. The endpoints are those of the services its routes reach."""
-        endpoints: tuple[EndpointSet, ...] = tuple(
-            self.snapshot.endpoints_of(s) for s in destinations(self.routes)
-        )
+        config."""
         return (
             self.dataplane,
             self.metadata,
@@ -193,7 +198,7 @@ class Proxy:
             self.routes,
             self.logs,
             self.health_checks,
-            endpoints,
+            self.endpoints,
         )
 
 

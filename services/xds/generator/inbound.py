@@ -9,8 +9,9 @@ from google.protobuf.message import Message
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
+from services.xds.generator.context import transparent_port
 from services.xds.generator.errors import GenerationError
+from services.xds.generator.parts import Parts
 from services.xds.generator.security import InboundSecurity, MtlsHook
 
 
@@ -74,15 +75,14 @@ def listener(iface: Interface, security: InboundSecurity | None, virtual: bool) 
     )
 
 
-def generate(proxy: Proxy) -> list[Message]:
+def resources(parts: Parts, dataplane: Resource, mtls: MtlsHook | None) -> list[Message]:
     """A local cluster per workload port and a listener per interface. Clusters and the TLS and
     RBAC of a set of tags are shared by every dataplane; a listener is the dataplane's own (it
     names its address), rebuilt only when its interface or security changes."""
-    parts = proxy.parts
+    virtual = transparent_port(dataplane.spec) != 0
     out: list[Message] = []
-    for iface in parts.build(interfaces, proxy.dataplane):
-        mtls = proxy.mtls
+    for iface in parts.build(interfaces, dataplane):
         guard = parts.build(security_of, mtls, iface.tags) if mtls is not None else None
         out.append(parts.build(local_cluster, iface.workload_port))
-        out.append(parts.build(listener, iface, guard, proxy.virtual))
+        out.append(parts.build(listener, iface, guard, virtual))
     return out

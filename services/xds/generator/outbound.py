@@ -17,10 +17,12 @@ from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
 from services.xds.generator.access_logs import LogSource, access_logs
+from services.xds.generator.config import ProxyConfig
 from services.xds.generator.context import Choice, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
+from services.xds.generator.parts import Parts
 from services.xds.generator.security import upstream_socket
-from services.xds.generator.snapshot import EndpointSet, endpoints_matching
+from services.xds.generator.snapshot import NO_ENDPOINTS, EndpointSet, endpoints_matching
 
 
 def outbound_listener_name(ip: str, port: int) -> str:
@@ -100,21 +102,20 @@ def eds_cluster(
     return cluster
 
 
-def destination_resources(proxy: Proxy, split: Split) -> tuple[Message, Message]:
-    """The Cluster and ClusterLoadAssignment of a split, from the mesh's parts."""
-    parts = proxy.parts
+def destination_resources(
+    parts: Parts,
+    split: Split,
+    checks: Choice[Resource],
+    tls_mesh: str | None,
+    endpoints: EndpointSet,
+) -> tuple[Message, Message]:
+    """The Cluster and ClusterLoadAssignment of a split, from the mesh's parts; `endpoints` are
+    those of the split's service."""
     cluster = parts.build(
-        eds_cluster,
-        split.cluster,
-        split.service,
-        proxy.health_checks.get(split.service),
-        proxy.mtls.mesh if proxy.mtls is not None else None,
+        eds_cluster, split.cluster, split.service, checks.get(split.service), tls_mesh
     )
     assignment = parts.build(
-        load_assignment,
-        split.cluster,
-        tuple(sorted(split.destination.items())),
-        proxy.snapshot.endpoints_of(split.service),
+        load_assignment, split.cluster, tuple(sorted(split.destination.items())), endpoints
     )
     return cluster, assignment
 
@@ -190,21 +191,46 @@ def listeners(
     return out
 
 
-def generate(proxy: Proxy) -> list[Message]:
+def config(proxy: Proxy) -> ProxyConfig:
+    """The outbound side's listeners, clusters and load assignments: one part for every
+    dataplane of the same side and choices (without access logs, which name the dataplane)."""
     parts = proxy.parts
     side = parts.build(OutboundSide.of, proxy.dataplane)
-    # Clusters, and (outbound side) listeners without access logs, are shared: dataplanes of
-    # one side differ only in what a log line says of them, so the source is read only when
-    # some outbound logs.
+    # Dataplanes of one side differ only in what a log line says of them, so the source is
+    # read only when some outbound logs.
     source = parts.build(LogSource.of, proxy.dataplane) if proxy.logs else None
+    return parts.build(
+        side_config,
+        parts,
+        side,
+        proxy.routes,
+        proxy.logs,
+        source,
+        proxy.health_checks,
+        proxy.mtls.mesh if proxy.mtls is not None else None,
+        proxy.endpoints,
+    )
+
+
+def side_config(
+    parts: Parts,
+    side: OutboundSide,
+    routes: Choice[Route],
+    logs: Choice[LoggingBackend],
+    source: LogSource | None,
+    checks: Choice[Resource],
+    tls_mesh: str | None,
+    endpoints: tuple[tuple[str, EndpointSet], ...],
+) -> ProxyConfig:
+    by_service = dict(endpoints)
     # Outbounds may share destinations: emit each cluster and assignment once.
     clusters: dict[str, Message] = {}
     assignments: dict[str, Message] = {}
-    for outbound in parts.build(plan, side, proxy.routes):
+    for outbound in parts.build(plan, side, routes):
         for split in outbound.splits:
             if split.cluster not in clusters:
                 clusters[split.cluster], assignments[split.cluster] = destination_resources(
-                    proxy, split
+                    parts, split, checks, tls_mesh, by_service.get(split.service, NO_ENDPOINTS)
                 )
-    found = parts.build(listeners, side, proxy.routes, proxy.logs, source)
-    return [*clusters.values(), *assignments.values(), *found]
+    found = parts.build(listeners, side, routes, logs, source)
+    return ProxyConfig.of([*clusters.values(), *assignments.values(), *found])

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound, parse_outbound
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy, transparent_port
+from services.xds.generator.context import transparent_port
 
 LISTENER = "kuma:metrics:prometheus"
 ADMIN_CLUSTER = "kuma:envoy:admin"
@@ -35,10 +35,6 @@ def _collides(port: int, spec: DataplaneSpec) -> bool:
         if oface is not None:
             used.add(oface.port)
     return port in used
-
-
-def generate(proxy: Proxy) -> list[Message]:
-    return proxy.parts.build(build, proxy.snapshot.mesh, proxy.dataplane, proxy.metadata.admin_port)
 
 
 def build(mesh: Resource, dataplane: Resource, admin_port: int) -> list[Message]:

@@ -31,4 +31,4 @@ def config_of(proxy: Proxy) -> ProxyConfig:
     if proxy.metadata.proxyless:
         return ProxyConfig.of(proxyless.generate(proxy))
     template = proxy.parts.build(templates.select, proxy.dataplane, proxy.snapshot.proxy_templates)
-    return ProxyConfig.of(templates.apply(template, proxy))
+    return templates.apply(template, proxy)

@@ -66,7 +66,13 @@ def generate(proxy: Proxy) -> list[Message]:
             )
         for split in chosen:
             if f"cluster:{split.cluster}" not in out:
-                cluster, assignment = destination_resources(proxy, split)
+                cluster, assignment = destination_resources(
+                    parts,
+                    split,
+                    proxy.health_checks,
+                    proxy.mtls.mesh if proxy.mtls is not None else None,
+                    proxy.snapshot.endpoints_of(split.service),
+                )
                 out[f"cluster:{split.cluster}"] = cluster
                 out[f"cla:{split.cluster}"] = assignment
         out[f"listener:{service}"] = parts.build(_api_listener, service)

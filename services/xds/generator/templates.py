@@ -15,19 +15,40 @@ from kuma.resources.proxytemplate import (
     parse_envoy_resource,
 )
 from services.xds.generator import inbound, outbound, prometheus, transparent
-from services.xds.generator.context import Proxy
+from services.xds.generator.config import ProxyConfig
+from services.xds.generator.context import Proxy, transparent_port
 from services.xds.generator.errors import GenerationError
+from services.xds.generator.parts import Parts
+from services.xds.generator.security import MtlsHook
 
-Profile = Callable[[Proxy], list[Message]]
+Profile = Callable[[Proxy], ProxyConfig]
 
 
-def default_proxy(proxy: Proxy) -> list[Message]:
-    return [
-        *prometheus.generate(proxy),
-        *transparent.generate(proxy),
-        *inbound.generate(proxy),
-        *outbound.generate(proxy),
-    ]
+def default_proxy(proxy: Proxy) -> ProxyConfig:
+    """Two parts per dataplane: what is its own (inbound, Prometheus, transparent proxying:
+    unchanged by policy changes) and its outbound side (shared by dataplanes of one side)."""
+    parts = proxy.parts
+    own = parts.build(
+        own_config,
+        parts,
+        proxy.snapshot.mesh,
+        proxy.dataplane,
+        proxy.metadata.admin_port,
+        proxy.mtls,
+    )
+    return ProxyConfig.merge(own, outbound.config(proxy))
+
+
+def own_config(
+    parts: Parts, mesh: Resource, dataplane: Resource, admin_port: int, mtls: MtlsHook | None
+) -> ProxyConfig:
+    return ProxyConfig.of(
+        [
+            *parts.build(prometheus.build, mesh, dataplane, admin_port),
+            *parts.build(transparent.build, transparent_port(dataplane.spec)),
+            *inbound.resources(parts, dataplane, mtls),
+        ]
+    )
 
 
 PROFILES: dict[str, Profile] = {DEFAULT_PROFILE: default_proxy}
@@ -50,19 +71,23 @@ def raw_resources(template: Resource) -> list[Message]:
     return out
 
 
-def apply(template: Resource | None, proxy: Proxy) -> list[Message]:
+def apply(template: Resource | None, proxy: Proxy) -> ProxyConfig:
     """The imported profiles' resources, then the raw ones: later resources override earlier ones
-    of the same type and name when collected into a ProxyConfig."""
+    of the same type and name (§8.3)."""
     spec: ProxyTemplateSpec = template.spec if template is not None else DEFAULT_TEMPLATE
     conf = spec.conf or ProxyTemplateConf()
-    out: list[Message] = []
+    configs: list[ProxyConfig] = []
     for i, name in enumerate(conf.imports):
         profile = PROFILES.get(name)
         if profile is None:
             raise GenerationError(
                 f'imports[{i}]{{name="{name}"}}: profile{{name="{name}"}}: unknown profile'
             )
-        out.extend(profile(proxy))
+        configs.append(profile(proxy))
     if template is not None:
-        out.extend(proxy.parts.build(raw_resources, template))
-    return out
+        configs.append(proxy.parts.build(raw_config, template))
+    return configs[0] if len(configs) == 1 else ProxyConfig.merge(*configs)
+
+
+def raw_config(template: Resource) -> ProxyConfig:
+    return ProxyConfig.of(raw_resources(template))

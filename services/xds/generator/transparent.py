@@ -10,15 +10,10 @@ from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
 from services.xds.generator import builders
-from services.xds.generator.context import Proxy
 
 CATCH_ALL = "catch_all"
 PASS_THROUGH = "pass_through"
 ORIGINAL_DST = "envoy.filters.listener.original_dst"
-
-
-def generate(proxy: Proxy) -> list[Message]:
-    return proxy.parts.build(build, proxy.transparent_port)
 
 
 def build(port: int) -> list[Message]:
