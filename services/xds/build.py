@@ -33,10 +33,10 @@ from services.xds.generator import (
     ProxyConfig,
     ProxyMetadata,
 )
-from services.xds.generator.config import SECRET
+from services.xds.generator.config import SECRET, TYPE_URLS
 from services.xds.generator.context import build_proxy
 from services.xds.generator.parts import Parts
-from services.xds.generator.proxy import config_of
+from services.xds.generator.proxy import layers_of
 
 # The mTLS hook of a mesh snapshot (None: plaintext), e.g. `security.mesh_mtls`.
 MtlsHooks = Callable[[MeshSnapshot], MtlsHook | None]
@@ -123,17 +123,30 @@ class MeshBuild:
             self.stats.unchanged += 1
             return last.snapshot
         try:
-            config = config_of(proxy) if proxy is not None else ProxyConfig()
+            layers = layers_of(proxy) if proxy is not None else ()
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
             return None
-        resources = config.by_type_url()
-        if secrets:
-            resources[SECRET] = {**resources.get(SECRET, {}), **secrets}
-        snapshot = NodeSnapshot.build(resources, self.packer, self._shared_type)
+        snapshot = self._snapshot_of(layers, secrets)
         self._nodes[node_id] = _Built(inputs, held, snapshot)
         self.stats.generated += 1
         return snapshot
+
+    def _snapshot_of(
+        self, layers: tuple[ProxyConfig, ...], secrets: Mapping[str, Message]
+    ) -> NodeSnapshot:
+        found: dict[str, list[Mapping[str, Message]]] = {}
+        for layer in layers:
+            for type_url, resources in layer.present:
+                found.setdefault(type_url, []).append(resources)
+        if secrets:
+            # The node's own identity, held by no part: its answer is found by its messages.
+            found[SECRET] = [
+                {k: m for d in (*found.get(SECRET, ()), secrets) for k, m in d.items()}
+            ]
+        answer, make = self.packer.answer_of, self._shared_type
+        types = {url: answer(tuple(found.get(url, ())), make) for url in TYPE_URLS}
+        return NodeSnapshot(types)
 
 
 def _same(a: tuple[Message, ...], b: tuple[Message, ...]) -> bool:

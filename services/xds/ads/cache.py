@@ -183,6 +183,24 @@ class Packer:
         self._keep(key, hit)
         return hit[1]  # type: ignore[no-any-return]
 
+    def answer_of(
+        self,
+        layers: tuple[Mapping[str, Message], ...],
+        make: Callable[[tuple[Packed, ...]], TypeSnapshot] = TypeSnapshot.of,
+    ) -> TypeSnapshot:
+        """The answer of `layers` merged in order (a later layer's message replaces an earlier
+        one's of the same name), found by the identities of the layers: nodes made of the same
+        read-only mappings (generation's parts) share it, with one look-up per type."""
+        key = ("layers", *map(id, layers))
+        hit = self._current.get(key)
+        if hit is None:
+            hit = self._previous.pop(key, None)
+        if hit is None:
+            merged = layers[0] if len(layers) == 1 else {k: m for d in layers for k, m in d.items()}
+            hit = (layers, self.answer(merged, make))
+        self._keep(key, hit)
+        return hit[1]  # type: ignore[no-any-return]
+
     def _keep(self, key: object, hit: tuple[object, object]) -> None:
         # An entry holds what its key's ids name, so none of them can be reused while it is here.
         self._current[key] = hit

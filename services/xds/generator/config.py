@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -22,6 +23,7 @@ _KINDS: dict[type[Message], tuple[str, str]] = {
     route_pb2.RouteConfiguration: ("routes", ROUTE),
     secret_pb2.Secret: ("secrets", SECRET),
 }
+TYPE_URLS = tuple(url for _, url in _KINDS.values())
 
 
 def resource_name(resource: Message) -> str:
@@ -66,6 +68,12 @@ class ProxyConfig:
                 found[0] if len(found) == 1 else {k: m for d in found for k, m in d.items()}
             )
         return cls(**merged)
+
+    @cached_property
+    def present(self) -> tuple[tuple[str, dict[str, Message]], ...]:
+        """(type URL, resources) of the types it has: a config that is one of the mesh's parts
+        is read for every node made of it."""
+        return tuple((url, d) for kind, url in _KINDS.values() if (d := getattr(self, kind)))
 
     def by_type_url(self) -> dict[str, dict[str, Message]]:
         """The resources by type URL (the dicts themselves: read-only)."""

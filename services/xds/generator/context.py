@@ -4,7 +4,7 @@ health check of each service, computed once and read by every generator module."
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -36,17 +36,26 @@ class Route:
 
     name: str
     splits: tuple[WeightedDestination, ...]
+    _content: tuple[Any, ...] = field(init=False, repr=False)
 
     @classmethod
     def implicit(cls, service: str) -> Route:
         return cls("", (WeightedDestination(weight=100, destination={SERVICE_TAG: service}),))
 
+    def __post_init__(self) -> None:
+        # Compared whenever nodes of different shapes look up a part keyed by their routes:
+        # plain tuples, not the splits' models, which compare field by field.
+        content = (
+            self.name,
+            tuple((s.weight, tuple(sorted(s.destination.items()))) for s in self.splits),
+        )
+        object.__setattr__(self, "_content", content)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Route) and self.name == other.name and self.splits == other.splits
+        return isinstance(other, Route) and self._content == other._content
 
     def __hash__(self) -> int:
-        # Splits hold dicts; equal routes have equal names and weights.
-        return hash((self.name, tuple(s.weight for s in self.splits)))
+        return hash(self._content)
 
 
 class Choice(Mapping[str, V]):
@@ -73,7 +82,9 @@ class Choice(Mapping[str, V]):
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Choice) and self._items == other._items
+        return (
+            isinstance(other, Choice) and self._hash == other._hash and self._items == other._items
+        )
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,8 @@ class Proxy:
     routes: Choice[Route]
     logs: Choice[LoggingBackend]
     health_checks: Choice[Resource]
+    # The endpoints of the services its routes reach, by service.
+    endpoints: tuple[tuple[str, EndpointSet], ...]
     mtls: MtlsHook | None = None
 
     @property
@@ -177,14 +190,6 @@ class Proxy:
     def virtual(self) -> bool:
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
-
-    @cached_property
-    def endpoints(self) -> tuple[tuple[str, EndpointSet], ...]:
-        """The endpoints of the services its routes reach, by service."""
-        snapshot = self.snapshot
-        return tuple(
-            (s, snapshot.endpoints_of(s)) for s in self.parts.build(destinations, self.routes)
-        )
 
     def inputs(self) -> tuple[Any, ...]:
         """Everything this dataplane's config is made from, hashable: equal inputs, equal
@@ -224,5 +229,6 @@ def build_proxy(
         routes=routes,
         logs=parts.build(select_logs, shape, snapshot.traffic_logs, snapshot.mesh),
         health_checks=parts.build(select_health_checks, shape, routes, snapshot.health_checks),
+        endpoints=tuple((s, snapshot.endpoints_of(s)) for s in parts.build(destinations, routes)),
         mtls=mtls,
     )

@@ -163,15 +163,16 @@ def plan(side: OutboundSide, routes: Choice[Route]) -> list[_Outbound]:
 
 
 def listeners(
+    parts: Parts,
     side: OutboundSide,
     routes: Choice[Route],
     logs: Choice[LoggingBackend],
     source: LogSource | None,
-) -> list[Message]:
+) -> ProxyConfig:
     """The outbound listeners: they read the outbounds, their routes and loggers, and the
     dataplane's `source` where a logger's format names it."""
     out: list[Message] = []
-    for outbound in plan(side, routes):
+    for outbound in parts.build(plan, side, routes):
         chosen = outbound.splits
         proxy_filter = builders.tcp_proxy(
             outbound.service,
@@ -188,49 +189,43 @@ def listeners(
                 virtual=side.virtual,
             )
         )
-    return out
+    return ProxyConfig.of(out)
 
 
-def config(proxy: Proxy) -> ProxyConfig:
-    """The outbound side's listeners, clusters and load assignments: one part for every
-    dataplane of the same side and choices (without access logs, which name the dataplane)."""
+def clusters(
+    parts: Parts,
+    side: OutboundSide,
+    routes: Choice[Route],
+    checks: Choice[Resource],
+    tls_mesh: str | None,
+    endpoints: tuple[tuple[str, EndpointSet], ...],
+) -> ProxyConfig:
+    """The clusters and load assignments of the outbounds' destinations, each once."""
+    by_service = dict(endpoints)
+    found: dict[str, Message] = {}
+    assignments: dict[str, Message] = {}
+    for outbound in parts.build(plan, side, routes):
+        for split in outbound.splits:
+            if split.cluster not in found:
+                found[split.cluster], assignments[split.cluster] = destination_resources(
+                    parts, split, checks, tls_mesh, by_service.get(split.service, NO_ENDPOINTS)
+                )
+    return ProxyConfig.of([*found.values(), *assignments.values()])
+
+
+def config(proxy: Proxy) -> tuple[ProxyConfig, ProxyConfig]:
+    """The outbound side's clusters and load assignments, shared by every dataplane of the
+    same side and choices, and its listeners, shared too unless access logs name the
+    dataplane."""
     parts = proxy.parts
     side = parts.build(OutboundSide.of, proxy.dataplane)
     # Dataplanes of one side differ only in what a log line says of them, so the source is
     # read only when some outbound logs.
     source = parts.build(LogSource.of, proxy.dataplane) if proxy.logs else None
-    return parts.build(
-        side_config,
-        parts,
-        side,
-        proxy.routes,
-        proxy.logs,
-        source,
-        proxy.health_checks,
-        proxy.mtls.mesh if proxy.mtls is not None else None,
-        proxy.endpoints,
+    tls_mesh = proxy.mtls.mesh if proxy.mtls is not None else None
+    return (
+        parts.build(
+            clusters, parts, side, proxy.routes, proxy.health_checks, tls_mesh, proxy.endpoints
+        ),
+        parts.build(listeners, parts, side, proxy.routes, proxy.logs, source),
     )
-
-
-def side_config(
-    parts: Parts,
-    side: OutboundSide,
-    routes: Choice[Route],
-    logs: Choice[LoggingBackend],
-    source: LogSource | None,
-    checks: Choice[Resource],
-    tls_mesh: str | None,
-    endpoints: tuple[tuple[str, EndpointSet], ...],
-) -> ProxyConfig:
-    by_service = dict(endpoints)
-    # Outbounds may share destinations: emit each cluster and assignment once.
-    clusters: dict[str, Message] = {}
-    assignments: dict[str, Message] = {}
-    for outbound in parts.build(plan, side, routes):
-        for split in outbound.splits:
-            if split.cluster not in clusters:
-                clusters[split.cluster], assignments[split.cluster] = destination_resources(
-                    parts, split, checks, tls_mesh, by_service.get(split.service, NO_ENDPOINTS)
-                )
-    found = parts.build(listeners, side, routes, logs, source)
-    return ProxyConfig.of([*clusters.values(), *assignments.values(), *found])

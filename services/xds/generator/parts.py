@@ -4,7 +4,9 @@ its arguments.
 `parts.build(fn, *args)` returns `fn(*args)`, built once for as long as it is used. The key is
 the call itself, so it cannot drift from what the builder reads: a builder may read only its
 arguments (never a global, never a mutable argument), and every argument is hashable by
-content. Stored resources hash by identity and version (kuma.resources.base.Resource), policy
+content. The one exception is the mesh's `parts` itself: a builder may take it to build its
+own parts through it (nested parts: `outbound.clusters` builds each cluster as a part), which
+changes nothing it returns. Stored resources hash by identity and version (kuma.resources.base.Resource), policy
 sets by the versions they hold (snapshot.ResourceSet), endpoint sets by their content.
 
 A part is shared by every dataplane that asks for it with equal arguments: a service's Cluster

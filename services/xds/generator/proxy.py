@@ -24,11 +24,13 @@ def generate(
     if dataplane is None:
         return ProxyConfig()
     parts = parts if parts is not None else Parts()
-    return config_of(build_proxy(snapshot, dataplane, metadata or ProxyMetadata(), mtls, parts))
+    proxy = build_proxy(snapshot, dataplane, metadata or ProxyMetadata(), mtls, parts)
+    return ProxyConfig.merge(*layers_of(proxy))
 
 
-def config_of(proxy: Proxy) -> ProxyConfig:
+def layers_of(proxy: Proxy) -> templates.Layers:
+    """The dataplane's config as the layers of parts it is made of (templates.Layers)."""
     if proxy.metadata.proxyless:
-        return ProxyConfig.of(proxyless.generate(proxy))
+        return (ProxyConfig.of(proxyless.generate(proxy)),)
     template = proxy.parts.build(templates.select, proxy.dataplane, proxy.snapshot.proxy_templates)
     return templates.apply(template, proxy)

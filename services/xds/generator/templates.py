@@ -21,12 +21,16 @@ from services.xds.generator.errors import GenerationError
 from services.xds.generator.parts import Parts
 from services.xds.generator.security import MtlsHook
 
-Profile = Callable[[Proxy], ProxyConfig]
+# A profile's config is layers, in the order a later one's resource replaces an earlier one's
+# of the same type and name (ProxyConfig.merge): each layer is one of the mesh's parts, so that
+# what a node is sent is found by which parts it is made of (ads.cache.Packer.answer_of).
+Layers = tuple[ProxyConfig, ...]
+Profile = Callable[[Proxy], Layers]
 
 
-def default_proxy(proxy: Proxy) -> ProxyConfig:
-    """Two parts per dataplane: what is its own (inbound, Prometheus, transparent proxying:
-    unchanged by policy changes) and its outbound side (shared by dataplanes of one side)."""
+def default_proxy(proxy: Proxy) -> Layers:
+    """What is the dataplane's own (inbound, Prometheus, transparent proxying: unchanged by
+    policy changes), then its outbound side (shared by dataplanes of one side)."""
     parts = proxy.parts
     own = parts.build(
         own_config,
@@ -36,7 +40,7 @@ def default_proxy(proxy: Proxy) -> ProxyConfig:
         proxy.metadata.admin_port,
         proxy.mtls,
     )
-    return ProxyConfig.merge(own, outbound.config(proxy))
+    return (own, *outbound.config(proxy))
 
 
 def own_config(
@@ -71,22 +75,22 @@ def raw_resources(template: Resource) -> list[Message]:
     return out
 
 
-def apply(template: Resource | None, proxy: Proxy) -> ProxyConfig:
-    """The imported profiles' resources, then the raw ones: later resources override earlier ones
-    of the same type and name (§8.3)."""
+def apply(template: Resource | None, proxy: Proxy) -> Layers:
+    """The imported profiles' layers, then the raw resources: later resources override earlier
+    ones of the same type and name (§8.3)."""
     spec: ProxyTemplateSpec = template.spec if template is not None else DEFAULT_TEMPLATE
     conf = spec.conf or ProxyTemplateConf()
-    configs: list[ProxyConfig] = []
+    layers: list[ProxyConfig] = []
     for i, name in enumerate(conf.imports):
         profile = PROFILES.get(name)
         if profile is None:
             raise GenerationError(
                 f'imports[{i}]{{name="{name}"}}: profile{{name="{name}"}}: unknown profile'
             )
-        configs.append(profile(proxy))
+        layers.extend(profile(proxy))
     if template is not None:
-        configs.append(proxy.parts.build(raw_config, template))
-    return configs[0] if len(configs) == 1 else ProxyConfig.merge(*configs)
+        layers.append(proxy.parts.build(raw_config, template))
+    return tuple(layers)
 
 
 def raw_config(template: Resource) -> ProxyConfig:
