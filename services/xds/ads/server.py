@@ -20,6 +20,7 @@ from services.xds.ads.stream import (
     StreamLimits,
     StreamRefused,
     StreamSlots,
+    Write,
 )
 from services.xds.auth import StreamAuthenticator
 
@@ -59,7 +60,7 @@ class Served(Protocol):
     inbox: Inbox
     slot: Slot | None
 
-    def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]: ...
+    async def serve(self, requests: AsyncIterator[Any], write: Write) -> None: ...
 
 
 async def serve_stream(stream: Served, slots: StreamSlots, requests: AsyncIterator[Any]) -> None:
@@ -75,9 +76,7 @@ async def serve_stream(stream: Served, slots: StreamSlots, requests: AsyncIterat
             f"this control plane serves at most {slots.limit} streams per process",
         )
     try:
-        async for response in stream.run(requests):
-            await context.write(response)
-            del response
+        await stream.serve(requests, context.write)
     except StreamRefused as exc:
         await context.abort(exc.code, exc.message)
     finally:

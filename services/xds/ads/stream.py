@@ -9,7 +9,7 @@ import itertools
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,7 @@ class Inbox:
 
 CHANGED = object()
 END = object()
+Write = Callable[[Any], Awaitable[None]]  # how a stream's responses go out (context.write)
 
 
 class Slot:
@@ -276,28 +277,34 @@ class Stream(ABC):
                     f"a resource name of {len(name)} characters: at most {MAX_XDS_NAME_LENGTH}",
                 )
 
-    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """The responses of the stream: to each request, and to each change of the snapshot.
+    async def serve(self, requests: AsyncIterator[Any], write: Write) -> None:
+        """Answer each request, and each change of the snapshot, through `write` until the
+        client closes. One coroutine: every response and ACK of every stream resumes it, and
+        each layer of async generators it went through cost a frame switch both ways.
 
         A response is a copy of its resources (an EDS one can be tens of kB): none is held
         once it is handed over, or every idle stream would keep its last one."""
-        limit = self.limits.first_request_timeout
+        inbox = self.inbox
+        reader = start_reading(requests, inbox)
         try:
-            async for item in inbox_events(requests, self.inbox, limit):
+            item = await first_item(inbox, self.limits.first_request_timeout)
+            while item is not END:
                 if item is CHANGED:
                     for type_url in self._type_order():
                         response = self.on_change(type_url)
                         if response is not None:
-                            yield response
-                            del response
-                    continue
-                request: Any = item
-                await self.bind(request)
-                response = self.on_request(request)
-                if response is not None:
-                    yield response
-                    del response
+                            await write(response)
+                            response = None
+                else:
+                    await self.bind(item)
+                    response = self.on_request(item)
+                    if response is not None:
+                        await write(response)
+                        response = None
+                item = None
+                item = await inbox.get()
         finally:
+            reader.cancel()
             if self.node_id is not None:
                 self.cache.unwatch(self.node_id, self.inbox)
             self.callbacks.on_close(self.id)
@@ -319,12 +326,9 @@ class Stream(ABC):
     def on_change(self, type_url: str) -> Any: ...
 
 
-async def inbox_events(
-    requests: AsyncIterator[Any], inbox: Inbox, first_request_timeout: float
-) -> AsyncIterator[object]:
-    """What a stream's inbox receives, in arrival order: the client's requests (read into it by
-    a task of their own, so that a slow client holds no place in line) and CHANGED notices,
-    until the client closes. The first request must come within `first_request_timeout`."""
+def start_reading(requests: AsyncIterator[Any], inbox: Inbox) -> asyncio.Task[None]:
+    """Read the client's requests into `inbox` by a task of their own, so that a slow client
+    holds no place in line; the inbox ends when the client closes. Cancel it when done."""
 
     async def read() -> None:
         try:
@@ -333,14 +337,27 @@ async def inbox_events(
         finally:
             inbox.end()
 
-    reader = asyncio.create_task(read())
+    return asyncio.create_task(read())
+
+
+async def first_item(inbox: Inbox, first_request_timeout: float) -> object:
+    """The inbox's first item: the first request must come within `first_request_timeout`."""
     try:
-        try:
-            item = await asyncio.wait_for(inbox.get(), timeout=first_request_timeout)
-        except TimeoutError:
-            raise StreamRefused(
-                grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
-            ) from None
+        return await asyncio.wait_for(inbox.get(), timeout=first_request_timeout)
+    except TimeoutError:
+        raise StreamRefused(
+            grpc.StatusCode.DEADLINE_EXCEEDED, "no request within the first-request timeout"
+        ) from None
+
+
+async def inbox_events(
+    requests: AsyncIterator[Any], inbox: Inbox, first_request_timeout: float
+) -> AsyncIterator[object]:
+    """What a stream's inbox receives, in arrival order: the client's requests and CHANGED
+    notices, until the client closes."""
+    reader = start_reading(requests, inbox)
+    try:
+        item = await first_item(inbox, first_request_timeout)
         while item is not END:
             yield item
             item = await inbox.get()

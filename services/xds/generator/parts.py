@@ -6,8 +6,9 @@ the call itself, so it cannot drift from what the builder reads: a builder may r
 arguments (never a global, never a mutable argument), and every argument is hashable by
 content. The one exception is the mesh's `parts` itself: a builder may take it to build its
 own parts through it (nested parts: `outbound.clusters` builds each cluster as a part), which
-changes nothing it returns. Stored resources hash by identity and version (kuma.resources.base.Resource), policy
-sets by the versions they hold (snapshot.ResourceSet), endpoint sets by their content.
+changes nothing it returns. Stored resources hash by identity and version
+(kuma.resources.base.Resource), policy sets by the versions they hold (snapshot.ResourceSet),
+endpoint sets by their content.
 
 A part is shared by every dataplane that asks for it with equal arguments: a service's Cluster
 is built once for the mesh, a choice of policies once for every dataplane of the same shape.

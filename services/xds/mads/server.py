@@ -22,7 +22,7 @@ import grpc
 from envoy.api.v2 import discovery_pb2
 
 from services.xds.ads.server import StreamPolicy, listen, serve_stream, server_options
-from services.xds.ads.stream import CHANGED, Inbox, Slot, StreamRefused, inbox_events
+from services.xds.ads.stream import CHANGED, Inbox, Slot, StreamRefused, Write, inbox_events
 from services.xds.mads import assignments
 from services.xds.mads.auth import AdminCredential
 from services.xds.mads.proto import mads_pb2_grpc
@@ -71,6 +71,11 @@ class MadsStream:
         self.known: str | None = None  # the version the client has (or refused)
         self.sent_nonce: str | None = None
         self._nonces = itertools.count(1)
+
+    async def serve(self, requests: AsyncIterator[Any], write: Write) -> None:
+        async for answer in self.run(requests):
+            await write(answer)
+            del answer
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         # The caller is authenticated before the stream starts: it is never evicted for a

@@ -46,13 +46,15 @@ def test_a_notice_sends_only_the_changed_types() -> None:
             while True:
                 yield await requests.get()
 
+        async def write(response: Any) -> None:
+            sent.append((response.type_url, response.version_info))
+            ack = discovery_pb2.DiscoveryRequest(
+                type_url=response.type_url, response_nonce=response.nonce
+            )
+            requests.put_nowait(ack)
+
         async def consume() -> None:
-            async for response in stream.run(feed()):
-                sent.append((response.type_url, response.version_info))
-                ack = discovery_pb2.DiscoveryRequest(
-                    type_url=response.type_url, response_nonce=response.nonce
-                )
-                requests.put_nowait(ack)
+            await stream.serve(feed(), write)
 
         async def settle() -> None:
             for _ in range(20):
