@@ -12,6 +12,7 @@ from kuma.edge.clitools import CONTEXT, log_level_option
 from kuma.edge.diagnostics import diagnostics_app
 from kuma.edge.worker_client import WorkerRpcClient, worker_key
 from kuma.edge.wsgi_server import ThreadedWsgiServer
+from kuma.errors import KumaError
 from kuma.wiring import open_core
 from services.xds.service import XdsService
 
@@ -49,4 +50,7 @@ def cli(config_file: str | None) -> None:
         cfg = kconfig.autoconfigure(kconfig.load_config(config_file))
     except kconfig.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    asyncio.run(_serve(cfg))
+    try:
+        asyncio.run(_serve(cfg))
+    except KumaError as exc:  # the store or the change feed cannot be reached at start
+        raise click.ClickException(str(exc)) from None

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,20 @@ def test_migrate_refuses_memory_store():
     )
     assert res.returncode == 1
     assert "postgres store only" in res.stderr
+
+
+def test_kuma_xds_without_its_store_says_so_in_one_line() -> None:
+    """A replica started before its Postgres is reachable exits with the store's message, as
+    kuma-api does, not with a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
+    env |= {"KUMA_STORE_TYPE": "postgres", "KUMA_STORE_POSTGRES_PORT": "9"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kuma-xds")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: Postgres store unavailable"), done.stderr
+    assert "Traceback" not in done.stderr
