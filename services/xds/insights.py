@@ -35,6 +35,7 @@ from services.xds.nodes import split_node_id
 log = logging.getLogger("kuma.xds.insights")
 _BLOCKS = ("total", "cds", "eds", "lds", "rds")
 _COUNTERS = ("responses_sent", "responses_acknowledged", "responses_rejected")
+NO_CERTIFICATE = object()
 
 
 @dataclass
@@ -48,7 +49,9 @@ class _Live:
         default_factory=lambda: {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
     )
     dirty: bool = True
-    certificate: Any = None  # an identity issued since the last write (its `mTLS` block)
+    # An identity issued since the last write (its `mTLS` block), or NO_CERTIFICATE: the node's
+    # identity was dropped (its mesh's mTLS went off), so the block goes.
+    certificate: Any = None
 
     def count(self, type_url: str, counter: str) -> None:
         self.counts["total"][counter] += 1
@@ -115,7 +118,8 @@ class InsightRecorder(StreamCallbacks):
             live.dirty = True  # written by the next periodic flush, or the final one on stop
 
     def on_certificate(self, node_id: str, identity: Any) -> None:
-        """A certificate was issued to `node_id`: its `mTLS` block is written with the stream's."""
+        """A certificate was issued to `node_id` (NO_CERTIFICATE: its identity was dropped):
+        its `mTLS` block is written with the stream's."""
         for live in self._of_node.get(node_id, {}).values():
             if live.disconnect_time is None:
                 live.certificate, live.dirty = identity, True
@@ -185,7 +189,9 @@ class InsightRecorder(StreamCallbacks):
             )
             subs.insert(at, subscription)
             new_spec = spec.model_copy(update={"subscriptions": subs})
-            if (cert := live.certificate) is not None:
+            if (cert := live.certificate) is NO_CERTIFICATE:
+                new_spec = new_spec.model_copy(update={"mtls": None})
+            elif cert is not None:
                 n = spec.mtls.certificate_regenerations if spec.mtls else 0
                 mtls = MtlsInsight(
                     certificate_expiration_time=datetime.fromtimestamp(cert.not_after, UTC),

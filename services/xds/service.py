@@ -28,7 +28,7 @@ from services.xds.ads.server import StreamPolicy, start_ads_server
 from services.xds.ads.stream import StreamLimits, StreamSlots
 from services.xds.auth import StreamAuthenticator
 from services.xds.generator.security import mesh_mtls
-from services.xds.insights import InsightRecorder
+from services.xds.insights import NO_CERTIFICATE, InsightRecorder
 from services.xds.mads.service import MadsService
 from services.xds.metrics import MetricsCallbacks
 from services.xds.quiet_gc import QuietCollector
@@ -101,7 +101,9 @@ class XdsService:
             self.instance_id,
             xds.dataplane_status_flush_interval.total_seconds(),
         )
-        self.identities.on_issued = self.insights.on_certificate  # mTLS expiry in insights
+        # mTLS expiry in insights, and no expiry once a node's identity is dropped
+        self.identities.on_issued = self.insights.on_certificate
+        self.identities.on_dropped = lambda node: self.insights.on_certificate(node, NO_CERTIFICATE)
         # Subscribe before the first read so that no change falls between the two.
         self._subscription = self.core.feed.subscribe(self.reconciler.on_change)
         self._server, self.port = await start_ads_server(

@@ -13,7 +13,7 @@ from kuma.resources.insight import MtlsInsight
 from kuma.resources.registry import DATAPLANE_INSIGHT
 from kuma.wiring import Core
 from tests.mtls.conftest import Pair
-from tests.mtls.harness import Envoy
+from tests.mtls.harness import Envoy, set_mtls
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.envoy
@@ -79,4 +79,15 @@ def test_insight_records_the_expiry_of_envoys_certificate_and_each_regeneration(
     # The web side too: every dataplane with an identity gets the block.
     wait_until(
         lambda: _agrees(core, pair.web, "web-1", "web"), 15, "web-1's certificate in its insight"
+    )
+
+
+def test_the_block_goes_when_the_meshs_mtls_goes_off(core: Core, pair: Pair):
+    """A dataplane whose mesh turned mTLS off holds no certificate: its insight says so."""
+    wait_until(lambda: _mtls(core, "backend-1"), 15, "backend-1's mTLS block")
+    set_mtls(core, False)
+    wait_until(
+        lambda: _mtls(core, "backend-1") is None and _mtls(core, "web-1") is None,
+        15,
+        "the mTLS blocks gone once the mesh's mTLS is off",
     )

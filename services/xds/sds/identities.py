@@ -121,6 +121,8 @@ class IdentityManager:
         self.issued = 0  # certificates issued (stats, tests)
         # Told of each certificate issued (the insight recorder writes its expiry).
         self.on_issued: Callable[[str, Identity], None] = lambda node_id, identity: None
+        # Told of each node whose identity is dropped because its mesh's mTLS went off.
+        self.on_dropped: Callable[[str], None] = lambda node_id: None
         self._identities: dict[str, Identity] = {}
         self._bundles: dict[str, secret_pb2.Secret] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -135,6 +137,7 @@ class IdentityManager:
         self._bundles.pop(mesh, None)
         for node_id in [n for n, i in self._identities.items() if i.mesh == mesh]:
             del self._identities[node_id]
+            self.on_dropped(node_id)
 
     # --- outputs ----------------------------------------------------------------------------
 
