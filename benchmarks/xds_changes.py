@@ -1,7 +1,8 @@
 """What each kind of change costs the xDS engine, next to the bare gRPC floor of the same run.
 
     python -m benchmarks.xds_changes [--dataplanes 1000] [--kinds healthcheck,trafficlog,...]
-                                     [--changes 10] [--targets engine,kuma-cp] [--clients 8]
+                                     [--changes 10] [--targets engine,kuma-cp,kuma-xds]
+                                     [--clients 8]
 
 For each change kind, N dataplanes (light ADS clients, benchmarks.xds_client, in `--clients`
 processes) connect to the target, and `--changes` consecutive changes of that kind are written,
@@ -18,7 +19,11 @@ Targets:
   without the Postgres read and the Redis hop.
 - `kuma-cp`: `kuma-cp run` (all-in-one, memory store) as a subprocess, writes through its API
   over HTTP, CPU read from /proc.
-Both serve plaintext, as the floor does (TLS is measured by benchmarks.xds_connect), and flush
+- `kuma-xds`: one replica of the split stack as a subprocess, over a fresh Postgres database and
+  a Redis channel of this run (each change is read from Postgres after Redis's notice), with a
+  `kuma-worker` that signs the identities over RabbitMQ; writes through a resource manager on
+  the same store and feed, as `kuma-api` makes them; CPU of the `kuma-xds` process.
+All serve plaintext, as the floor does (TLS is measured by benchmarks.xds_connect), and flush
 DataplaneInsights every 600 s: those writes are not the push, and one landing in a change's
 window would be charged to that change alone.
 
@@ -240,12 +245,7 @@ class KumaCp:
         self.address = f"127.0.0.1:{ports['KUMA_XDS_SERVER_GRPC_PORT']}"
         self.http = requests.Session()
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if self.http.get(self.api, timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
+        while not _ok(self.api):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"kuma-cp run did not start: see {workdir / 'kuma-cp.log'}")
             time.sleep(0.2)
@@ -267,9 +267,7 @@ class KumaCp:
             raise RuntimeError(f"{op} {resource['name']}: {response.status_code} {response.text}")
 
     def cpu(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu(self.proc.pid)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -277,12 +275,105 @@ class KumaCp:
         self.log.close()
 
 
+class SplitXds:
+    """One `kuma-xds` replica of the split stack as a subprocess, over a fresh Postgres database
+    and a Redis channel of this run: each change is read from Postgres after the Redis notice,
+    as in compose. Writes go through a resource manager on the same store and feed, as
+    `kuma-api` makes them; under mTLS a `kuma-worker` signs the CSRs over RabbitMQ."""
+
+    def __init__(self, mtls: bool, workdir: Path) -> None:
+        import psycopg  # the benchmark's other targets run without Postgres
+
+        from tests.ports import cp_ports
+
+        self.db = f"kuma_bench_{os.getpid()}_{int(time.time())}"
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{self.db}"')
+        ports = cp_ports()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")} | ports
+        self.env |= {
+            "KUMA_STORE_TYPE": "postgres",
+            "KUMA_STORE_POSTGRES_HOST": "127.0.0.1",
+            "KUMA_STORE_POSTGRES_PORT": "5432",
+            "KUMA_STORE_POSTGRES_USER": "postgres",
+            "KUMA_STORE_POSTGRES_PASSWORD": "unused-with-trust-auth",
+            "KUMA_STORE_POSTGRES_DB_NAME": self.db,
+            "KUMA_CHANGE_FEED_TYPE": "redis",
+            "KUMA_CHANGE_FEED_REDIS_CHANNEL": self.db,
+            "KUMA_CHANGE_FEED_DEBOUNCE": "20ms",
+            "KUMA_XDS_SERVER_TLS_ENABLED": "false",
+            "KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "600s",
+            "KUMA_WORKER_HEALTH_FILE": str(workdir / "worker.health"),
+        }
+        bin_dir = Path(sys.executable).parent
+        migrate = subprocess.run(
+            [str(bin_dir / "kuma-cp"), "migrate"], env=self.env, capture_output=True, text=True
+        )
+        if migrate.returncode != 0:
+            self._drop()
+            raise RuntimeError(f"kuma-cp migrate: {migrate.stderr}")
+        self.core = open_core(load_config(env=self.env))
+        self.logs = [(workdir / f"{name}.log").open("wb") for name in ("xds", "worker")]
+        self.procs = [
+            subprocess.Popen(
+                [str(bin_dir / name)], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+            for name, log in zip(("kuma-xds", "kuma-worker"), self.logs, strict=True)
+        ]
+        self.address = f"127.0.0.1:{ports['KUMA_XDS_SERVER_GRPC_PORT']}"
+        diagnostics = f"http://127.0.0.1:{ports['KUMA_XDS_SERVER_DIAGNOSTICS_PORT']}/ready"
+        deadline = time.monotonic() + 60
+        while not _ok(diagnostics) or not (workdir / "worker.health").exists():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                raise RuntimeError(f"kuma-xds or kuma-worker did not start: see {workdir}")
+            time.sleep(0.2)
+        self.apply("upsert", mesh(mtls))
+
+    def apply(self, op: str, resource: dict[str, Any]) -> None:
+        apply_to(self.core.manager, op, resource)
+
+    def cpu(self) -> float:
+        return proc_cpu(self.procs[0].pid)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(20)
+        for log in self.logs:
+            log.close()
+        self.core.close()
+        self._drop()
+
+    def _drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.ConnectionError:
+        return False
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid`, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+TARGETS = {"engine": Engine, "kuma-cp": KumaCp, "kuma-xds": SplitXds}
+
+
 def run_kind(
     target_name: str, kind_name: str, n: int, changes: int, clients: int, workdir: Path
 ) -> dict[str, Any]:
     kind = KINDS[kind_name]
-    target: Engine | KumaCp = (
-        Engine(kind.mtls) if target_name == "engine" else KumaCp(kind.mtls, workdir)
+    target: Engine | KumaCp | SplitXds = (
+        Engine(kind.mtls) if target_name == "engine" else TARGETS[target_name](kind.mtls, workdir)
     )
     try:
         for resource in (*kind.setup, *(dataplane(i) for i in range(n))):
@@ -375,7 +466,7 @@ def main() -> None:
     parser.add_argument("--dataplanes", type=int, default=1000)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--changes", type=int, default=10)
-    parser.add_argument("--targets", default="engine,kuma-cp")
+    parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     n = args.dataplanes
