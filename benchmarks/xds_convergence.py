@@ -40,6 +40,7 @@ from kuma.netutil import free_port
 from kuma.resources import wire
 from kuma.wiring import ensure_default_mesh, open_core
 from services.bootstrap.generator import BootstrapInput, build_bootstrap, to_yaml
+from services.xds.ads.stream import Stream
 from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService
 
@@ -156,19 +157,19 @@ class RealEnvoy:
         self.log.close()
 
 
-def record_cds_responses(service: XdsService) -> list[float]:
+def record_cds_responses() -> list[float]:
     """Wall times at which the server handed a Cluster response to gRPC: the server's side of
-    convergence, apart from the clients' (which share the machine's 2 cores)."""
+    convergence, apart from the clients' (which share the machine's 2 cores). Streams count
+    their responses themselves: this watches them do it."""
     sent: list[float] = []
-    metrics = service.metrics
-    original = metrics.on_response
+    original = Stream.responded
 
-    def on_response(stream_id: str, type_url: str, version: str, count: int) -> None:
+    def responded(stream: Stream, type_url: str) -> None:
         if type_url == CDS_TYPE:
             sent.append(time.time())
-        original(stream_id, type_url, version, count)
+        original(stream, type_url)
 
-    metrics.on_response = on_response  # type: ignore[method-assign]
+    Stream.responded = responded  # type: ignore[method-assign]
     return sent
 
 
@@ -200,7 +201,7 @@ def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> di
     loop = LoopThread("xds-bench")
     service = XdsService(cfg, core)
     loop.run(service.start())
-    sent = record_cds_responses(service)
+    sent = record_cds_responses()
     real = [RealEnvoy(i, service.port, workdir) for i in range(min(envoys, n))]
     for i in range(n):
         core.manager.upsert(wire.from_json(real[i].dataplane() if i < len(real) else dataplane(i)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +28,7 @@ from kuma.resources.insight import (
 from kuma.resources.registry import DATAPLANE_INSIGHT
 from services.xds import nodes
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.counters import StreamCounters
 from services.xds.ads.types import SHORT_NAMES
 from services.xds.nodes import split_node_id
 
@@ -43,36 +43,37 @@ class _Live:
     mesh: str
     name: str
     connect_time: datetime
+    # what the stream counts as it goes (ads/counters.py): read when the insight is written
+    counters: StreamCounters = field(default_factory=StreamCounters)
     disconnect_time: datetime | None = None
-    last_update: float | None = None  # epoch seconds: a datetime per response cost more
-    counts: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
-    )
     dirty: bool = True
     # An identity issued since the last write (its `mTLS` block), or NO_CERTIFICATE: the node's
     # identity was dropped (its mesh's mTLS went off), so the block goes.
     certificate: Any = None
 
-    def count(self, type_url: str, counter: str) -> None:
-        self.counts["total"][counter] += 1
-        short = SHORT_NAMES.get(type_url)
-        if short:
-            self.counts[short][counter] += 1
-        self.last_update = time.time()
-        self.dirty = True
+    def take_dirty(self) -> bool:
+        """Whether the subscription changed since it was last taken to be written."""
+        dirty = self.dirty or self.counters.changed
+        self.dirty = self.counters.changed = False
+        return dirty
 
     def subscription(self, stream_id: str, cp_id: str) -> Subscription:
-        stats = {b: DiscoveryServiceStats(**self.counts[b]) for b in _BLOCKS}
+        c = self.counters
+        counts = {b: dict.fromkeys(_COUNTERS, 0) for b in _BLOCKS}
+        for counter, by_type in zip(_COUNTERS, (c.sent, c.acked, c.nacked), strict=True):
+            for type_url, n in by_type.items():
+                counts["total"][counter] += n
+                if short := SHORT_NAMES.get(type_url):
+                    counts[short][counter] += n
+        updated = c.last_update
         return Subscription(
             id=stream_id,
             control_plane_instance_id=cp_id,
             connect_time=self.connect_time,
             disconnect_time=self.disconnect_time,
             status=SubscriptionStatus(
-                last_update_time=None
-                if self.last_update is None
-                else datetime.fromtimestamp(self.last_update, UTC),
-                **stats,
+                last_update_time=None if updated is None else datetime.fromtimestamp(updated, UTC),
+                **{b: DiscoveryServiceStats(**counts[b]) for b in _BLOCKS},
             ),
         )
 
@@ -94,23 +95,16 @@ class InsightRecorder(StreamCallbacks):
         # identity, and a scan of every stream per identity made that quadratic
         self._of_node: dict[str, dict[str, _Live]] = {}
 
-    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+    def on_open(
+        self, stream_id: str, node_id: str, node: Any, counters: StreamCounters | None = None
+    ) -> None:
         parts = split_node_id(node_id)
         if parts is not None:
-            live = self._live[stream_id] = _Live(parts[0], parts[1], connect_time=now())
+            live = _Live(parts[0], parts[1], connect_time=now())
+            if counters is not None:
+                live.counters = counters
+            self._live[stream_id] = live
             self._of_node.setdefault(node_id, {})[stream_id] = live
-
-    def on_ack(self, stream_id: str, type_url: str) -> None:
-        if live := self._live.get(stream_id):
-            live.count(type_url, "responses_acknowledged")
-
-    def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
-        if live := self._live.get(stream_id):
-            live.count(type_url, "responses_rejected")
-
-    def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
-        if live := self._live.get(stream_id):
-            live.count(type_url, "responses_sent")
 
     def on_close(self, stream_id: str) -> None:
         if live := self._live.get(stream_id):
@@ -141,8 +135,7 @@ class InsightRecorder(StreamCallbacks):
         has made every subscription dirty."""
         batch = []
         for stream_id, live in self._live.items():
-            if live.dirty:
-                live.dirty = False
+            if live.take_dirty():
                 batch.append((live, live.subscription(stream_id, self.control_plane_id)))
         if not batch:
             return

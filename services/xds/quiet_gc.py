@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.counters import StreamCounters
 
 log = logging.getLogger("kuma.xds.gc")
 
@@ -72,7 +73,9 @@ class QuietCollector(StreamCallbacks):
         if self._timer is None:
             self._timer = self.loop.call_later(self.quiet, self._check)
 
-    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+    def on_open(
+        self, stream_id: str, node_id: str, node: Any, counters: StreamCounters | None = None
+    ) -> None:
         self.busy()
 
     def on_close(self, stream_id: str) -> None:

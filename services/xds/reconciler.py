@@ -22,6 +22,7 @@ from kuma.resources.registry import (
 from kuma.store.base import ResourceStore
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.counters import StreamCounters
 from services.xds.build import MeshBuild, MtlsHooks
 from services.xds.metrics import generation_timer
 from services.xds.nodes import NodeStreams, split_node_id
@@ -55,7 +56,6 @@ class Reconciler(StreamCallbacks):
         debounce: float = 0.05,
         mtls: MtlsHooks | None = None,
         identities: IdentityManager | None = None,
-        on_snapshot: Callable[[str, float], None] | None = None,
         before_pass: Callable[[], None] | None = None,
         after_pass: Callable[[], None] | None = None,
     ) -> None:
@@ -66,8 +66,6 @@ class Reconciler(StreamCallbacks):
         self.mtls = mtls
         # Identities and trust bundles of mTLS meshes, delivered as Secrets over ADS.
         self.identities = identities
-        # Told (node id, when the change that caused it was noticed) for each new snapshot.
-        self.on_snapshot = on_snapshot
         # told when a reconcile pass begins, and when it is over (even if it failed)
         self.before_pass = before_pass
         self.after_pass = after_pass
@@ -116,7 +114,9 @@ class Reconciler(StreamCallbacks):
         self._wake.set()
 
     # StreamCallbacks: a new stream makes its node a target; a closed one stops being one.
-    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+    def on_open(
+        self, stream_id: str, node_id: str, node: Any, counters: StreamCounters | None = None
+    ) -> None:
         self._nodes.open(stream_id, node_id, node)
         parts = split_node_id(node_id)
         if parts is None:
@@ -259,9 +259,10 @@ class Reconciler(StreamCallbacks):
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
         return load_inputs(self.store, mesh)
 
-    def _publish(self, node_id: str, snapshot: NodeSnapshot, noticed: float) -> None:
-        if self.cache.set(node_id, snapshot) and self.on_snapshot is not None:
-            self.on_snapshot(node_id, noticed)
+    def _publish(self, node_id: str, snapshot: NodeSnapshot, noticed: float | None) -> None:
+        # The cache keeps when the change was noticed: the streams time its delivery from then.
+        # A config made for a stream that opens (`noticed` None) delivers no change.
+        self.cache.set(node_id, snapshot, noticed)
 
     def _generate(self, state: MeshBuild, node_id: str, noticed: float | None = None) -> None:
         parts = split_node_id(node_id)
@@ -273,7 +274,7 @@ class Reconciler(StreamCallbacks):
         snapshot = state.generate(node_id, parts[1], self._nodes.metadata(node_id), secrets)
         self.stats.generated += 1
         if snapshot is not None:
-            self._publish(node_id, snapshot, noticed if noticed is not None else time.monotonic())
+            self._publish(node_id, snapshot, noticed)
 
 
 def load_inputs(store: ResourceStore, mesh: str) -> tuple[Resource, list[Resource]] | None:

@@ -91,7 +91,6 @@ class XdsService:
             debounce=self.cfg.change_feed.debounce.total_seconds(),
             mtls=mesh_mtls,
             identities=self.identities,
-            on_snapshot=self.metrics.snapshot_changed,
             before_pass=self.collector.pass_begins,
             after_pass=self.collector.pass_ends,
         )

@@ -52,13 +52,17 @@ def test_ready_is_503_when_the_store_is_down(
 
 
 def test_metrics_in_prometheus_text_format(serve_diagnostics: Any):
-    from services.xds.metrics import XDS_RESPONSES
+    from services.xds.ads.counters import StreamCounters
+    from services.xds.metrics import MetricsCallbacks
 
     cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-    XDS_RESPONSES.labels(cluster).inc()
+    metrics, counters = MetricsCallbacks(), StreamCounters()
+    metrics.on_open("s1", "default.web-1", None, counters)
+    counters.response(cluster)  # a stream's response, as the stream counts it
     r = requests.get(serve_diagnostics(MemoryStore()) + "/metrics", timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
     assert f'xds_responses_sent{{type_url="{cluster}"}}' in r.text
     assert "# TYPE xds_delivery summary" in r.text
     assert "_created" not in r.text  # Kuma's Go client has no such series
+    metrics.on_close("s1")

@@ -27,30 +27,40 @@ from services.bootstrap.generator import ads_grpc_service
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.counters import StreamCounters
 from services.xds.ads.server import start_ads_server
 from tests.waiting import wait_until
 
 
 class RecordingCallbacks(StreamCallbacks):
+    """Opens, NACKs and closes as events; responses and ACKs as the streams count them."""
+
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
+        self.counters: list[StreamCounters] = []
 
-    def on_open(self, stream_id: str, node_id: str, node: Any) -> None:
+    def on_open(
+        self, stream_id: str, node_id: str, node: Any, counters: StreamCounters | None = None
+    ) -> None:
         self.events.append(("open", node_id))
-
-    def on_ack(self, stream_id: str, type_url: str) -> None:
-        self.events.append(("ack", type_url))
+        if counters is not None:
+            self.counters.append(counters)
 
     def on_nack(self, stream_id: str, type_url: str, version: str, message: str) -> None:
         self.events.append(("nack", type_url, message))
-
-    def on_response(self, stream_id: str, type_url: str, version: str, count: int) -> None:
-        self.events.append(("response", type_url))
 
     def on_close(self, stream_id: str) -> None:
         self.events.append(("close",))
 
     def count(self, kind: str, type_url: str | None = None) -> int:
+        """Events of `kind` ("response" and "ack": what every stream counted)."""
+        if kind in ("response", "ack"):
+            return sum(
+                n
+                for c in self.counters
+                for t, n in (c.sent if kind == "response" else c.acked).items()
+                if type_url is None or t == type_url
+            )
         return sum(
             1 for e in self.events if e[0] == kind and (type_url is None or e[1] == type_url)
         )

@@ -39,6 +39,8 @@ from kuma.resources.registry import DATAPLANE_INSIGHT
 from kuma.wiring import Core
 from services.xds.ads import types
 from services.xds.ads.cache import NodeSnapshot, version_of
+from services.xds.ads.counters import StreamCounters
+from services.xds.ads.stream import Stream
 from services.xds.generator.access_logs import ACCESS_LOG_SINK
 from services.xds.service import XdsService
 from tests.apply import apply
@@ -293,38 +295,43 @@ class LineCollector:
 class Sent:
     """What the xDS service told its streams and heard back, per node: each response (type,
     version), ACK (type) and NACK (type, message), in order. Wraps the service's metrics
-    callbacks, which its CallbackChain calls for every stream."""
+    callbacks (opens, NACKs) and the streams' own counting of responses and ACKs."""
 
     def __init__(self, xds: XdsService, monkeypatch: pytest.MonkeyPatch) -> None:
         self.nodes: dict[str, str] = {}  # stream id -> node id
         self.events: list[tuple[str, str, str, str]] = []  # (node, kind, type URL, detail)
         target = xds.metrics
-        on_open, on_response = target.on_open, target.on_response
-        on_ack, on_nack = target.on_ack, target.on_nack
+        on_open, on_nack = target.on_open, target.on_nack
+        responded, confirmed = Stream.responded, Stream.confirmed
 
         def record(stream_id: str, kind: str, type_url: str, detail: str = "") -> None:
             self.events.append((self.nodes.get(stream_id, ""), kind, type_url, detail))
 
-        def opened(stream_id: str, node_id: str, node: Any) -> None:
+        def opened(
+            stream_id: str, node_id: str, node: Any, counters: StreamCounters | None = None
+        ) -> None:
             self.nodes[stream_id] = node_id
-            on_open(stream_id, node_id, node)
+            on_open(stream_id, node_id, node, counters)
 
-        def responded(stream_id: str, type_url: str, version: str, count: int) -> None:
-            record(stream_id, "response", type_url, version)
-            on_response(stream_id, type_url, version, count)
+        # Responses and ACKs are counted by the stream itself, not reported: watch it count.
+        def on_responded(stream: Stream, type_url: str) -> None:
+            version = stream.types[type_url].sent_version  # type: ignore[attr-defined]
+            record(stream.id, "response", type_url, version)
+            responded(stream, type_url)
 
-        def acked(stream_id: str, type_url: str) -> None:
-            record(stream_id, "ack", type_url)
-            on_ack(stream_id, type_url)
+        def on_confirmed(stream: Stream, type_url: str, accepted: bool) -> None:
+            if accepted:
+                record(stream.id, "ack", type_url)
+            confirmed(stream, type_url, accepted)
 
         def nacked(stream_id: str, type_url: str, version: str, message: str) -> None:
             record(stream_id, "nack", type_url, message)
             on_nack(stream_id, type_url, version, message)
 
         monkeypatch.setattr(target, "on_open", opened)
-        monkeypatch.setattr(target, "on_response", responded)
-        monkeypatch.setattr(target, "on_ack", acked)
         monkeypatch.setattr(target, "on_nack", nacked)
+        monkeypatch.setattr(Stream, "responded", on_responded)
+        monkeypatch.setattr(Stream, "confirmed", on_confirmed)
 
     @property
     def nacks(self) -> list[tuple[str, str, str, str]]:

@@ -220,19 +220,31 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._snapshots: dict[str, NodeSnapshot] = {}
         self._watchers: dict[str, set[Watcher]] = {}
+        # node id -> when the change that made its current snapshot was noticed (monotonic)
+        self._noticed: dict[str, float] = {}
 
     def get(self, node_id: str) -> NodeSnapshot | None:
         return self._snapshots.get(node_id)
 
-    def set(self, node_id: str, snapshot: NodeSnapshot) -> bool:
+    def noticed(self, node_id: str) -> float | None:
+        """When the change behind the node's snapshot was noticed, if set with one: its
+        streams' metrics time the delivery from then."""
+        return self._noticed.get(node_id)
+
+    def set(self, node_id: str, snapshot: NodeSnapshot, noticed: float | None = None) -> bool:
         """Store the node's snapshot; False (and nobody woken) when it is what it had."""
         if self._snapshots.get(node_id) == snapshot:
             return False
         self._snapshots[node_id] = snapshot
+        if noticed is None:
+            self._noticed.pop(node_id, None)
+        else:
+            self._noticed[node_id] = noticed
         self._notify(node_id)
         return True
 
     def clear(self, node_id: str) -> None:
+        self._noticed.pop(node_id, None)
         if self._snapshots.pop(node_id, None) is not None:
             self._notify(node_id)
 

@@ -73,8 +73,7 @@ class DeltaStream(Stream):
                 self.callbacks.on_nack(
                     self.id, type_url, state.sent_version, request.error_detail.message
                 )
-            else:
-                self.callbacks.on_ack(self.id, type_url)
+            self.confirmed(type_url, accepted=not request.HasField("error_detail"))
         return self._respond(type_url)
 
     def _respond(self, type_url: str) -> Any:
@@ -95,7 +94,7 @@ class DeltaStream(Stream):
             state.known[packed.name] = packed.version
         state.sent_nonce = self.next_nonce()
         state.sent_version = version_of(in_scope)
-        self.callbacks.on_response(self.id, type_url, state.sent_version, len(changed))
+        self.responded(type_url)
         return discovery_pb2.DeltaDiscoveryResponse(
             system_version_info=state.sent_version,
             type_url=type_url,

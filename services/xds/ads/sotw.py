@@ -58,12 +58,13 @@ class SotwStream(Stream):
             self.callbacks.on_nack(
                 self.id, type_url, state.sent_version or "", request.error_detail.message
             )
+            self.confirmed(type_url, accepted=False)
             return self._respond(type_url, only_if_changed=not names_changed)
         if nonce:
             repeated = state.acked_nonce == nonce
             state.acked_nonce = nonce
             if not repeated:
-                self.callbacks.on_ack(self.id, type_url)
+                self.confirmed(type_url, accepted=True)
             # Envoy repeats an ACKed EDS request while a changed cluster warms up: answer it
             # with the current endpoints, or the cluster change stalls (spec §8.1).
             return self._respond(type_url, only_if_changed=not (repeated or names_changed))
@@ -85,7 +86,7 @@ class SotwStream(Stream):
         state.sent_version = version
         state.sent_from = answer
         state.sent_nonce = self.next_nonce()
-        self.callbacks.on_response(self.id, type_url, version, len(items))
+        self.responded(type_url)
         return discovery_pb2.DiscoveryResponse(
             version_info=version,
             resources=[p.any for p in items],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
@@ -17,6 +18,7 @@ import grpc
 
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
+from services.xds.ads.counters import StreamCounters
 from services.xds.ads.types import KNOWN_TYPES, order
 from services.xds.auth import Principal, StreamAuthenticator
 
@@ -215,9 +217,31 @@ class Stream(ABC):
         self._nonces = itertools.count(1)
         self._name_bytes: dict[str, int] = {}  # type URL -> bytes of the names it holds
         self._order: list[str] = []  # `types` in the order responses go out
+        self.counters = StreamCounters()
+        # type URL -> the noticed change its latest counted response carried / awaits an ACK
+        self._carried: dict[str, float] = {}
+        self._awaiting: dict[str, float] = {}
 
     def next_nonce(self) -> str:
         return str(next(self._nonces))
+
+    def responded(self, type_url: str) -> None:
+        """Count a response of `type_url`. The first one since the node's snapshot changed
+        carries that change: its ACK is the change's delivery."""
+        self.counters.response(type_url)
+        noticed = self.cache.noticed(self.node_id) if self.node_id else None
+        if noticed is not None and self._carried.get(type_url) != noticed:
+            self._carried[type_url] = self._awaiting[type_url] = noticed
+
+    def confirmed(self, type_url: str, accepted: bool) -> None:
+        """Count the client's ACK (`accepted`) or NACK of the last response of `type_url`."""
+        if accepted:
+            self.counters.ack(type_url)
+        else:
+            self.counters.nack(type_url)
+        noticed = self._awaiting.pop(type_url, None)
+        if noticed is not None and accepted:
+            self.callbacks.on_delivered(self.id, type_url, time.monotonic() - noticed)
 
     def snapshot(self) -> NodeSnapshot | None:
         return self.cache.get(self.node_id) if self.node_id else None
@@ -235,7 +259,8 @@ class Stream(ABC):
         self.inbox.widen()
         self.node_id = node_id
         self.cache.watch(node_id, self.inbox)
-        self.callbacks.on_open(self.id, node_id, request.node if self.describes_node else None)
+        node = request.node if self.describes_node else None
+        self.callbacks.on_open(self.id, node_id, node, self.counters)
 
     def check_request(self, type_url: str, names: int) -> None:
         if not type_url:

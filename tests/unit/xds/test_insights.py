@@ -14,6 +14,7 @@ from kuma.manager import ResourceManager
 from kuma.resources.base import Resource
 from kuma.resources.mesh import MeshSpec
 from kuma.store.memory import MemoryStore
+from services.xds.ads.counters import StreamCounters
 from services.xds.ads.types import CLUSTER, LISTENER
 from services.xds.insights import InsightRecorder
 
@@ -35,11 +36,12 @@ def insight(manager: ResourceManager, name: str, mesh: str = "default") -> Resou
 
 def test_counts_are_written_once_per_change_and_a_close_before_forgetting(setup):
     loop, manager, recorder = setup
+    counters = [StreamCounters() for _ in range(3)]  # what each stream counts as it goes
     for i in range(3):
-        recorder.on_open(f"s{i}", f"default.web-{i}", None)
-    recorder.on_response("s0", CLUSTER, "v1", 2)
-    recorder.on_ack("s0", CLUSTER)
-    recorder.on_response("s0", LISTENER, "v1", 1)
+        recorder.on_open(f"s{i}", f"default.web-{i}", None, counters[i])
+    counters[0].response(CLUSTER)
+    counters[0].ack(CLUSTER)
+    counters[0].response(LISTENER)
     loop.run_until_complete(recorder.flush())
 
     sub = insight(manager, "web-0").spec.subscriptions[0]
@@ -48,7 +50,7 @@ def test_counts_are_written_once_per_change_and_a_close_before_forgetting(setup)
     assert sub.status.total.responses_sent == 2
     versions = {i: insight(manager, f"web-{i}").version for i in range(3)}
 
-    recorder.on_ack("s1", LISTENER)
+    counters[1].ack(LISTENER)
     recorder.on_close("s2")
     loop.run_until_complete(recorder.flush())
     assert insight(manager, "web-0").version == versions[0]  # unchanged: not written again
