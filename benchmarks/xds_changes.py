@@ -2,11 +2,12 @@
 
     python -m benchmarks.xds_changes [--dataplanes 1000] [--kinds healthcheck,trafficlog,...]
                                      [--changes 10] [--targets engine,kuma-cp,kuma-xds]
-                                     [--clients 8]
+                                     [--clients 8] [--settle SECONDS]
 
 For each change kind, N dataplanes (light ADS clients, benchmarks.xds_client, in `--clients`
 processes) connect to the target, and `--changes` consecutive changes of that kind are written,
-each once the previous one has settled. Per change: from the write's return to the last
+each `--settle` seconds after the previous one (N/400, at least 2, by default; a change that takes
+longer is charged to the next). Per change: from the write's return to the last
 response each affected stream received (p50/p99; `touched` = streams that received anything),
 and the CPU seconds the control plane spent on it. The floor (benchmarks.grpc_floor: one
 Cluster response pushed to every client by a bare grpc.aio server, with the same clients) runs
@@ -369,7 +370,13 @@ TARGETS = {"engine": Engine, "kuma-cp": KumaCp, "kuma-xds": SplitXds}
 
 
 def run_kind(
-    target_name: str, kind_name: str, n: int, changes: int, clients: int, workdir: Path
+    target_name: str,
+    kind_name: str,
+    n: int,
+    changes: int,
+    clients: int,
+    workdir: Path,
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
     kind = KINDS[kind_name]
     target: Engine | KumaCp | SplitXds = (
@@ -387,7 +394,7 @@ def run_kind(
             procs.append(spawn(argv + (["--secrets"] if kind.mtls else [])))
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        settle = max(2.0, n / 400)
+        settle = settle_s or max(2.0, n / 400)
         time.sleep(settle + 2.0)  # past the quiet collection after the connection storm
         marks: list[tuple[float, float]] = []  # (write returned, CPU seconds spent)
         for k in range(changes):
@@ -468,6 +475,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="seconds per change (default: N/400, >= 2)"
+    )
     args = parser.parse_args()
     n = args.dataplanes
     results, summaries = [], []
@@ -476,7 +486,7 @@ def main() -> None:
             for target in args.targets.split(","):
                 result, floor = floor_around(
                     lambda t=target, k=kind: run_kind(
-                        t, k, n, args.changes, args.clients, Path(tmp)
+                        t, k, n, args.changes, args.clients, Path(tmp), args.settle
                     ),
                     n,
                     args.clients,

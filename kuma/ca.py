@@ -507,6 +507,9 @@ class CertificateAuthority(Protocol):
     values, so an RPC client (the worker's nameko service) implements them directly; PEM may come
     back as `str` or `bytes` (consumers accept both). Errors: `CertificateRequestError` (bad
     CSR), `MeshNotFoundError`, `UnsupportedCaError`, or the transport's own.
+
+    An authority may say how many `sign` calls it takes at once (`concurrent_calls`, 1 when
+    absent): the xDS service issues a mesh's identities that many at a time.
     """
 
     def sign(self, mesh: str, service: str, csr_pem: bytes, ttl_seconds: float) -> bytes | str:
@@ -521,6 +524,9 @@ class CertificateAuthority(Protocol):
 
 class InProcessCA:
     """The CA functions over a store, in this process (`kuma-cp run`, the xDS service)."""
+
+    # Signing here is CPU work under the GIL: more threads would only take turns.
+    concurrent_calls = 1
 
     def __init__(self, store: ResourceStore) -> None:
         self.store = store

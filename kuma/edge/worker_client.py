@@ -251,7 +251,11 @@ class WorkerRpcClient:
 
     `key` is the worker key (`worker_key(store)`), or a function returning it (called at the
     first authenticated call, and again once when the worker refuses a proof: the key was
-    replaced). Without one, `sign` and `mesh_ca` are sent without a proof and refused."""
+    replaced). Without one, `sign` and `mesh_ca` are sent without a proof and refused.
+    Calls from several threads share the connection; each waits for its own reply."""
+
+    # The worker serves up to 10 calls at once (nameko's default): leave it room for others.
+    concurrent_calls = 8
 
     def __init__(
         self,
