@@ -122,6 +122,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = {
         "benchmark": "xds_generate",
+        # absolute figures: compare versions measured in the same hour (the VM drifts)
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "python": platform.python_version(),
         "dataplanes": args.dataplanes,
         "changes": args.changes,
