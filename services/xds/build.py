@@ -139,13 +139,12 @@ class MeshBuild:
         for layer in layers:
             for type_url, resources in layer.present:
                 found.setdefault(type_url, []).append(resources)
-        if secrets:
-            # The node's own identity, held by no part: its answer is found by its messages.
-            found[SECRET] = [
-                {k: m for d in (*found.get(SECRET, ()), secrets) for k, m in d.items()}
-            ]
         answer, make = self.packer.answer_of, self._shared_type
         types = {url: answer(tuple(found.get(url, ())), make) for url in TYPE_URLS}
+        if secrets:
+            # The node's own identity, held by no part: its answer is found by its messages.
+            merged = {k: m for d in (*found.get(SECRET, ()), secrets) for k, m in d.items()}
+            types[SECRET] = self.packer.answer(merged, make)
         return NodeSnapshot(types)
 
 
