@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from tests.ports import non_loopback_ipv4
+
 PREFIX = "kuma-test-"
 _NAME = re.compile(rf"^{PREFIX}(?P<pid>\d+)-(?P<suffix>[0-9a-f]{{6}})$")
 
@@ -171,3 +173,17 @@ def netns() -> Iterator[Netns]:
     """A namespace of one test (import this fixture into a test module or conftest)."""
     with network_namespace() as ns:
         yield ns
+
+
+@contextlib.contextmanager
+def non_loopback_address() -> Iterator[str]:
+    """An address of this host that is not loopback: dialled from here, the server sees a peer
+    that is not on loopback. The host's own global address, else the host side of a veth pair
+    made for the caller (a host whose only interface is loopback still runs the test; only
+    one where namespaces cannot be made skips it, with that reason)."""
+    address = non_loopback_ipv4()
+    if address is not None:
+        yield address
+        return
+    with network_namespace() as ns:
+        yield ns.host_ip

@@ -14,7 +14,7 @@ from kuma.errors import NotFoundError
 from services.api.app import create_app
 from tests.api.conftest import Api, Serve
 from tests.ca_certs import make_ca
-from tests.ports import non_loopback_ipv4
+from tests.netns import non_loopback_address
 
 NO_SIGNING_CERT = (
     "There is no signing certificate in provided CA for a given mesh. Add certificate via "
@@ -200,20 +200,18 @@ def test_a_key_from_another_address_over_plain_http_is_refused(serve_session: Se
     """For real: the API on every interface, dialled at this host's non-loopback address (the
     kernel makes that the peer's address too), with the admin credential. The key is refused
     and nothing is stored; the same upload from the loopback address is accepted."""
-    address = non_loopback_ipv4()
-    if address is None:
-        pytest.skip("this host has no non-loopback IPv4 address to connect from")
-    served = serve_session(host="0.0.0.0", trust_loopback=False, admin_token="s3cret")
-    port = served.url.rsplit(":", 1)[1]
-    mesh = f"m-{uuid.uuid4().hex[:8]}"
-    path = f"/meshes/{mesh}/ca/provided/certificates"
-    admin = {"Authorization": "Bearer s3cret"}
-    remote = served.http.post(f"http://{address}:{port}{path}", json=_pair(), headers=admin)
-    assert (remote.status_code, remote.json()["title"]) == (403, "TLS or same host required")
-    local = f"http://127.0.0.1:{port}{path}"
-    assert served.http.get(local).status_code == 404  # nothing stored
-    assert served.http.post(local, json=_pair(), headers=admin).status_code == 200
-    provided_ca.delete_ca(served.core.store, mesh)
+    with non_loopback_address() as address:
+        served = serve_session(host="0.0.0.0", trust_loopback=False, admin_token="s3cret")
+        port = served.url.rsplit(":", 1)[1]
+        mesh = f"m-{uuid.uuid4().hex[:8]}"
+        path = f"/meshes/{mesh}/ca/provided/certificates"
+        admin = {"Authorization": "Bearer s3cret"}
+        remote = served.http.post(f"http://{address}:{port}{path}", json=_pair(), headers=admin)
+        assert (remote.status_code, remote.json()["title"]) == (403, "TLS or same host required")
+        local = f"http://127.0.0.1:{port}{path}"
+        assert served.http.get(local).status_code == 404  # nothing stored
+        assert served.http.post(local, json=_pair(), headers=admin).status_code == 200
+        provided_ca.delete_ca(served.core.store, mesh)
 
 
 def test_a_key_crosses_hosts_only_over_tls(memory_only_api: Api):

@@ -28,7 +28,7 @@ from services.xds.ads.server import StreamPolicy
 from services.xds.mads.assignments import TYPE_URL
 from services.xds.mads.proto import mads_pb2, mads_pb2_grpc
 from services.xds.mads.service import MadsService
-from tests.ports import non_loopback_ipv4
+from tests.netns import non_loopback_address
 from tests.waiting import wait_until
 from tests.xds_ads.harness import shared_loop
 
@@ -306,19 +306,17 @@ def _refused(client: Client) -> tuple[Any, str]:
 def test_an_unauthenticated_client_from_another_address_is_refused(mads: Mads):
     """Same-host trust is on, but the peer is not a loopback address: no assignments without
     the admin token."""
-    address = non_loopback_ipv4()
-    if address is None:
-        pytest.skip("this host has no non-loopback IPv4 address to connect from")
-    code, details = _refused(Client(mads, host=address))
-    assert code == grpc.StatusCode.UNAUTHENTICATED
-    assert "admin token" in details
-    code, _ = _refused(Client(mads, host=address, token="wrong"))
-    assert code == grpc.StatusCode.UNAUTHENTICATED
-    client = Client(mads, host=address, token=ADMIN).open()
-    try:
-        assert names(client.recv()) == ["/meshes/default/dataplanes/web-1"]
-    finally:
-        client.close()
+    with non_loopback_address() as address:
+        code, details = _refused(Client(mads, host=address))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        assert "admin token" in details
+        code, _ = _refused(Client(mads, host=address, token="wrong"))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        client = Client(mads, host=address, token=ADMIN).open()
+        try:
+            assert names(client.recv()) == ["/meshes/default/dataplanes/web-1"]
+        finally:
+            client.close()
 
 
 def test_without_same_host_trust_only_the_admin_token_reads():
