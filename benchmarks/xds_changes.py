@@ -57,6 +57,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import requests
 
 from benchmarks import grpc_floor
@@ -283,8 +284,6 @@ class SplitXds:
     `kuma-api` makes them; under mTLS a `kuma-worker` signs the CSRs over RabbitMQ."""
 
     def __init__(self, mtls: bool, workdir: Path) -> None:
-        import psycopg  # the benchmark's other targets run without Postgres
-
         from tests.ports import cp_ports
 
         self.db = f"kuma_bench_{os.getpid()}_{int(time.time())}"
@@ -346,8 +345,6 @@ class SplitXds:
         self._drop()
 
     def _drop(self) -> None:
-        import psycopg
-
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
 

@@ -57,6 +57,16 @@ def not_found_message(rtype: ResourceType, mesh: str) -> str:
     return "No resources found" if rtype.is_mesh else f"No resources found in {mesh} mesh"
 
 
+def get_one(app: App, rtype: ResourceType, path: str) -> Any:
+    """GET `path`, about one resource of `rtype`: a 404 is Kuma's "No resources found"."""
+    try:
+        return app.client().get_json(path)
+    except (ApiError, HttpError) as exc:
+        if exc.status == 404:
+            raise CliError(not_found_message(rtype, app.mesh)) from None
+        raise
+
+
 def _list_command(rtype: ResourceType) -> click.Command:
     @click.command(name=rtype.kumactl_get, help=f"Show {rtype.kumactl_get}")
     @output_option
@@ -76,12 +86,7 @@ def _single_command(rtype: ResourceType) -> click.Command:
     @output_option
     @pass_app
     def command(app: App, name: str, output: str) -> None:
-        try:
-            item = app.client().get_json(resource_path(rtype, app.mesh, name))
-        except (ApiError, HttpError) as exc:
-            if exc.status == 404:
-                raise CliError(not_found_message(rtype, app.mesh)) from None
-            raise
+        item = get_one(app, rtype, resource_path(rtype, app.mesh, name))
         print_objects([item], output, view_of(rtype), single=True)
 
     return command

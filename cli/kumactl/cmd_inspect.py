@@ -12,8 +12,8 @@ from urllib.parse import quote
 import click
 
 from cli.kumactl.app import App, pass_app
-from cli.kumactl.cmd_get import not_found_message
-from cli.kumactl.errors import ApiError, CliError, HttpError, failing
+from cli.kumactl.cmd_get import get_one
+from cli.kumactl.errors import failing
 from cli.kumactl.output import (
     View,
     check_format,
@@ -117,12 +117,7 @@ def inspect_dataplane(app: App, name: str, output: str) -> None:
     control plane makes for its Envoy)."""
     fmt = check_format(output)
     path = f"/meshes/{quote(app.mesh, safe='')}/dataplanes/{quote(name, safe='')}/policies"
-    try:
-        body = app.client().get_json(path)
-    except (ApiError, HttpError) as exc:
-        if exc.status == 404:
-            raise CliError(not_found_message(get_type(DATAPLANE), app.mesh)) from None
-        raise
+    body = get_one(app, get_type(DATAPLANE), path)
     if fmt == "table":
         click.echo(policies_text(body.get("items") or []), nl=False)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -156,9 +156,7 @@ class Packer:
 
     def pack(self, name: str, message: Message) -> Packed:
         key = id(message)
-        hit = self._current.get(key)
-        if hit is None:
-            hit = self._previous.pop(key, None)
+        hit = self._held(key)
         if hit is None or hit[1].name != name:
             hit = (message, Packed.of(name, message))
         self._keep(key, hit)
@@ -174,9 +172,7 @@ class Packer:
         costs one look-up instead of one per message."""
         messages = tuple(by_name.values())
         key = tuple(map(id, messages))
-        hit = self._current.get(key)
-        if hit is None:
-            hit = self._previous.pop(key, None)
+        hit = self._held(key)
         if hit is None:
             packed = tuple(self.pack(name, m) for name, m in by_name.items())
             hit = (messages, make(packed))
@@ -192,14 +188,17 @@ class Packer:
         one's of the same name), found by the identities of the layers: nodes made of the same
         read-only mappings (generation's parts) share it, with one look-up per type."""
         key = ("layers", *map(id, layers))
-        hit = self._current.get(key)
-        if hit is None:
-            hit = self._previous.pop(key, None)
+        hit = self._held(key)
         if hit is None:
             merged = layers[0] if len(layers) == 1 else {k: m for d in layers for k, m in d.items()}
             hit = (layers, self.answer(merged, make))
         self._keep(key, hit)
         return hit[1]  # type: ignore[no-any-return]
+
+    def _held(self, key: object) -> tuple[Any, Any] | None:
+        """The entry kept under `key`, from this generation or taken from the last one."""
+        hit = self._current.get(key)
+        return hit if hit is not None else self._previous.pop(key, None)
 
     def _keep(self, key: object, hit: tuple[object, object]) -> None:
         # An entry holds what its key's ids name, so none of them can be reused while it is here.

@@ -326,7 +326,6 @@ class Stream(ABC):
                     if response is not None:
                         await write(response)
                         response = None
-                item = None
                 item = await inbox.get()
         finally:
             reader.cancel()
