@@ -394,6 +394,8 @@ def run_kind(
         settle = settle_s or max(2.0, n / 400)
         time.sleep(settle + 2.0)  # past the quiet collection after the connection storm
         marks: list[tuple[float, float]] = []  # (write returned, CPU seconds spent)
+        # for a profiler to attach to the changes alone
+        print(f"# {target_name} {kind_name}: changes begin", file=sys.stderr, flush=True)
         for k in range(changes):
             cpu0 = target.cpu()
             for op, resource in kind.change(k):
@@ -401,6 +403,7 @@ def run_kind(
             written = time.time()
             time.sleep(settle)
             marks.append((written, target.cpu() - cpu0))
+        print(f"# {target_name} {kind_name}: changes end", file=sys.stderr, flush=True)
         times: dict[str, list[float]] = {}
         for p in procs:
             out, _ = p.communicate("", timeout=120)
