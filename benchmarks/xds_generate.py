@@ -32,6 +32,7 @@ from benchmarks.xds_changes import KINDS, apply_to, dataplane, mesh
 from benchmarks.xds_convergence import RESULTS
 from kuma.config import load_config
 from kuma.wiring import Core, open_core
+from services.xds.ads.cache import NodeSnapshot
 from services.xds.build import MeshBuild
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA, mesh_mtls
 from services.xds.reconciler import load_inputs
@@ -72,6 +73,12 @@ class World:
         on = self.build.mtls is not None
         for name, secrets in zip(self.names, self.secrets, strict=True):
             self.build.generate(f"default.{name}", name, None, secrets if on else {})
+
+    def snapshots(self) -> dict[str, NodeSnapshot]:
+        """Every node's current snapshot, by node id."""
+        return {
+            f"default.{name}": self.build.node_snapshot(f"default.{name}") for name in self.names
+        }
 
     def close(self) -> None:
         self.core.close()

@@ -95,6 +95,11 @@ class MeshBuild:
         # a shape gets is selected and versioned once, not once per dataplane.
         return self.parts.build(TypeSnapshot.of, items)
 
+    def node_snapshot(self, node_id: str) -> NodeSnapshot | None:
+        """The node's last snapshot, if one was made."""
+        built = self._nodes.get(node_id)
+        return built.snapshot if built is not None else None
+
     def forget(self, node_id: str) -> None:
         self._nodes.pop(node_id, None)
 

@@ -1,0 +1,196 @@
+"""The ADS protocol alone: what the xDS server's streams cost over the bare gRPC floor, without
+generation.
+
+    python -m benchmarks.xds_protocol [--dataplanes 1000] [--kinds healthcheck,...]
+                                      [--changes 10] [--clients 8]
+
+For each change kind (benchmarks.xds_changes's mesh and kinds), every state the kind's changes go
+through is generated first, in this process (benchmarks.xds_generate's World), and kept. Then
+the product's ADS server (ads.server.start_ads_server over a SnapshotCache, no auth) serves
+them to N light clients: each change sets every node's prebuilt snapshot, as the reconciler
+publishes them, 50 nodes between yields. Right before, the floor (benchmarks.grpc_floor's
+server) pushes as many changes to the same number of clients. Both run on this process's
+asyncio loop, with what the clients' connection made collected and frozen as the xDS
+service's quiet collector does; the figure is that loop's thread CPU seconds per change, the
+median over the changes (gRPC's own threads do the same work for both, and are left out), with
+the responses each stream received per change.
+
+What xds_changes measures above this ratio is generation and the reconciler's pass; what this
+measures above 1 is the stream protocol: binding, versions, per-type state, nonces, counters.
+Writes benchmarks/results/xds_protocol.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+
+from benchmarks.grpc_floor import CHANGE, Floor
+from benchmarks.xds_changes import KINDS
+from benchmarks.xds_convergence import RESULTS, spawn
+from benchmarks.xds_generate import World
+from services.xds.ads.cache import NodeSnapshot, SnapshotCache
+from services.xds.ads.server import SERVER_OPTIONS, start_ads_server
+
+States = list[dict[str, NodeSnapshot]]
+
+
+def states(kind: str, n: int, changes: int) -> States:
+    """Every node's snapshot before the changes, then after each one."""
+    world = World(kind, n)
+    try:
+        out = [world.snapshots()]
+        for k in range(changes):
+            for op, resource in world.kind.change(k):
+                world.apply(op, resource)
+            world.reconcile()
+            out.append(world.snapshots())
+        return out
+    finally:
+        world.close()
+
+
+async def clients(port: int, n: int, count: int, secrets: bool) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    per = n // count
+    procs = []
+    for c in range(count):
+        argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{port}"]
+        argv += [str(c * per), str(per if c < count - 1 else n - c * per), "7", "--record"]
+        procs.append(spawn(argv + (["--secrets"] if secrets else [])))
+    for p in procs:
+        assert p.stdout is not None
+        line = await loop.run_in_executor(None, p.stdout.readline)
+        assert line.strip() == "ready", line
+    await asyncio.sleep(2.0)
+    # What the xDS service's quiet collector does after a connection storm (services/xds/
+    # quiet_gc.py): collect, and freeze what survived, so that no full collection of every
+    # stream's objects lands in a change. The floor is given the same.
+    gc.collect()
+    gc.freeze()
+    return procs
+
+
+async def measure(
+    push: Callable[[int], Awaitable[None]], changes: int, settle: float
+) -> tuple[list[float], list[float]]:
+    """(loop-thread CPU seconds of each change, the wall time each change was pushed)."""
+    cpus, pushed = [], []
+    for k in range(changes):
+        cpu0 = time.thread_time()
+        pushed.append(time.time())
+        await push(k)
+        await asyncio.sleep(settle)
+        cpus.append(time.thread_time() - cpu0)
+    return cpus, pushed
+
+
+async def finish(procs: list[Any], pushed: list[float], n: int) -> float:
+    """Close the clients; the responses per stream per change."""
+    loop = asyncio.get_running_loop()
+    received = 0
+    for p in procs:
+        out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
+        times = json.loads(out.strip().splitlines()[-1]).get("times", {})
+        received += sum(1 for ts in times.values() for t in ts if t >= pushed[0])
+    return received / n / len(pushed)
+
+
+async def run_floor(n: int, changes: int, count: int, settle: float) -> dict[str, Any]:
+    floor = Floor(endpoints=n // 10)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    procs = await clients(port, n, count, secrets=False)
+
+    async def push(k: int) -> None:
+        floor.interval = 20 + k
+        for i, queue in enumerate(floor.queues):
+            queue.put_nowait(CHANGE)
+            if i % 50 == 49:
+                await asyncio.sleep(0)
+
+    try:
+        cpus, pushed = await measure(push, changes, settle)
+        per_stream = await finish(procs, pushed, n)
+    finally:
+        await server.stop(grace=0.5)
+    return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
+
+
+async def run_protocol(
+    kind: str, all_states: States, n: int, count: int, settle: float
+) -> dict[str, Any]:
+    cache = SnapshotCache()
+    for node_id, snapshot in all_states[0].items():
+        cache.set(node_id, snapshot)
+    server, port = await start_ads_server("127.0.0.1:0", cache)
+    procs = await clients(port, n, count, secrets=KINDS[kind].mtls)
+
+    async def push(k: int) -> None:
+        noticed = time.monotonic()
+        for i, (node_id, snapshot) in enumerate(all_states[k + 1].items()):
+            cache.set(node_id, snapshot, noticed)
+            if i % 50 == 49:
+                await asyncio.sleep(0)
+
+    try:
+        cpus, pushed = await measure(push, len(all_states) - 1, settle)
+        per_stream = await finish(procs, pushed, n)
+    finally:
+        await server.stop(grace=0.5)
+    return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
+
+
+async def run_kind(kind: str, n: int, changes: int, count: int) -> dict[str, Any]:
+    settle = max(2.0, n / 400)
+    all_states = states(kind, n, changes)
+    floor = await run_floor(n, changes, count, settle)
+    protocol = await run_protocol(kind, all_states, n, count, settle)
+    return {
+        "kind": kind,
+        "cpu_s": round(protocol["cpu_s"], 4),
+        "floor_cpu_s": round(floor["cpu_s"], 4),
+        "cpu_x_floor": round(protocol["cpu_s"] / floor["cpu_s"], 2),
+        "responses_per_stream": protocol["responses_per_stream"],
+        "floor_responses_per_stream": floor["responses_per_stream"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataplanes", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--kinds", default="healthcheck,trafficlog,route-weight,permission")
+    args = parser.parse_args()
+    rows = []
+    for kind in args.kinds.split(","):
+        row = asyncio.run(run_kind(kind, args.dataplanes, args.changes, args.clients))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = {
+        "benchmark": "xds_protocol",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "dataplanes": args.dataplanes,
+        "changes": args.changes,
+        "rows": rows,
+    }
+    (RESULTS / "xds_protocol.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
