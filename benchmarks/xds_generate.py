@@ -76,9 +76,12 @@ class World:
 
     def snapshots(self) -> dict[str, NodeSnapshot]:
         """Every node's current snapshot, by node id."""
-        return {
-            f"default.{name}": self.build.node_snapshot(f"default.{name}") for name in self.names
-        }
+        out = {}
+        for name in self.names:
+            snapshot = self.build.node_snapshot(f"default.{name}")
+            assert snapshot is not None, name
+            out[f"default.{name}"] = snapshot
+        return out
 
     def close(self) -> None:
         self.core.close()

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from services.xds.ads.wire import response_body
+
 
 def _digest(parts: Iterable[bytes]) -> str:
     h = hashlib.blake2b(digest_size=10)
@@ -33,6 +35,7 @@ class Packed:
     name: str
     any: any_pb2.Any
     version: str
+    wire: bytes  # `any` encoded: what a response carries of it (ads/wire.py)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Packed):
@@ -46,15 +49,16 @@ class Packed:
     def of(cls, name: str, message: Message) -> Packed:
         packed = any_pb2.Any()
         packed.Pack(message, deterministic=True)
-        return cls(name, packed, _digest([packed.value]))
+        return cls(name, packed, _digest([packed.value]), packed.SerializeToString())
 
 
 @dataclass(frozen=True, slots=True)
 class TypeSnapshot:
     resources: Mapping[str, Packed] = field(default_factory=dict)
-    # The last selection asked for, with its version: a node's stream asks the same one (all,
-    # or the same EDS names) on every change of the node's snapshot, which keeps this object
-    # for each type that did not change.
+    # The last selection asked for, with its version and its response's encoded fields: a
+    # node's stream asks the same one (all, or the same EDS names) on every change of the
+    # node's snapshot, which keeps this object for each type that did not change, and the
+    # nodes that share this answer ask it too.
     _last: list[object] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -74,8 +78,16 @@ class TypeSnapshot:
             return last[1], last[2]  # type: ignore[return-value]
         items = self.select(names)
         version = version_of(items)
-        last[:] = [names, items, version]
+        last[:] = [names, items, version, None]
         return items, version
+
+    def response_body(self, names: frozenset[str] | None, type_url: str) -> bytes:
+        """The encoded response to `names` but its nonce (ads/wire.py), made once."""
+        items, version = self.selection(names)
+        last = self._last
+        if last[3] is None:
+            last[3] = response_body(version, (p.wire for p in items), type_url)
+        return last[3]  # type: ignore[return-value]
 
 
 def version_of(items: Iterable[Packed]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
@@ -22,7 +22,14 @@ from services.xds.ads.stream import (
     StreamSlots,
     Write,
 )
+from services.xds.ads.wire import register
 from services.xds.auth import StreamAuthenticator
+
+ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+ADS_METHODS = {
+    "StreamAggregatedResources": discovery_pb2.DiscoveryRequest,
+    "DeltaAggregatedResources": discovery_pb2.DeltaDiscoveryRequest,
+}
 
 # gRPC's default limits refuse about 15% of 3,000 streams opened at once (envoy-notes.md), and
 # cancel a stream the application has not taken up within 30 s: in a storm of thousands of
@@ -137,9 +144,7 @@ async def start_ads_server(
     """Start serving ADS on `address` (`host:port`, port 0 = any); returns (server, port).
     Without `policy.auth` every stream is taken at its word (tests of the protocol alone)."""
     server = grpc.aio.server(options=server_options(max_message_bytes))
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
-        AdsServicer(cache, callbacks, policy), server
-    )
+    register(server, AdsServicer(cache, callbacks, policy), ADS_SERVICE, ADS_METHODS)
     port = listen(server, address, tls)
     await server.start()
     return server, port

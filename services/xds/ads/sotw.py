@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from envoy.service.discovery.v3 import discovery_pb2
-
 from services.xds.ads.cache import Packed, TypeSnapshot
 from services.xds.ads.stream import Stream
 from services.xds.ads.types import WILDCARD_TYPES
+from services.xds.ads.wire import WireResponse
 
 
 @dataclass
@@ -87,9 +86,5 @@ class SotwStream(Stream):
         state.sent_from = answer
         state.sent_nonce = self.next_nonce()
         self.responded(type_url)
-        return discovery_pb2.DiscoveryResponse(
-            version_info=version,
-            resources=[p.any for p in items],
-            type_url=type_url,
-            nonce=state.sent_nonce,
-        )
+        body = answer.response_body(None if wildcard else state.names, type_url)
+        return WireResponse.of(body, type_url, version, state.sent_nonce)

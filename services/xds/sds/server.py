@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 
 from services.xds.ads.cache import Packed, SnapshotCache
@@ -32,10 +33,17 @@ from services.xds.ads.server import StreamPolicy, listen, serve_stream
 from services.xds.ads.sotw import SotwStream
 from services.xds.ads.stream import StreamRefused
 from services.xds.ads.types import SECRET
+from services.xds.ads.wire import register
 from services.xds.generator.security import IDENTITY_CERT, MESH_CA
 
 SERVER_OPTIONS = [("grpc.so_reuseport", 0), ("grpc.keepalive_time_ms", 30_000)]
 SECRETS = frozenset({IDENTITY_CERT, MESH_CA})
+SDS_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"
+# FetchSecrets is left out: gRPC answers it UNIMPLEMENTED, as DeltaSecrets's base method does.
+SDS_METHODS = {
+    "StreamSecrets": discovery_pb2.DiscoveryRequest,
+    "DeltaSecrets": discovery_pb2.DeltaDiscoveryRequest,
+}
 
 
 class SdsStream(SotwStream):
@@ -92,7 +100,7 @@ async def start_sds_server(
     """Serve SDS with TLS on `address` (`host:port`, port 0 = any); returns (server, port)."""
     options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
     server = grpc.aio.server(options=options)
-    sds_pb2_grpc.add_SecretDiscoveryServiceServicer_to_server(servicer, server)
+    register(server, servicer, SDS_SERVICE, SDS_METHODS)
     port = listen(server, address, (cert_pem, key_pem))
     await server.start()
     return server, port

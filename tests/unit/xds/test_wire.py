@@ -1,0 +1,43 @@
+"""A SotW response written in its wire form is the DiscoveryResponse the message API builds."""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from services.xds.ads.cache import Packed, TypeSnapshot
+from services.xds.ads.types import CLUSTER
+from services.xds.ads.wire import WireResponse, serialize
+
+
+def _packed(name: str, padding: int) -> Packed:
+    cluster = cluster_pb2.Cluster(name=name, alt_stat_name="x" * padding)
+    return Packed.of(name, cluster)
+
+
+def test_the_wire_form_is_the_message_the_api_builds() -> None:
+    # lengths of one, two and three varint bytes
+    items = (_packed("a", 0), _packed("b", 300), _packed("c", 70_000))
+    answer = TypeSnapshot.of(items)
+    selected, version = answer.selection(None)
+    response = WireResponse.of(answer.response_body(None, CLUSTER), CLUSTER, version, "170")
+    expected = discovery_pb2.DiscoveryResponse(
+        version_info=version,
+        resources=[p.any for p in selected],
+        type_url=CLUSTER,
+        nonce="170",
+    )
+    assert response.message() == expected
+    assert serialize(response) == response.data
+    assert serialize(expected) == expected.SerializeToString()  # other messages as usual
+
+
+def test_the_body_is_encoded_once_per_selection() -> None:
+    answer = TypeSnapshot.of((_packed("a", 0), _packed("b", 0)))
+    first = answer.response_body(None, CLUSTER)
+    assert answer.response_body(None, CLUSTER) is first
+    only_a = WireResponse.of(answer.response_body(frozenset({"a"}), CLUSTER), CLUSTER, "", "1")
+    (resource,) = only_a.message().resources
+    cluster = cluster_pb2.Cluster()
+    resource.Unpack(cluster)
+    assert cluster.name == "a"
