@@ -35,7 +35,6 @@ class Packed:
     name: str
     any: any_pb2.Any
     version: str
-    wire: bytes  # `any` encoded: what a response carries of it (ads/wire.py)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Packed):
@@ -49,7 +48,7 @@ class Packed:
     def of(cls, name: str, message: Message) -> Packed:
         packed = any_pb2.Any()
         packed.Pack(message, deterministic=True)
-        return cls(name, packed, _digest([packed.value]), packed.SerializeToString())
+        return cls(name, packed, _digest([packed.value]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ class TypeSnapshot:
         items, version = self.selection(names)
         last = self._last
         if last[3] is None:
-            last[3] = response_body(version, (p.wire for p in items), type_url)
+            last[3] = response_body(version, (p.any.SerializeToString() for p in items), type_url)
         return last[3]  # type: ignore[return-value]
 
 
