@@ -24,6 +24,7 @@ from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.counters import StreamCounters
 from services.xds.build import MeshBuild, MtlsHooks
+from services.xds.identity_passes import IdentityPasses
 from services.xds.metrics import generation_timer
 from services.xds.nodes import NodeStreams, split_node_id
 from services.xds.sds.identities import IdentityManager
@@ -65,16 +66,13 @@ class Reconciler(StreamCallbacks):
         self.debounce = debounce
         self.mtls = mtls
         # Identities and trust bundles of mTLS meshes, delivered as Secrets over ADS.
-        self.identities = identities
+        self.identities = IdentityPasses(identities)
         # told when a reconcile pass begins, and when it is over (even if it failed)
         self.before_pass = before_pass
         self.after_pass = after_pass
         self.stats = ReconcileStats()
         self._noticed: float | None = None
         self._dirty: set[str] = set()
-        # mTLS meshes whose identities need a look, and for which nodes (None: all of them):
-        # newcomers and due rotations, without regenerating every dataplane of the mesh.
-        self._identities_due: dict[str, set[str] | None] = {}
         self._all_dirty = False
         self._wake = asyncio.Event()
         self._meshes: dict[str, MeshBuild] = {}
@@ -96,12 +94,7 @@ class Reconciler(StreamCallbacks):
     def mark_identities(self, mesh: str, node_id: str | None = None) -> None:
         """Issue or rotate what is due in `mesh` (for `node_id`, or every node), and regenerate
         only the dataplanes whose secrets changed."""
-        if node_id is None:
-            self._identities_due[mesh] = None
-        else:
-            due = self._identities_due.setdefault(mesh, set())
-            if due is not None:
-                due.add(node_id)
+        self.identities.mark(mesh, node_id)
         self._wake_up()
 
     def mark_all(self) -> None:
@@ -150,8 +143,7 @@ class Reconciler(StreamCallbacks):
             if state is not None:
                 state.forget(node_id)
             self.cache.clear(node_id)
-            if self.identities is not None:
-                self.identities.forget(node_id)
+            self.identities.forget(node_id)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -179,7 +171,7 @@ class Reconciler(StreamCallbacks):
             meshes = set(self._dirty)
         self._all_dirty = False
         self._dirty.clear()
-        identities_due, self._identities_due = self._identities_due, {}
+        identities_due = self.identities.take_due()
         noticed, self._noticed = self._noticed or time.monotonic(), None
         started = time.perf_counter()
         for mesh in sorted(meshes):
@@ -210,8 +202,7 @@ class Reconciler(StreamCallbacks):
         loaded = await self.loop.run_in_executor(None, self._load, mesh)
         if loaded is None:
             self._meshes.pop(mesh, None)
-            if self.identities is not None:
-                self.identities.forget_mesh(mesh)
+            self.identities.forget_mesh(mesh)
             for node_id in nodes:  # the Mesh is gone: so is every config in it (spec §8.1)
                 self._publish(node_id, _EMPTY, noticed)
             return
@@ -222,11 +213,7 @@ class Reconciler(StreamCallbacks):
         if state.advance(mesh_resource, resources):
             self.stats.rebuilds += 1
         state.next_pass(len(nodes))
-        if self.identities is not None:
-            if state.mtls is not None:
-                await self._prepare_identities(state, nodes)
-            else:
-                self.identities.forget_mesh(mesh)
+        await self.identities.before_pass(state, nodes)
         for i, node_id in enumerate(nodes):
             self._generate(state, node_id, noticed)
             if i % 50 == 49:
@@ -236,25 +223,13 @@ class Reconciler(StreamCallbacks):
         self, mesh: str, watched: list[str], due: set[str] | None, noticed: float
     ) -> None:
         state = self._meshes.get(mesh)
-        if state is None or state.mtls is None or self.identities is None:
-            return  # no snapshot (a full pass will come) or mTLS went off meanwhile
-        nodes = watched if due is None else [n for n in watched if n in due]
-        changed = await self._prepare_identities(state, nodes)
+        if state is None:
+            return  # no snapshot yet: a full pass will come
+        changed = await self.identities.refresh(state, watched, due)
         for i, node_id in enumerate(sorted(changed)):
             self._generate(state, node_id, noticed)
             if i % 50 == 49:
                 await asyncio.sleep(0)
-
-    async def _prepare_identities(self, state: MeshBuild, nodes: list[str]) -> set[str]:
-        """Make the identities of `nodes` current; the nodes whose secrets changed."""
-        assert self.identities is not None and state.snapshot is not None
-        wanted = []
-        for node_id in nodes:
-            parts = split_node_id(node_id)
-            dataplane = state.snapshot.dataplane(parts[1]) if parts else None
-            if parts is not None and dataplane is not None:
-                wanted.append((node_id, dataplane.spec.service()))
-        return await self.identities.prepare(state.snapshot.mesh.name, wanted)
 
     def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
         return load_inputs(self.store, mesh)
@@ -268,9 +243,7 @@ class Reconciler(StreamCallbacks):
         parts = split_node_id(node_id)
         if parts is None:
             return
-        secrets = {}
-        if state.mtls is not None and self.identities is not None:
-            secrets = self.identities.secrets_for(node_id, parts[0])
+        secrets = self.identities.secrets(state, node_id, parts[0])
         snapshot = state.generate(node_id, parts[1], self._nodes.metadata(node_id), secrets)
         self.stats.generated += 1
         if snapshot is not None:
