@@ -81,6 +81,15 @@ class Inbox:
         self._ready: asyncio.Future[None] | None = None  # the consumer waits for an item
         self._space: asyncio.Future[None] | None = None  # the reader waits for room
 
+    def offer(self, request: Any) -> bool:
+        """Take `request` if there is room (no coroutine for the common case); False if not."""
+        if self._room <= 0:
+            return False
+        self._room -= 1
+        self._requests.append(request)
+        self._wake()
+        return True
+
     async def put(self, request: Any) -> None:
         while self._room <= 0:
             self._space = asyncio.get_running_loop().create_future()
@@ -321,7 +330,10 @@ class Stream(ABC):
                             await write(response)
                             response = None
                 else:
-                    await self.bind(item)
+                    if self.node_id is None:
+                        await self.bind(item)
+                    else:  # bound: a later request may only name the same node
+                        claimed_node(item, self.node_id)
                     response = self.on_request(item)
                     if response is not None:
                         await write(response)
@@ -357,7 +369,8 @@ def start_reading(requests: AsyncIterator[Any], inbox: Inbox) -> asyncio.Task[No
     async def read() -> None:
         try:
             async for request in requests:
-                await inbox.put(request)
+                if not inbox.offer(request):
+                    await inbox.put(request)
         finally:
             inbox.end()
 
