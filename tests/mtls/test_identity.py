@@ -196,6 +196,18 @@ def test_newcomers_to_an_mtls_mesh_cost_their_own_config_only(core, xds):
             watcher.close()
 
 
+def test_sds_server_answers_fetch_and_delta_unimplemented_as_kuma(xds):
+    creds = grpc.ssl_channel_credentials(root_certificates=xds.cert_pem)
+    with grpc.secure_channel(f"localhost:{xds.sds_port}", creds) as channel:
+        stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as fetch:
+            stub.FetchSecrets(discovery_pb2.DiscoveryRequest(type_url=SECRET), timeout=5)
+        with pytest.raises(grpc.RpcError) as delta:
+            next(stub.DeltaSecrets(iter([discovery_pb2.DeltaDiscoveryRequest()]), timeout=5))
+    assert fetch.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert delta.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
 def test_each_dataplane_holds_its_own_key_and_sds_serves_the_ads_identity(core, xds):
     """Two dataplanes of one service share every generated part but never key material; the
     SDS port serves each the very identity its node holds (one identity per dataplane)."""
