@@ -12,12 +12,18 @@ from collections.abc import Mapping
 
 from google.protobuf.message import Message
 
+from kuma.resources.base import Resource
 from services.xds.build import MeshBuild
 from services.xds.nodes import split_node_id
 from services.xds.sds.identities import IdentityManager
 
 # mesh -> the node ids whose identity is due (None: every node of the mesh)
 Due = dict[str, set[str] | None]
+
+
+def service_of(dataplane: Resource) -> str:
+    """The service a dataplane's identity names (spec §9.2)."""
+    return dataplane.spec.service()  # type: ignore[no-any-return]
 
 
 class IdentityPasses:
@@ -68,7 +74,8 @@ class IdentityPasses:
             parts = split_node_id(node_id)
             dataplane = state.snapshot.dataplane(parts[1]) if parts else None
             if parts is not None and dataplane is not None:
-                wanted.append((node_id, dataplane.spec.service()))
+                # a part: a full pass asks it of every node, and it changes with its Dataplane
+                wanted.append((node_id, state.parts.build(service_of, dataplane)))
         return await self.manager.prepare(state.snapshot.mesh.name, wanted)
 
     def secrets(self, state: MeshBuild, node_id: str, mesh: str) -> Mapping[str, Message]:
