@@ -81,12 +81,15 @@ class TypeSnapshot:
         return items, version
 
     def response_body(self, names: frozenset[str] | None, type_url: str) -> bytes:
-        """The encoded response to `names` but its nonce (ads/wire.py), made once."""
+        """The encoded response to `names` but its nonce (ads/wire.py), made once. Keyed by the
+        type URL too: an empty answer is one object shared by every type."""
         items, version = self.selection(names)
         last = self._last
-        if last[3] is None:
-            last[3] = response_body(version, (p.any.SerializeToString() for p in items), type_url)
-        return last[3]  # type: ignore[return-value]
+        made = last[3]
+        if made is None or made[0] != type_url:  # type: ignore[index]
+            body = response_body(version, (p.any.SerializeToString() for p in items), type_url)
+            made = last[3] = (type_url, body)
+        return made[1]  # type: ignore[index,no-any-return]
 
 
 def version_of(items: Iterable[Packed]) -> str:

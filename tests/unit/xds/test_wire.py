@@ -5,8 +5,8 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from services.xds.ads.cache import Packed, TypeSnapshot
-from services.xds.ads.types import CLUSTER
+from services.xds.ads.cache import NodeSnapshot, Packed, TypeSnapshot
+from services.xds.ads.types import CLUSTER, LISTENER
 from services.xds.ads.wire import WireResponse, serialize
 
 
@@ -41,3 +41,14 @@ def test_the_body_is_encoded_once_per_selection() -> None:
     cluster = cluster_pb2.Cluster()
     resource.Unpack(cluster)
     assert cluster.name == "a"
+
+
+def test_an_empty_answer_shared_by_every_type_answers_each_with_its_own_type() -> None:
+    # One empty TypeSnapshot stands for every type a node has nothing of (a deleted mesh
+    # empties them all): an LDS response must not carry the CDS type URL.
+    empty = NodeSnapshot().of(CLUSTER)
+    assert empty is NodeSnapshot().of(LISTENER)
+    for type_url in (CLUSTER, LISTENER, CLUSTER):
+        body = empty.response_body(None, type_url)
+        message = WireResponse.of(body, type_url, "", "1").message()
+        assert message.type_url == type_url and not message.resources
