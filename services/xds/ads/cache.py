@@ -80,16 +80,14 @@ class TypeSnapshot:
         last[:] = [names, items, version, None]
         return items, version
 
-    def response_body(self, names: frozenset[str] | None, type_url: str) -> bytes:
-        """The encoded response to `names` but its nonce (ads/wire.py), made once. Keyed by the
-        type URL too: an empty answer is one object shared by every type."""
+    def response_body(self, names: frozenset[str] | None) -> bytes:
+        """The encoded version and resources of the response to `names` (ads/wire.py), made
+        once: they depend on this answer alone (the empty answer is shared by every type)."""
         items, version = self.selection(names)
         last = self._last
-        made = last[3]
-        if made is None or made[0] != type_url:  # type: ignore[index]
-            body = response_body(version, (p.any.SerializeToString() for p in items), type_url)
-            made = last[3] = (type_url, body)
-        return made[1]  # type: ignore[index,no-any-return]
+        if last[3] is None:
+            last[3] = response_body(version, (p.any.SerializeToString() for p in items))
+        return last[3]  # type: ignore[return-value]
 
 
 def version_of(items: Iterable[Packed]) -> str:

@@ -86,5 +86,5 @@ class SotwStream(Stream):
         state.sent_from = answer
         state.sent_nonce = self.next_nonce()
         self.responded(type_url)
-        body = answer.response_body(None if wildcard else state.names, type_url)
+        body = answer.response_body(None if wildcard else state.names)
         return WireResponse.of(body, type_url, version, state.sent_nonce)

@@ -1,9 +1,10 @@
 """SotW responses in their wire form: written once per answer, not once per stream.
 
-A DiscoveryResponse is its fields' encodings one after another, so the part every stream sends
-alike (version, resources, type URL) is encoded once per answer and selection, and each
-response appends only its nonce. Building the message for each stream copied every resource
-into it and encoded them again: for a mesh-wide change, once per dataplane.
+A DiscoveryResponse is its fields' encodings one after another, in any order, so the part
+every stream sends alike (version and resources, which depend on the answer alone) is encoded
+once per answer and selection, and each response appends its type URL and nonce. Building
+the message for each stream copied every resource into it and encoded them again: for a
+mesh-wide change, once per dataplane.
 
 gRPC writes what a handler hands it through the method's response serializer; the ADS and SDS
 servers register theirs with `serialize`, which passes a WireResponse's bytes through and
@@ -37,11 +38,10 @@ def _field(number: int, data: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
-def response_body(version: str, resources: Iterable[bytes], type_url: str) -> bytes:
-    """Every field of the response but its nonce; `resources` are encoded `Any`s."""
+def response_body(version: str, resources: Iterable[bytes]) -> bytes:
+    """The response's version and resources (`resources` are encoded `Any`s)."""
     parts = [_field(_VERSION_INFO, version.encode())]
     parts.extend(_field(_RESOURCES, r) for r in resources)
-    parts.append(_field(_TYPE_URL, type_url.encode()))
     return b"".join(parts)
 
 
@@ -57,7 +57,8 @@ class WireResponse:
 
     @classmethod
     def of(cls, body: bytes, type_url: str, version: str, nonce: str) -> WireResponse:
-        return cls(type_url, version, nonce, body + _field(_NONCE, nonce.encode()))
+        tail = _field(_TYPE_URL, type_url.encode()) + _field(_NONCE, nonce.encode())
+        return cls(type_url, version, nonce, body + tail)
 
     def message(self) -> discovery_pb2.DiscoveryResponse:
         return discovery_pb2.DiscoveryResponse.FromString(self.data)

@@ -20,7 +20,7 @@ def test_the_wire_form_is_the_message_the_api_builds() -> None:
     items = (_packed("a", 0), _packed("b", 300), _packed("c", 70_000))
     answer = TypeSnapshot.of(items)
     selected, version = answer.selection(None)
-    response = WireResponse.of(answer.response_body(None, CLUSTER), CLUSTER, version, "170")
+    response = WireResponse.of(answer.response_body(None), CLUSTER, version, "170")
     expected = discovery_pb2.DiscoveryResponse(
         version_info=version,
         resources=[p.any for p in selected],
@@ -34,9 +34,9 @@ def test_the_wire_form_is_the_message_the_api_builds() -> None:
 
 def test_the_body_is_encoded_once_per_selection() -> None:
     answer = TypeSnapshot.of((_packed("a", 0), _packed("b", 0)))
-    first = answer.response_body(None, CLUSTER)
-    assert answer.response_body(None, CLUSTER) is first
-    only_a = WireResponse.of(answer.response_body(frozenset({"a"}), CLUSTER), CLUSTER, "", "1")
+    first = answer.response_body(None)
+    assert answer.response_body(None) is first
+    only_a = WireResponse.of(answer.response_body(frozenset({"a"})), CLUSTER, "", "1")
     (resource,) = only_a.message().resources
     cluster = cluster_pb2.Cluster()
     resource.Unpack(cluster)
@@ -49,6 +49,6 @@ def test_an_empty_answer_shared_by_every_type_answers_each_with_its_own_type() -
     empty = NodeSnapshot().of(CLUSTER)
     assert empty is NodeSnapshot().of(LISTENER)
     for type_url in (CLUSTER, LISTENER, CLUSTER):
-        body = empty.response_body(None, type_url)
+        body = empty.response_body(None)
         message = WireResponse.of(body, type_url, "", "1").message()
         assert message.type_url == type_url and not message.resources
