@@ -33,6 +33,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from cli.kuma_dp.envoy import locate_envoy
 from kuma.config import BootstrapParamsConfig, load_config
@@ -45,6 +46,20 @@ from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def write_results(benchmark: str, **fields: Any) -> None:
+    """`benchmarks/results/{benchmark}.json`: the fields, with when and on what they were
+    measured (absolute figures compare only within the hour: the VM drifts)."""
+    out = {
+        "benchmark": benchmark,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        **fields,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{benchmark}.json").write_text(json.dumps(out, indent=2) + "\n")
 CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 

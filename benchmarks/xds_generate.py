@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import platform
 import pstats
 import statistics
 import time
@@ -29,7 +28,7 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from benchmarks.xds_changes import KINDS, apply_to, dataplane, mesh
-from benchmarks.xds_convergence import RESULTS
+from benchmarks.xds_convergence import write_results
 from kuma.config import load_config
 from kuma.wiring import Core, open_core
 from services.xds.ads.cache import NodeSnapshot
@@ -129,18 +128,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         if profile is not None:
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
-    RESULTS.mkdir(exist_ok=True)
-    out = {
-        "benchmark": "xds_generate",
-        # absolute figures: compare versions measured in the same hour (the VM drifts)
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "python": platform.python_version(),
-        "dataplanes": args.dataplanes,
-        "changes": args.changes,
-        "rows": rows,
-    }
-    (RESULTS / "xds_generate.json").write_text(json.dumps(out, indent=2) + "\n")
-
+    write_results("xds_generate", dataplanes=args.dataplanes, changes=args.changes, rows=rows)
 
 if __name__ == "__main__":
     main()

@@ -26,11 +26,11 @@ import argparse
 import asyncio
 import gc
 import json
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -38,12 +38,19 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from benchmarks.grpc_floor import CHANGE, Floor
 from benchmarks.xds_changes import KINDS
-from benchmarks.xds_convergence import RESULTS, spawn
+from benchmarks.xds_convergence import spawn, write_results
 from benchmarks.xds_generate import World
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.server import SERVER_OPTIONS, start_ads_server
 
 States = list[dict[str, NodeSnapshot]]
+
+
+@dataclass(frozen=True)
+class Setup:
+    dataplanes: int
+    clients: int  # processes
+    settle: float  # seconds per change
 
 
 def states(kind: str, n: int, changes: int) -> States:
@@ -107,13 +114,22 @@ async def finish(procs: list[Any], pushed: list[float], n: int) -> float:
     return received / n / len(pushed)
 
 
-async def run_floor(n: int, changes: int, count: int, settle: float) -> dict[str, Any]:
-    floor = Floor(endpoints=n // 10)
+async def pushed_to_clients(
+    port: int, push: Callable[[int], Awaitable[None]], changes: int, secrets: bool, setup: Setup
+) -> dict[str, Any]:
+    """Connect the clients to `port`, `push` each change, and the figures of the changes."""
+    procs = await clients(port, setup.dataplanes, setup.clients, secrets)
+    cpus, pushed = await measure(push, changes, setup.settle)
+    per_stream = await finish(procs, pushed, setup.dataplanes)
+    return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
+
+
+async def run_floor(changes: int, setup: Setup) -> dict[str, Any]:
+    floor = Floor(endpoints=setup.dataplanes // 10)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    procs = await clients(port, n, count, secrets=False)
 
     async def push(k: int) -> None:
         floor.interval = 20 + k
@@ -123,21 +139,16 @@ async def run_floor(n: int, changes: int, count: int, settle: float) -> dict[str
                 await asyncio.sleep(0)
 
     try:
-        cpus, pushed = await measure(push, changes, settle)
-        per_stream = await finish(procs, pushed, n)
+        return await pushed_to_clients(port, push, changes, False, setup)
     finally:
         await server.stop(grace=0.5)
-    return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
 
 
-async def run_protocol(
-    kind: str, all_states: States, n: int, count: int, settle: float
-) -> dict[str, Any]:
+async def run_protocol(kind: str, all_states: States, setup: Setup) -> dict[str, Any]:
     cache = SnapshotCache()
     for node_id, snapshot in all_states[0].items():
         cache.set(node_id, snapshot)
     server, port = await start_ads_server("127.0.0.1:0", cache)
-    procs = await clients(port, n, count, secrets=KINDS[kind].mtls)
 
     async def push(k: int) -> None:
         noticed = time.monotonic()
@@ -147,18 +158,16 @@ async def run_protocol(
                 await asyncio.sleep(0)
 
     try:
-        cpus, pushed = await measure(push, len(all_states) - 1, settle)
-        per_stream = await finish(procs, pushed, n)
+        return await pushed_to_clients(port, push, len(all_states) - 1, KINDS[kind].mtls, setup)
     finally:
         await server.stop(grace=0.5)
-    return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
 
 
 async def run_kind(kind: str, n: int, changes: int, count: int) -> dict[str, Any]:
-    settle = max(2.0, n / 400)
+    setup = Setup(n, count, max(2.0, n / 400))
     all_states = states(kind, n, changes)
-    floor = await run_floor(n, changes, count, settle)
-    protocol = await run_protocol(kind, all_states, n, count, settle)
+    floor = await run_floor(changes, setup)
+    protocol = await run_protocol(kind, all_states, setup)
     return {
         "kind": kind,
         "cpu_s": round(protocol["cpu_s"], 4),
@@ -174,22 +183,14 @@ def main() -> None:
     parser.add_argument("--dataplanes", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--kinds", default="healthcheck,trafficlog,route-weight,permission")
+    parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args()
     rows = []
     for kind in args.kinds.split(","):
         row = asyncio.run(run_kind(kind, args.dataplanes, args.changes, args.clients))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = {
-        "benchmark": "xds_protocol",
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
-        "dataplanes": args.dataplanes,
-        "changes": args.changes,
-        "rows": rows,
-    }
-    (RESULTS / "xds_protocol.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_results("xds_protocol", dataplanes=args.dataplanes, changes=args.changes, rows=rows)
 
 
 if __name__ == "__main__":
