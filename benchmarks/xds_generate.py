@@ -8,7 +8,9 @@ what one reconcile pass does for the mesh on this replica without streams: read 
 (`reconciler.load_inputs`), `advance`, `next_pass`, and `generate` for every dataplane, with
 a fixed identity per dataplane under mTLS (signing is not measured here). The figure is CPU
 microseconds per dataplane per change (process time, so other processes on the machine add
-little), the median over the changes, and the median of `--repeat` runs. No gRPC, no Envoy:
+little), the median over the changes, and the median of `--repeat` runs. Collections happen as
+in the xDS service (services/xds/quiet_gc.py): none during a pass, what it built frozen after:
+automatic ones were charged to generation here and not in the service. No gRPC, no Envoy:
 this is the part of benchmarks.xds_changes's ratio that generation owns, for comparing one
 version of the engine with another. `--profile KIND` prints a cProfile of that kind's passes.
 Writes benchmarks/results/xds_generate.json.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import statistics
@@ -60,11 +63,21 @@ class World:
         self.secrets = _secrets(n)
         self.build = MeshBuild(mesh_mtls)
         self.reconcile()  # every node's first config: not a change
+        gc.collect()
+        gc.freeze()
 
     def apply(self, op: str, resource: dict[str, Any]) -> None:
         apply_to(self.core.manager, op, resource)
 
     def reconcile(self) -> None:
+        gc.disable()  # as QuietCollector.pass_begins / pass_ends
+        try:
+            self._reconcile()
+        finally:
+            gc.freeze()
+            gc.enable()
+
+    def _reconcile(self) -> None:
         loaded = load_inputs(self.core.store, "default")
         assert loaded is not None
         self.build.advance(*loaded)
@@ -84,6 +97,7 @@ class World:
 
     def close(self) -> None:
         self.core.close()
+        gc.unfreeze()
 
 
 def run_kind(kind: str, n: int, changes: int, profile: cProfile.Profile | None) -> list[float]:
@@ -129,6 +143,7 @@ def main() -> None:
         if profile is not None:
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
     write_results("xds_generate", dataplanes=args.dataplanes, changes=args.changes, rows=rows)
+
 
 if __name__ == "__main__":
     main()
