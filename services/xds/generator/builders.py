@@ -21,8 +21,12 @@ LB_METADATA = "envoy.lb"
 
 
 def pack(msg: message.Message) -> any_pb2.Any:
+    """`msg` in an Any, serialized deterministically. A resource's version is the hash of its
+    bytes, and a packed message's bytes are opaque to the serializer of the resource around it:
+    left to the default, a map in it (RBAC policies) is written in an order seeded per process,
+    and two replicas give one listener two versions."""
     out = any_pb2.Any()
-    out.Pack(msg)
+    out.Pack(msg, deterministic=True)
     return out
 
 
