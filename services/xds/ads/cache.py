@@ -1,8 +1,10 @@
 """What each node (`{mesh}.{name}`) should have, packed once, with content-derived versions.
 
 Versions are hashes of the serialized bytes, not random: two xDS replicas holding the same
-content give the same version, so an Envoy that fails over to another replica is not sent a
-config it already has, and "nothing changed" costs a string compare.
+content give the same version (nested messages are packed deterministically for that:
+generator.builders.pack), so a delta client that reconnects to another replica is not sent the
+resources it says it has, and "nothing changed" costs a string compare. A SotW client is sent
+its whole config on every new stream, as the protocol has it.
 """
 
 from __future__ import annotations
