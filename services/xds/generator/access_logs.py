@@ -12,12 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.core.v3 import (
-    base_pb2,
-    config_source_pb2,
-    grpc_service_pb2,
-    substitution_format_string_pb2,
-)
+from envoy.config.core.v3 import config_source_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
 
@@ -73,24 +68,18 @@ def access_logs(
         return []
     assert source is not None, "a dataplane that logs has a source"
     fmt = render_format(source, backend, service)
+    # Fields are set in place rather than built from nested messages: every dataplane's
+    # loggers are its own (the format names it), rebuilt whenever its backend changes.
     if backend.file is not None:
-        config = file_pb2.FileAccessLog(
-            path=backend.file.path,
-            log_format=substitution_format_string_pb2.SubstitutionFormatString(
-                text_format_source=base_pb2.DataSource(inline_string=fmt)
-            ),
-        )
+        config = file_pb2.FileAccessLog(path=backend.file.path)
+        config.log_format.text_format_source.inline_string = fmt
         return [accesslog_pb2.AccessLog(name=FILE_LOGGER, typed_config=builders.pack(config))]
     if backend.tcp is not None:
-        grpc_config = als_pb2.TcpGrpcAccessLogConfig(
-            common_config=als_pb2.CommonGrpcAccessLogConfig(
-                log_name=f"{backend.tcp.address};{fmt}",
-                grpc_service=grpc_service_pb2.GrpcService(
-                    envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=ACCESS_LOG_SINK)
-                ),
-                transport_api_version=config_source_pb2.ApiVersion.V3,
-            )
-        )
+        grpc_config = als_pb2.TcpGrpcAccessLogConfig()
+        common = grpc_config.common_config
+        common.log_name = f"{backend.tcp.address};{fmt}"
+        common.grpc_service.envoy_grpc.cluster_name = ACCESS_LOG_SINK
+        common.transport_api_version = config_source_pb2.ApiVersion.V3
         return [
             accesslog_pb2.AccessLog(name=TCP_GRPC_LOGGER, typed_config=builders.pack(grpc_config))
         ]
