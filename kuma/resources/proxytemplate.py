@@ -9,7 +9,12 @@ equivalents (field names of these messages did not change for the common cases).
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import itertools
 import json
+import pkgutil
+import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -67,6 +72,59 @@ class ProxyTemplateSpec(Spec):
     conf: ProxyTemplateConf | None = None
 
 
+# Packages whose protobuf modules a raw resource may name in a nested `@type` (typed_config):
+# Envoy's API and the UDPA/xDS protos it imports. Nothing else is ever imported for a user.
+_PROTO_ROOTS = ("envoy", "udpa", "xds")
+_PACKAGE = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+
+
+def _nested_types(data: Any) -> Iterator[str]:
+    """The message names of every nested `@type` in parsed YAML/JSON."""
+    if isinstance(data, dict):
+        type_url = data.get("@type")
+        if isinstance(type_url, str) and type_url.startswith(_TYPE_PREFIX):
+            yield type_url[len(_TYPE_PREFIX) :]
+        for value in data.values():
+            yield from _nested_types(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _nested_types(item)
+
+
+_IMPORTED: set[str] = set()  # packages imported here: at most every installed one
+
+
+def _import_package(package: str) -> None:
+    """Import the protobuf modules (`*_pb2`) of one Envoy API package, so that the JSON parser
+    finds the messages a nested `@type` names. A process imports only the modules its own code
+    uses: without this, the split kuma-api refused a listener's tcp_proxy typed_config that
+    `kuma-cp run` (which imports the generator) accepted. A name that is no such package is
+    not remembered: what a client sends cannot grow memory."""
+    if package in _IMPORTED:
+        return
+    if not _PACKAGE.fullmatch(package) or package.split(".")[0] not in _PROTO_ROOTS:
+        return
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.submodule_search_locations is None:
+        return
+    for module in pkgutil.iter_modules(spec.submodule_search_locations):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(f"{package}.{module.name}")
+    _IMPORTED.add(package)
+
+
+def _import_nested_types(data: Any) -> None:
+    for full_name in _nested_types(data):
+        # A message's package is its name up to the first capitalised part (Outer.Inner too).
+        parts = full_name.split(".")
+        package = list(itertools.takewhile(lambda p: not p[:1].isupper(), parts))
+        if package and len(package) < len(parts):
+            _import_package(".".join(package))
+
+
 @cache
 def _message_class(full_name: str) -> Any:
     from google.protobuf import symbol_database
@@ -99,6 +157,7 @@ def parse_envoy_resource(text: str) -> Any:
             + ", ".join(sorted(_ENVOY_TYPES))
         )
     message_class = _message_class(full_name)
+    _import_nested_types(data)
     try:
         # Round-trip through JSON so YAML's non-JSON scalars (dates) fail the same way.
         message = json_format.Parse(json.dumps(data, default=str), message_class())
