@@ -125,6 +125,32 @@ def _import_nested_types(data: Any) -> None:
             _import_package(".".join(package))
 
 
+def _pack_deterministically(message: Any) -> None:
+    """Serialize again, deterministically, every `Any` nested in `message`. The JSON parser packs
+    a typed_config without it, so a map in one (RBAC policies) is written in an order seeded per
+    process, and two xDS replicas would give the template's resource two versions."""
+    from google.protobuf import descriptor_pool, message_factory
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for field, value in message.ListFields():
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            entry_value = field.message_type.fields_by_name["value"]
+            items = value.values() if entry_value.type == FieldDescriptor.TYPE_MESSAGE else ()
+        else:
+            items = value if field.is_repeated else (value,)
+        for item in items:
+            if item.DESCRIPTOR.full_name != "google.protobuf.Any":
+                _pack_deterministically(item)
+                continue
+            descriptor = descriptor_pool.Default().FindMessageTypeByName(item.TypeName())
+            inner = message_factory.GetMessageClass(descriptor)()
+            item.Unpack(inner)
+            _pack_deterministically(inner)
+            item.value = inner.SerializeToString(deterministic=True)
+
+
 @cache
 def _message_class(full_name: str) -> Any:
     from google.protobuf import symbol_database
@@ -168,6 +194,7 @@ def parse_envoy_resource(text: str) -> Any:
         short = full_name.rsplit(".", 1)[1]
         pascal = "".join(p.capitalize() for p in name_field.split("_"))
         raise ValueError(f"invalid {short}.{pascal}: value length must be at least 1 bytes")
+    _pack_deterministically(message)
     return message
 
 

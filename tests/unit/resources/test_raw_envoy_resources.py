@@ -36,14 +36,15 @@ filterChains:
 """  # noqa: E501 (a type URL)
 
 _PARSE = """
-import json, sys
+import hashlib, json, sys
 from kuma.resources.proxytemplate import _IMPORTED, parse_envoy_resource
+digest = error = ""
 try:
-    parse_envoy_resource(sys.stdin.read())
-    error = ""
+    message = parse_envoy_resource(sys.stdin.read())
+    digest = hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
 except ValueError as exc:
     error = str(exc)
-print(json.dumps({"error": error, "imported": sorted(_IMPORTED)}))
+print(json.dumps({"error": error, "imported": sorted(_IMPORTED), "digest": digest}))
 """
 
 
@@ -76,3 +77,17 @@ def test_a_nested_type_outside_envoys_api_is_refused_and_nothing_is_imported() -
     imported = got["imported"]
     assert isinstance(imported, list)
     assert not any(p.startswith(("os", "envoy.nothing")) for p in imported)
+
+
+def test_the_same_resource_has_the_same_bytes_in_every_process() -> None:
+    """A map inside a typed_config is packed in a fixed order: two xDS replicas give the
+    template's listener one version."""
+    policies = ", ".join(
+        f"p{i}: {{permissions: [{{any: true}}], principals: [{{any: true}}]}}" for i in range(12)
+    )
+    resource = TCP_LISTENER.replace(
+        "rules: {policies: {all: {permissions: [{any: true}], principals: [{any: true}]}}}",
+        f"rules: {{policies: {{{policies}}}}}",
+    )
+    digests = [parse_in_fresh_process(resource)["digest"] for _ in range(3)]
+    assert digests[0] and digests == [digests[0]] * 3
