@@ -19,6 +19,7 @@ from cli.kumactl import template
 from cli.kumactl.app import App, pass_app
 from cli.kumactl.client import SHORT_TIMEOUT, resource_path, transport_error
 from cli.kumactl.errors import ApiError, CliError
+from kuma.decode import load_yaml_documents
 from kuma.errors import ValidationError, Violation
 from kuma.manager import MAX_NAME_LENGTH
 from kuma.resources import mesh as mesh_rules
@@ -117,8 +118,8 @@ def check_document(number: int, obj: Any) -> Document:
 
 def parse_documents(text: str) -> list[Document]:
     try:
-        raw = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
+        raw = load_yaml_documents(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise CliError(f"{INVALID}: " + " ".join(str(exc).split())) from None
     docs = [check_document(i, obj) for i, obj in enumerate(raw, start=1) if obj is not None]
     if not docs:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from kuma.decode import load_yaml
 from kuma.errors import Violation
 from kuma.resources import paths
 from kuma.resources.base import Spec
@@ -167,7 +168,7 @@ def parse_envoy_resource(text: str) -> Any:
     from google.protobuf import json_format
 
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValueError(str(exc).replace("\n", " ")) from None
     if not isinstance(data, dict):

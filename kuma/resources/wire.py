@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import yaml
 
+from kuma.decode import load_json, load_yaml_documents
 from kuma.errors import ValidationError, Violation
 from kuma.resources.base import Resource
 from kuma.resources.registry import decode_spec, encode_spec, get_type
@@ -62,14 +62,14 @@ def from_json(obj: Any, default_mesh: str = "") -> Resource:
 
 def parse_json_text(text: str | bytes) -> Any:
     try:
-        return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return load_json(text)
+    except ValueError as exc:
         raise ValidationError(details=f"malformed JSON: {exc}") from None
 
 
 def parse_yaml_documents(text: str) -> list[Any]:
     """Every non-empty document of a (multi-document) YAML text; JSON is YAML too."""
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
+        return [doc for doc in load_yaml_documents(text) if doc is not None]
+    except (yaml.YAMLError, ValueError) as exc:
         raise ValidationError(details="malformed YAML: " + " ".join(str(exc).split())) from None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from kuma.decode import load_json
 from kuma.errors import ValidationError, Violation
 
 
@@ -46,8 +46,8 @@ def parse_request(raw: bytes) -> BootstrapRequest:
     Kuma answered an empty mesh or name with 500 (spec §7.1); it is the caller's mistake, so 400.
     """
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(raw or b"null")
+    except ValueError:
         raise ValidationError(details="request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValidationError(details="request body must be a JSON object")

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kuma.decode import load_json
 from kuma.errors import MeshNotFoundError, ValidationError
 from services.injector import inject
 from services.injector.config import InjectorSection
@@ -54,8 +55,8 @@ class BadReview(Exception):
 
 def parse_review(body: bytes) -> AdmissionRequest:
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = load_json(body)
+    except ValueError as exc:
         raise BadReview(f"request body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BadReview("request body must be an AdmissionReview object")

@@ -451,3 +451,42 @@ def test_5_idle_streams_without_a_credential_lock_out_no_dataplane(scene: Scene)
             idle.set()
     assert outcome.code == "OPEN", f"a dataplane with a valid token was refused: {outcome}"
     scene.check_victim()
+
+
+def test_5_bodies_nested_thousands_deep_are_bad_requests(scene: Scene) -> None:
+    """Issue point 5 for what an HTTP client sends: JSON (or a ProxyTemplate's raw YAML) nested
+    thousands of levels deep, which Python's parsers recurse through, is refused as malformed
+    with a 400 in Kuma's error shape (it was a RecursionError: a 500 and a traceback), and
+    nothing is stored."""
+    cp = scene.cp
+    deep = "[" * 5000 + "]" * 5000
+    mesh = f'{{"type": "Mesh", "name": "deep", "extra": {deep}}}'
+    cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    raw = f'{{"@type": "{cluster}", "name": "c", "x": {deep}}}'
+    template = {
+        "type": "ProxyTemplate",
+        "mesh": "default",
+        "name": "deep",
+        "conf": {"resources": [{"name": "r", "version": "1", "resource": raw}]},
+    }
+    headers = {"Content-Type": "application/json"}
+    answers = {
+        "Mesh": cp.http.put(f"{cp.api}/meshes/deep", data=mesh, headers=headers, timeout=10),
+        "ProxyTemplate": cp.http.put(
+            f"{cp.api}/meshes/default/proxytemplates/deep", json=template, timeout=10
+        ),
+        "bootstrap": cp.http.post(
+            f"http://127.0.0.1:{cp.bootstrap_port}/bootstrap",
+            data=f'{{"mesh": "default", "name": {deep}}}',
+            headers=headers,
+            timeout=10,
+        ),
+    }
+    for what, answer in answers.items():
+        assert answer.status_code == 400, f"{what}: {answer.status_code} {answer.text[:200]}"
+        assert answer.json()["title"], what
+    assert "nested deeper than 100 levels" in answers["Mesh"].json()["details"]
+    assert "nested deeper than 100 levels" in answers["ProxyTemplate"].text
+    assert cp.http.get(f"{cp.api}/meshes/deep", timeout=5).status_code == 404
+    assert cp.http.get(f"{cp.api}/meshes/default/proxytemplates/deep", timeout=5).status_code == 404
+    scene.check_victim()
