@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,6 +123,45 @@ def test_dry_run_validates_locally_and_sends_nothing(kumactl: Kumactl, tmp_path:
         'document 2 (Dataplane "dp-1"): valid\n'
         "dry run: validated locally (the API has no dry-run mode); nothing was applied\n"
     )
+
+
+PROXY_TEMPLATE_WITH_TYPED_CONFIG = """\
+type: ProxyTemplate
+mesh: default
+name: raw-tcp
+conf:
+  imports: [default-proxy]
+  resources:
+  - name: raw
+    version: v1
+    resource: |
+      '@type': type.googleapis.com/envoy.config.listener.v3.Listener
+      name: raw
+      address: {socketAddress: {address: 127.0.0.1, portValue: 9000}}
+      filterChains:
+      - filters:
+        - name: envoy.filters.network.tcp_proxy
+          typedConfig:
+            '@type': type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+            statPrefix: raw
+            cluster: x
+"""
+
+
+def test_the_kumactl_program_takes_a_raw_resource_with_a_typed_config(tmp_path: Path):
+    """The program itself, not CliRunner: this session has imported the generator, whose
+    protobuf modules would hide a message kumactl's own validation cannot find."""
+    path = tmp_path / "template.yaml"
+    path.write_text(PROXY_TEMPLATE_WITH_TYPED_CONFIG)
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "kumactl"), "apply", "--dry-run", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith('document 1 (ProxyTemplate "raw-tcp"): valid\n')
 
 
 def test_url_input_is_fetched(kumactl: Kumactl, stub_server: tuple[str, Canned]):
