@@ -20,7 +20,7 @@ FROM ${PYTHON_IMAGE} AS base
 COPY pyproject.toml constraints.txt /tmp/kuma/
 RUN useradd --system --uid 5678 --create-home --home-dir /home/kuma kuma \
  && python -m venv /opt/kuma \
- && python -c "import tomllib; p = tomllib.load(open('/tmp/kuma/pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; print('\n'.join(['setuptools>=68', 'wheel'] + p['dependencies'] + x['worker'] + x['dp']))" \
+ && python -c "import tomllib; t = tomllib.load(open('/tmp/kuma/pyproject.toml', 'rb')); p = t['project']; x = p['optional-dependencies']; print('\n'.join(t['build-system']['requires'] + p['dependencies'] + x['worker'] + x['dp']))" \
       > /tmp/kuma/requirements.txt \
  && /opt/kuma/bin/pip install --no-cache-dir -r /tmp/kuma/requirements.txt -c /tmp/kuma/constraints.txt \
  && rm -rf /tmp/kuma

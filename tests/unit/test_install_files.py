@@ -42,9 +42,14 @@ def test_every_dependency_is_pinned_within_its_bounds():
 
 
 def test_the_license_file_is_the_declared_license():
-    assert PROJECT["license"] == {"text": "Apache-2.0"}
+    """An SPDX expression and the file (setuptools deprecated the table form, and stops
+    building it in 2027); the Docker build context carries the file, or the image's build of
+    the project would not find it."""
+    assert PROJECT["license"] == "Apache-2.0"
+    assert PROJECT["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "!LICENSE" in (ROOT / ".dockerignore").read_text().splitlines()
 
 
 def _requirement(name: str) -> Requirement:
