@@ -8,6 +8,7 @@ equivalents (field names of these messages did not change for the common cases).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import itertools
@@ -113,7 +114,9 @@ def _import_package(package: str) -> None:
         return
     for module in pkgutil.iter_modules(spec.submodule_search_locations):
         if module.name.endswith("_pb2"):
-            importlib.import_module(f"{package}.{module.name}")
+            # One that cannot be imported leaves its messages unknown: the parser names them.
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"{package}.{module.name}")
     _IMPORTED.add(package)
 
 
