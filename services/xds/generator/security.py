@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from envoy.config.core.v3 import base_pb2
@@ -50,6 +51,7 @@ IDENTITY_CERT = "identity_cert"
 MESH_CA = "mesh_ca"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RBAC_FILTER = "envoy.filters.network.rbac"
+_RBAC_TYPE_URL = "type.googleapis.com/" + network_rbac_pb2.RBAC.DESCRIPTOR.full_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +67,21 @@ class InboundSecurity:
         """The network filters before tcp_proxy on the listener `listener_name`."""
         if self.rbac is None:
             return []
-        config = network_rbac_pb2.RBAC(stat_prefix=f"{listener_name}.", rules=self.rbac)
-        return [builders.network_filter(RBAC_FILTER, config)]
+        # The filter's config is its rules (field 1), the same on every listener of these tags,
+        # and its stat prefix (field 2), the listener's own. A message is its fields' encodings
+        # in any order, and deterministically in field order: the rules are encoded once here,
+        # not copied and encoded again for every dataplane (a mesh's hundred permissions made
+        # each inbound listener cost four times as much).
+        prefix = network_rbac_pb2.RBAC(stat_prefix=f"{listener_name}.").SerializeToString()
+        config = listener_components_pb2.Filter(name=RBAC_FILTER)
+        config.typed_config.type_url = _RBAC_TYPE_URL
+        config.typed_config.value = self._encoded_rules + prefix
+        return [config]
+
+    @cached_property
+    def _encoded_rules(self) -> bytes:
+        assert self.rbac is not None
+        return network_rbac_pb2.RBAC(rules=self.rbac).SerializeToString(deterministic=True)
 
 
 class MtlsHook(Protocol):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from envoy.config.rbac.v3 import rbac_pb2
+from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 
 from services.xds.generator import InboundSecurity, generate
 from services.xds.generator.parts import Parts
@@ -47,3 +48,22 @@ def test_hook_adds_rbac_first_and_upstream_tls() -> None:
     # Same snapshot and parts without the hook: a different, plaintext cluster, not the TLS one.
     plain = generate(snap, "backend-1", parts=parts)
     assert not plain.clusters["redis"].HasField("transport_socket")
+
+
+def test_the_rbac_filter_is_the_message_encoded_deterministically() -> None:
+    """The filter's config is spliced from its rules, encoded once, and the listener's own stat
+    prefix: it must be the bytes protobuf itself writes for that message, with no permission,
+    one, or many (a map, whose order only deterministic encoding fixes)."""
+    for count in (0, 1, 12):
+        rules = rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW)
+        for i in range(count):
+            policy = rules.policies[f"allow-{i}"]
+            policy.permissions.add(any=True)
+            policy.principals.add().authenticated.principal_name.exact = f"spiffe://m/s{i}"
+        security = InboundSecurity(rbac=rules)
+        for listener in ("inbound:10.0.0.1:80", "inbound:10.0.0.2:8080"):
+            (rbac,) = security.filters(listener)
+            expected = network_rbac_pb2.RBAC(stat_prefix=f"{listener}.", rules=rules)
+            assert rbac.name == RBAC
+            assert rbac.typed_config.type_url.endswith("network.rbac.v3.RBAC")
+            assert rbac.typed_config.value == expected.SerializeToString(deterministic=True)
