@@ -60,6 +60,8 @@ def write_results(benchmark: str, **fields: Any) -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{benchmark}.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
 CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 

@@ -25,8 +25,9 @@ MAX_DEPTH = 100
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
 
-def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether lists and mappings in `data` nest deeper than `limit` (walked without recursion)."""
+def _bounded(data: Any, limit: int = MAX_DEPTH) -> Any:
+    """`data`, unless lists and mappings in it nest deeper than `limit` (walked without
+    recursion)."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -37,28 +38,14 @@ def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
         else:
             continue
         if depth > limit:
-            return True
+            raise ValueError(TOO_DEEP)
         stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _bounded(data: Any, limit: int = MAX_DEPTH) -> Any:
-    if too_deep(data, limit):
-        raise ValueError(TOO_DEEP)
     return data
 
 
-def load_json(raw: str | bytes) -> Any:
-    """`json.loads`; ValueError (UnicodeDecodeError is one) for malformed or too deep input."""
-    try:
-        return _bounded(json.loads(raw))
-    except RecursionError:
-        raise ValueError(TOO_DEEP) from None
-
-
 @contextlib.contextmanager
-def _yaml_depth() -> Iterator[None]:
-    """Either parser's refusal of deep input (RecursionError, libyaml's own limit) as ours."""
+def _refusing_depth() -> Iterator[None]:
+    """A parser's own refusal of deep input (RecursionError, libyaml's limit) as ours."""
     try:
         yield
     except RecursionError:
@@ -69,14 +56,20 @@ def _yaml_depth() -> Iterator[None]:
         raise
 
 
+def load_json(raw: str | bytes) -> Any:
+    """`json.loads`; ValueError (UnicodeDecodeError is one) for malformed or too deep input."""
+    with _refusing_depth():
+        return _bounded(json.loads(raw))
+
+
 def load_yaml(text: str) -> Any:
     """As `yaml.safe_load`; yaml.YAMLError when malformed, ValueError when too deep."""
-    with _yaml_depth():
+    with _refusing_depth():
         return _bounded(yaml.load(text, Loader=_LOADER))  # noqa: S506 (a safe loader)
 
 
 def load_yaml_documents(text: str) -> list[Any]:
     """Every document of a (multi-document) YAML text, None for empty ones; as `load_yaml`."""
-    with _yaml_depth():
+    with _refusing_depth():
         docs = list(yaml.load_all(text, Loader=_LOADER))  # noqa: S506 (a safe loader)
         return _bounded(docs, MAX_DEPTH + 1)  # the list is a level
