@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cli.kumactl.template import render
 from tests.kumactl.conftest import Canned, Kumactl
+from tests.unit.resources.test_raw_envoy_resources import TCP_LISTENER
 
 DATAPLANE = """\
 type: Dataplane
@@ -125,34 +127,13 @@ def test_dry_run_validates_locally_and_sends_nothing(kumactl: Kumactl, tmp_path:
     )
 
 
-PROXY_TEMPLATE_WITH_TYPED_CONFIG = """\
-type: ProxyTemplate
-mesh: default
-name: raw-tcp
-conf:
-  imports: [default-proxy]
-  resources:
-  - name: raw
-    version: v1
-    resource: |
-      '@type': type.googleapis.com/envoy.config.listener.v3.Listener
-      name: raw
-      address: {socketAddress: {address: 127.0.0.1, portValue: 9000}}
-      filterChains:
-      - filters:
-        - name: envoy.filters.network.tcp_proxy
-          typedConfig:
-            '@type': type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-            statPrefix: raw
-            cluster: x
-"""
-
-
 def test_the_kumactl_program_takes_a_raw_resource_with_a_typed_config(tmp_path: Path):
     """The program itself, not CliRunner: this session has imported the generator, whose
     protobuf modules would hide a message kumactl's own validation cannot find."""
     path = tmp_path / "template.yaml"
-    path.write_text(PROXY_TEMPLATE_WITH_TYPED_CONFIG)
+    raw = {"name": "raw", "version": "v1", "resource": TCP_LISTENER}
+    template = {"type": "ProxyTemplate", "mesh": "default", "name": "raw"}
+    path.write_text(yaml.safe_dump({**template, "conf": {"resources": [raw]}}))
     run = subprocess.run(
         [str(Path(sys.executable).parent / "kumactl"), "apply", "--dry-run", "-f", str(path)],
         capture_output=True,
@@ -161,7 +142,7 @@ def test_the_kumactl_program_takes_a_raw_resource_with_a_typed_config(tmp_path: 
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith('document 1 (ProxyTemplate "raw-tcp"): valid\n')
+    assert run.stdout.startswith('document 1 (ProxyTemplate "raw"): valid\n')
 
 
 def test_url_input_is_fetched(kumactl: Kumactl, stub_server: tuple[str, Canned]):

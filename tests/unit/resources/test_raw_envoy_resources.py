@@ -6,12 +6,7 @@ hide a message the parser cannot find on its own."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.fresh_python import json_printed_by
 
 TCP_LISTENER = """
 '@type': type.googleapis.com/envoy.config.listener.v3.Listener
@@ -49,15 +44,7 @@ print(json.dumps({"error": error, "imported": sorted(_IMPORTED), "digest": diges
 
 
 def parse_in_fresh_process(resource: str) -> dict[str, object]:
-    run = subprocess.run(
-        [sys.executable, "-c", _PARSE],
-        input=resource,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(run.stdout)  # type: ignore[no-any-return]
+    return json_printed_by(_PARSE, stdin=resource)  # type: ignore[no-any-return]
 
 
 def test_nested_typed_configs_are_found_without_the_generator() -> None:

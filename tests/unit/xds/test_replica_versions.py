@@ -5,13 +5,7 @@ string hash seeds (set and dict-of-set orders) and memory layouts (protobuf map 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.fresh_python import json_printed_by
 
 _VERSIONS = """
 import json
@@ -48,15 +42,7 @@ print(json.dumps(out, sort_keys=True))
 
 
 def versions(seed: str) -> dict[str, str]:
-    run = subprocess.run(
-        [sys.executable, "-c", _VERSIONS],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONHASHSEED": seed},
-    )
-    return json.loads(run.stdout)  # type: ignore[no-any-return]
+    return json_printed_by(_VERSIONS, env={"PYTHONHASHSEED": seed})  # type: ignore[no-any-return]
 
 
 def test_every_resource_has_one_version_in_every_process() -> None:
