@@ -3,19 +3,14 @@
 Raw resources are checked here against the real Envoy v3 protobuf types (xds-protos), so a typo
 in a field name is a 400 at apply time rather than a NACK later. Kuma 0.3 took Envoy v2 type
 URLs; Envoy 1.40 speaks only v3, so the v2 names of the five resource types are read as their v3
-equivalents (field names of these messages did not change for the common cases).
+equivalents (field names of these messages did not change for the common cases), and so are
+v2 names nested inside them (kuma.resources.envoy_types).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import importlib.util
-import itertools
 import json
-import pkgutil
-import re
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -23,7 +18,7 @@ import yaml
 
 from kuma.decode import load_yaml
 from kuma.errors import Violation
-from kuma.resources import paths
+from kuma.resources import envoy_types, paths
 from kuma.resources.base import Spec
 from kuma.resources.selectors import Selector, validate_selectors
 
@@ -47,7 +42,6 @@ _V2_TO_V3 = {
     "envoy.api.v2.RouteConfiguration": "envoy.config.route.v3.RouteConfiguration",
     "envoy.api.v2.auth.Secret": "envoy.extensions.transport_sockets.tls.v3.Secret",
 }
-_TYPE_PREFIX = "type.googleapis.com/"
 # The one required-field rule users hit in practice (spec's example message).
 _NAME_FIELD = {
     "envoy.config.listener.v3.Listener": None,
@@ -74,87 +68,6 @@ class ProxyTemplateSpec(Spec):
     conf: ProxyTemplateConf | None = None
 
 
-# Packages whose protobuf modules a raw resource may name in a nested `@type` (typed_config):
-# Envoy's API and the UDPA/xDS protos it imports. Nothing else is ever imported for a user.
-_PROTO_ROOTS = ("envoy", "udpa", "xds")
-_PACKAGE = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
-
-
-def _nested_types(data: Any) -> Iterator[str]:
-    """The message names of every nested `@type` in parsed YAML/JSON."""
-    if isinstance(data, dict):
-        type_url = data.get("@type")
-        if isinstance(type_url, str) and type_url.startswith(_TYPE_PREFIX):
-            yield type_url[len(_TYPE_PREFIX) :]
-        for value in data.values():
-            yield from _nested_types(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _nested_types(item)
-
-
-_IMPORTED: set[str] = set()  # packages imported here: at most every installed one
-
-
-def _import_package(package: str) -> None:
-    """Import the protobuf modules (`*_pb2`) of one Envoy API package, so that the JSON parser
-    finds the messages a nested `@type` names. A process imports only the modules its own code
-    uses: without this, the split kuma-api refused a listener's tcp_proxy typed_config that
-    `kuma-cp run` (which imports the generator) accepted. A name that is no such package is
-    not remembered: what a client sends cannot grow memory."""
-    if package in _IMPORTED:
-        return
-    if not _PACKAGE.fullmatch(package) or package.split(".")[0] not in _PROTO_ROOTS:
-        return
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return
-    if spec is None or spec.submodule_search_locations is None:
-        return
-    for module in pkgutil.iter_modules(spec.submodule_search_locations):
-        if module.name.endswith("_pb2"):
-            # One that cannot be imported leaves its messages unknown: the parser names them.
-            with contextlib.suppress(ImportError):
-                importlib.import_module(f"{package}.{module.name}")
-    _IMPORTED.add(package)
-
-
-def _import_nested_types(data: Any) -> None:
-    for full_name in _nested_types(data):
-        # A message's package is its name up to the first capitalised part (Outer.Inner too).
-        parts = full_name.split(".")
-        package = list(itertools.takewhile(lambda p: not p[:1].isupper(), parts))
-        if package and len(package) < len(parts):
-            _import_package(".".join(package))
-
-
-def _pack_deterministically(message: Any) -> None:
-    """Serialize again, deterministically, every `Any` nested in `message`. The JSON parser packs
-    a typed_config without it, so a map in one (RBAC policies) is written in an order seeded per
-    process, and two xDS replicas would give the template's resource two versions."""
-    from google.protobuf import descriptor_pool, message_factory
-    from google.protobuf.descriptor import FieldDescriptor
-
-    for field, value in message.ListFields():
-        if field.type != FieldDescriptor.TYPE_MESSAGE:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            entry_value = field.message_type.fields_by_name["value"]
-            items = value.values() if entry_value.type == FieldDescriptor.TYPE_MESSAGE else ()
-        else:
-            items = value if field.is_repeated else (value,)
-        for item in items:
-            if item.DESCRIPTOR.full_name != "google.protobuf.Any":
-                _pack_deterministically(item)
-                continue
-            descriptor = descriptor_pool.Default().FindMessageTypeByName(item.TypeName())
-            inner = message_factory.GetMessageClass(descriptor)()
-            item.Unpack(inner)
-            _pack_deterministically(inner)
-            item.value = inner.SerializeToString(deterministic=True)
-
-
 @cache
 def _message_class(full_name: str) -> Any:
     from google.protobuf import symbol_database
@@ -177,9 +90,9 @@ def parse_envoy_resource(text: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError("expected a YAML or JSON object")
     type_url = str(data.pop("@type", ""))
-    if not type_url.startswith(_TYPE_PREFIX):
+    if not type_url.startswith(envoy_types.TYPE_PREFIX):
         raise ValueError('"@type" must be a type URL like type.googleapis.com/<message>')
-    full_name = type_url[len(_TYPE_PREFIX) :]
+    full_name = type_url[len(envoy_types.TYPE_PREFIX) :]
     full_name = _V2_TO_V3.get(full_name, full_name)
     if full_name not in _ENVOY_TYPES:
         raise ValueError(
@@ -187,7 +100,7 @@ def parse_envoy_resource(text: str) -> Any:
             + ", ".join(sorted(_ENVOY_TYPES))
         )
     message_class = _message_class(full_name)
-    _import_nested_types(data)
+    envoy_types.upgrade_nested_types(data)
     try:
         # Round-trip through JSON so YAML's non-JSON scalars (dates) fail the same way.
         message = json_format.Parse(json.dumps(data, default=str), message_class())
@@ -198,7 +111,7 @@ def parse_envoy_resource(text: str) -> Any:
         short = full_name.rsplit(".", 1)[1]
         pascal = "".join(p.capitalize() for p in name_field.split("_"))
         raise ValueError(f"invalid {short}.{pascal}: value length must be at least 1 bytes")
-    _pack_deterministically(message)
+    envoy_types.finish(message)
     return message
 
 
