@@ -483,12 +483,12 @@ def test_concurrent_updaters_never_lose_or_mix_a_write(store: ResourceStore) -> 
 
 
 def test_concurrent_writes_to_different_resources_each_get_their_own_revision(
-    own_store: ResourceStore,
+    store: ResourceStore,
 ) -> None:
     """Writers that never conflict still go through the one revision counter: no two writes
     share a revision, and the counter ends at the last one."""
     writers, rounds = 8, 25
-    start = own_store.revision()
+    start = store.revision()
     barrier = threading.Barrier(writers)
     revisions: list[int] = []
     errors: list[BaseException] = []
@@ -497,9 +497,9 @@ def test_concurrent_writes_to_different_resources_each_get_their_own_revision(
         try:
             barrier.wait()
             name = f"dp-{writer}"
-            revisions.append(own_store.create(make("Dataplane", "busy", name)).revision)
+            revisions.append(store.create(make("Dataplane", "busy", name)).revision)
             for version in range(1, rounds):
-                done = own_store.update(make("Dataplane", "busy", name, version=version))
+                done = store.update(make("Dataplane", "busy", name, version=version))
                 revisions.append(done.revision)
         except BaseException as exc:
             errors.append(exc)
@@ -516,4 +516,4 @@ def test_concurrent_writes_to_different_resources_each_get_their_own_revision(
         sys.setswitchinterval(switch)
     assert not errors, errors
     assert len(revisions) == len(set(revisions)) == writers * rounds
-    assert own_store.revision() == max(revisions) == start + writers * rounds
+    assert store.revision() == max(revisions) == start + writers * rounds
