@@ -348,25 +348,51 @@ def sign_workload(
     builtin or provided), valid for `ttl` (a timedelta or seconds). Returns the certificate
     chain PEM, leaf first (the root is the trust anchor sent as `mesh_ca`, not part of the
     chain)."""
+    ttl = _checked_request(service, ttl)
+    csr = _checked_csr(csr_pem, mesh, service)
+    return _certificate(store, mesh, service, csr.public_key(), ttl)  # type: ignore[arg-type]
+
+
+def sign_workload_key(
+    store: ResourceStore,
+    mesh: str,
+    service: str,
+    public: ec.EllipticCurvePublicKey,
+    ttl: dt.timedelta | float,
+) -> bytes:
+    """`sign_workload` for a key made in this process: no CSR, as there is no one to prove
+    possession of the key to (the CSR and its check were a third of an identity's CPU)."""
+    return _certificate(store, mesh, service, public, _checked_request(service, ttl))
+
+
+def _checked_request(service: str, ttl: dt.timedelta | float) -> dt.timedelta:
     if not isinstance(ttl, dt.timedelta):
         ttl = dt.timedelta(seconds=ttl)
     if ttl <= dt.timedelta(0) or ttl > MAX_WORKLOAD_TTL:
         raise CertificateRequestError(f"lifetime must be in (0, {MAX_WORKLOAD_TTL}]")
     if not service or any(c in service for c in "/ \t\n"):
         raise CertificateRequestError(f"invalid service name {service!r}")
-    csr = _checked_csr(csr_pem, mesh, service)
+    return ttl
+
+
+def _certificate(
+    store: ResourceStore,
+    mesh: str,
+    service: str,
+    public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    ttl: dt.timedelta,
+) -> bytes:
     root = mesh_roots(store, mesh)[0]
     issuer = root.cert
     now = _now()
     if not issuer.not_valid_before_utc <= now < issuer.not_valid_after_utc:
         raise UnsupportedCaError(f'mesh "{mesh}": the CA certificate is not valid now')
     not_after = min(now + ttl, issuer.not_valid_after_utc)
-    public = csr.public_key()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([]))
         .issuer_name(issuer.subject)
-        .public_key(public)  # type: ignore[arg-type]
+        .public_key(public)
         .serial_number(_serial())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after)
@@ -533,6 +559,12 @@ class InProcessCA:
 
     def sign(self, mesh: str, service: str, csr_pem: bytes, ttl_seconds: float) -> bytes:
         return sign_workload(self.store, mesh, service, csr_pem, ttl_seconds)
+
+    def sign_key(
+        self, mesh: str, service: str, public: ec.EllipticCurvePublicKey, ttl_seconds: float
+    ) -> bytes:
+        """`sign` for a key the caller made in this process (`sign_workload_key`)."""
+        return sign_workload_key(self.store, mesh, service, public, ttl_seconds)
 
     def mesh_ca(self, mesh: str) -> bytes:
         return mesh_ca_bundle(self.store, mesh)

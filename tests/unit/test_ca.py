@@ -97,11 +97,18 @@ def test_unsupported_or_missing_mesh() -> None:
         ca.mesh_ca_bundle(store, "p")
 
 
-def test_workload_certificate_properties(manager: ResourceManager) -> None:
+@pytest.mark.parametrize("by", ["csr", "key"])
+def test_workload_certificate_properties(manager: ResourceManager, by: str) -> None:
+    """Alike whether the CA was sent a CSR (the worker) or signs a key made in its own
+    process (the xDS service's InProcessCA)."""
     key = ca.new_private_key()
     csr = ca.workload_csr(key, "demo", "backend")
     before = dt.datetime.now(dt.UTC)
-    chain = ca.InProcessCA(manager.store).sign("demo", "backend", csr, 3600)
+    authority = ca.InProcessCA(manager.store)
+    if by == "csr":
+        chain = authority.sign("demo", "backend", csr, 3600)
+    else:
+        chain = authority.sign_key("demo", "backend", key.public_key(), 3600)
     leaf = x509.load_pem_x509_certificate(chain)
     root = x509.load_pem_x509_certificate(ca.mesh_ca_bundle(manager.store, "demo"))
 
@@ -125,6 +132,25 @@ def test_workload_certificate_properties(manager: ResourceManager) -> None:
         ca.sign_workload(manager.store, "demo", "backend", csr, 60)
     )
     assert other.serial_number != leaf.serial_number
+
+
+@pytest.mark.parametrize(
+    ("service", "ttl", "error"),
+    [
+        ("back/end", 60, "invalid service name"),
+        ("", 60, "invalid service name"),
+        ("backend", 0, "lifetime must be in"),
+        ("backend", 10 * 365 * 86400, "lifetime must be in"),
+    ],
+)
+def test_a_key_is_signed_under_the_same_rules_as_a_csr(
+    manager: ResourceManager, service: str, ttl: float, error: str
+) -> None:
+    key = ca.new_private_key()
+    with pytest.raises(ca.CertificateRequestError, match=error):
+        ca.sign_workload_key(manager.store, "demo", service, key.public_key(), ttl)
+    with pytest.raises(MeshNotFoundError):
+        ca.sign_workload_key(manager.store, "nope", "backend", key.public_key(), 60)
 
 
 def test_rsa_csr_is_accepted(manager: ResourceManager) -> None:

@@ -64,15 +64,18 @@ def issue_identity(
     rotation_percent: int,
     roots_pem: bytes | None = None,
 ) -> Identity:
-    """New key, CSR, signature (blocking: run in a thread).
+    """New key, CSR, signature (blocking: run in a thread). A CA in this process signs the
+    key itself: a CSR proves possession of the key to a CA elsewhere (the worker).
 
     The signed chain is checked before use (`kuma.ca.check_workload_chain`): it must certify
     this key, name exactly `spiffe://{mesh}/{service}` and chain to the mesh's CA roots
     (`roots_pem`, else `authority.mesh_ca(mesh)`). A chain that does not raises
     `CertificateReplyError` and no identity is issued."""
     key = kca.new_private_key()
-    csr = kca.workload_csr(key, mesh, service)
-    chain = _pem(authority.sign(mesh, service, csr, lifetime))
+    if isinstance(authority, kca.InProcessCA):  # the CA is here: no CSR to send it
+        chain = authority.sign_key(mesh, service, key.public_key(), lifetime)
+    else:
+        chain = _pem(authority.sign(mesh, service, kca.workload_csr(key, mesh, service), lifetime))
     roots = roots_pem if roots_pem is not None else _pem(authority.mesh_ca(mesh))
     leaf = kca.check_workload_chain(chain, key.public_key(), mesh, service, roots)
     key_pem = kca.private_key_pem(key)
