@@ -7,8 +7,9 @@ own Envoy and workload), and an outbound to its own service `web` (back into its
 The mesh has Prometheus metrics, a file and a TCP logging backend (TrafficLogs: backend calls to
 the file, web calls to TCP through kuma-dp's access-log sink), a HealthCheck with active and
 passive checks on `backend`, a ProxyTemplate importing `default-proxy` plus a raw Listener whose
-routes come over RDS from a raw RouteConfiguration, and a TrafficPermission; the `mtls` case
-turns mTLS on (identity and CA secrets over ADS, TLS between Envoys, RBAC on inbounds).
+routes come over RDS from a raw RouteConfiguration (both in Kuma 0.3's Envoy v2 names), and a
+TrafficPermission; the `mtls` case turns mTLS on (identity and CA secrets over ADS, TLS between
+Envoys, RBAC on inbounds).
 
 Transparent proxying makes every generated listener virtual: without iptables no connection can
 reach them. So `web-1`'s Envoy first gets the whole configuration *with* transparent proxying,
@@ -86,27 +87,26 @@ class Ports:
     v2_inbound: int = field(default_factory=free_port)
 
 
+# The raw resources as a Kuma 0.3 user wrote them: Envoy v2 names, the router without a config
+# (kuma/resources/envoy_types.py reads them as v3; the golden cases cover the v3 form).
 RAW_LISTENER = """
-  '@type': type.googleapis.com/envoy.config.listener.v3.Listener
+  '@type': type.googleapis.com/envoy.api.v2.Listener
   name: raw-http
   address: {{socketAddress: {{address: 127.0.0.1, portValue: {port}}}}}
   filterChains:
   - filters:
-    - name: envoy.filters.network.http_connection_manager
+    - name: envoy.http_connection_manager
       typedConfig:
-        '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        '@type': type.googleapis.com/envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager
         statPrefix: raw
         rds:
           routeConfigName: raw-route
-          configSource: {{ads: {{}}, resourceApiVersion: V3}}
-        httpFilters:
-        - name: envoy.filters.http.router
-          typedConfig:
-            '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          configSource: {{ads: {{}}}}
+        httpFilters: [{{name: envoy.router}}]
 """  # noqa: E501 (a type URL)
 
 RAW_ROUTE = """
-  '@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  '@type': type.googleapis.com/envoy.api.v2.RouteConfiguration
   name: raw-route
   virtualHosts:
   - name: all
