@@ -10,8 +10,9 @@ those names work the same in every process and on Envoy 1.40:
   still ships the v2 messages, so they parse, but Envoy 1.40 refuses them. A v2 name is read as
   the v3 message that declares it its predecessor (`udpa.annotations.versioning`), found by the
   package moves of the v2-to-v3 migration; a v2 name without one is refused.
-- A filter named without a config (`{name: envoy.router}`, as Kuma 0.3 generated it) is given
-  its config-less v3 message; Envoy 1.40 finds filters by their config's type only.
+- A filter or transport socket named without a config (`{name: envoy.router}`, as Kuma 0.3
+  generated it) is given its config-less v3 message; Envoy 1.40 finds them by their config's
+  type only.
 """
 
 from __future__ import annotations
@@ -153,9 +154,14 @@ def upgrade_nested_types(data: Any) -> None:
             upgrade_nested_types(item)
 
 
-# Filters Envoy runs without a config, by their v2 and v3 names: the config-less message their
-# typed_config gets.
+# Extensions Envoy runs without a config, by their v2 and v3 names: the config-less message
+# their typed_config gets.
 _CONFIGLESS = {
+    "envoy.transport_sockets.raw_buffer": (
+        "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+    ),
+    "raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
+} | {
     name: f"envoy.extensions.filters.{kind}.{filter_}.v3.{message}"
     for kind, filter_, message, names in (
         ("http", "router", "Router", ("envoy.router", "envoy.filters.http.router")),
@@ -172,9 +178,11 @@ _CONFIGLESS = {
     )
     for name in names
 }
-# Messages that name a filter or logger and configure it through `typed_config`.
+# Messages that name an extension (filter, logger, transport socket) and configure it through
+# `typed_config`.
 _TYPED_BY_NAME = frozenset(
     {
+        "envoy.config.core.v3.TransportSocket",
         "envoy.config.listener.v3.Filter",
         "envoy.config.listener.v3.ListenerFilter",
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
@@ -192,8 +200,8 @@ def _complete_filter(message: Message) -> None:
     configless = _CONFIGLESS.get(name)
     if configless is None:
         raise ValueError(
-            f'"{name}" has no typedConfig: Envoy 1.40 finds filters and access loggers by '
-            "their config's type"
+            f'"{name}" has no typedConfig: Envoy 1.40 finds filters, access loggers and '
+            "transport sockets by their config's type"
         )
     import_package(_split(configless)[0])
     message.typed_config.type_url = TYPE_PREFIX + configless  # type: ignore[attr-defined]

@@ -148,6 +148,6 @@ def test_a_v2_field_the_v3_message_dropped_is_named() -> None:
 def test_a_filter_without_a_config_envoy_cannot_find_is_refused() -> None:
     resource = V2_LISTENER.replace("{name: envoy.router}", "{name: envoy.cors}")
     assert parse_in_fresh_process(resource)["error"] == (
-        '"envoy.cors" has no typedConfig: Envoy 1.40 finds filters and access loggers by their '
-        "config's type"
+        '"envoy.cors" has no typedConfig: Envoy 1.40 finds filters, access loggers and transport '
+        "sockets by their config's type"
     )
