@@ -2,13 +2,14 @@
 
 Raw resources are checked here against the real Envoy v3 protobuf types (xds-protos), so a typo
 in a field name is a 400 at apply time rather than a NACK later. Kuma 0.3 took Envoy v2 type
-URLs; Envoy 1.40 speaks only v3, so the v2 names of the five resource types are read as their v3
-equivalents (field names of these messages did not change for the common cases), and so are
-v2 names nested inside them (kuma.resources.envoy_types).
+URLs; Envoy 1.40 speaks only v3, so the v2 names of the five resource types, and v2 names nested
+inside them, are read as their v3 successors (kuma.resources.envoy_types; field names of these
+messages did not change for the common cases).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from functools import cache
@@ -25,7 +26,7 @@ from kuma.resources.selectors import Selector, validate_selectors
 DEFAULT_PROFILE = "default-proxy"
 PROFILES = (DEFAULT_PROFILE,)
 
-# type name -> (module holding it, short name used in messages, whether it has a `name` field)
+# The resource types a template may hold (v3 names) -> the module holding each.
 _ENVOY_TYPES = {
     "envoy.config.listener.v3.Listener": "envoy.config.listener.v3.listener_pb2",
     "envoy.config.cluster.v3.Cluster": "envoy.config.cluster.v3.cluster_pb2",
@@ -34,13 +35,6 @@ _ENVOY_TYPES = {
     "envoy.extensions.transport_sockets.tls.v3.Secret": (
         "envoy.extensions.transport_sockets.tls.v3.secret_pb2"
     ),
-}
-_V2_TO_V3 = {
-    "envoy.api.v2.Listener": "envoy.config.listener.v3.Listener",
-    "envoy.api.v2.Cluster": "envoy.config.cluster.v3.Cluster",
-    "envoy.api.v2.ClusterLoadAssignment": "envoy.config.endpoint.v3.ClusterLoadAssignment",
-    "envoy.api.v2.RouteConfiguration": "envoy.config.route.v3.RouteConfiguration",
-    "envoy.api.v2.auth.Secret": "envoy.extensions.transport_sockets.tls.v3.Secret",
 }
 # The one required-field rule users hit in practice (spec's example message).
 _NAME_FIELD = {
@@ -93,7 +87,8 @@ def parse_envoy_resource(text: str) -> Any:
     if not type_url.startswith(envoy_types.TYPE_PREFIX):
         raise ValueError('"@type" must be a type URL like type.googleapis.com/<message>')
     full_name = type_url[len(envoy_types.TYPE_PREFIX) :]
-    full_name = _V2_TO_V3.get(full_name, full_name)
+    with contextlib.suppress(ValueError):  # a v2 type without a successor is unsupported
+        full_name = envoy_types.v3_name(full_name)
     if full_name not in _ENVOY_TYPES:
         raise ValueError(
             f"unsupported resource type {type_url}; expected one of: "
