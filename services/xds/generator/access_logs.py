@@ -9,12 +9,16 @@ and kuma-dp forwards them to the backend's address, which travels in `log_name` 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import config_source_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
+from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import DataplaneSpec, parse_inbound
@@ -60,27 +64,53 @@ def render_format(source: LogSource, backend: LoggingBackend, destination: str) 
     )
 
 
-def access_logs(
-    source: LogSource | None, backend: LoggingBackend | None, service: str
-) -> list[accesslog_pb2.AccessLog]:
-    """Loggers for the outbound listener of `service`; none without a resolved backend."""
-    if backend is None:
-        return []
-    assert source is not None, "a dataplane that logs has a source"
-    fmt = render_format(source, backend, service)
-    # Fields are set in place rather than built from nested messages: every dataplane's
-    # loggers are its own (the format names it), rebuilt whenever its backend changes.
-    if backend.file is not None:
-        config = file_pb2.FileAccessLog(path=backend.file.path)
-        config.log_format.text_format_source.inline_string = fmt
-        return [accesslog_pb2.AccessLog(name=FILE_LOGGER, typed_config=builders.pack(config))]
-    if backend.tcp is not None:
-        grpc_config = als_pb2.TcpGrpcAccessLogConfig()
-        common = grpc_config.common_config
-        common.log_name = f"{backend.tcp.address};{fmt}"
-        common.grpc_service.envoy_grpc.cluster_name = ACCESS_LOG_SINK
-        common.transport_api_version = config_source_pb2.ApiVersion.V3
-        return [
-            accesslog_pb2.AccessLog(name=TCP_GRPC_LOGGER, typed_config=builders.pack(grpc_config))
-        ]
-    return []
+@dataclass(frozen=True)
+class Logger:
+    """What a backend's access log entry is, but its format: built once per backend, and copied
+    into every dataplane's outbound listener with that dataplane's format (the format names it,
+    so each listener's logger is its own)."""
+
+    entry: accesslog_pb2.AccessLog  # name and config type
+    config: Message  # the logger's config, format unset
+    formatted: Callable[[Message, str], None]  # sets the format in a copy of `config`
+
+    @classmethod
+    def of(cls, backend: LoggingBackend) -> Logger | None:
+        """None for a backend that logs nowhere (neither file nor TCP)."""
+        if backend.file is not None:
+            file_config = file_pb2.FileAccessLog(path=backend.file.path)
+            return cls._make(FILE_LOGGER, file_config, _file_format)
+        if backend.tcp is not None:
+            address = backend.tcp.address
+            grpc_config = als_pb2.TcpGrpcAccessLogConfig()
+            common = grpc_config.common_config
+            common.grpc_service.envoy_grpc.cluster_name = ACCESS_LOG_SINK
+            common.transport_api_version = config_source_pb2.ApiVersion.V3
+            return cls._make(TCP_GRPC_LOGGER, grpc_config, functools.partial(_tcp_format, address))
+        return None
+
+    @classmethod
+    def _make(cls, name: str, config: Message, formatted: Callable[[Message, str], None]) -> Logger:
+        entry = accesslog_pb2.AccessLog(name=name)
+        entry.typed_config.type_url = builders.type_url(config)
+        return cls(entry, config, formatted)
+
+    def add_to(self, loggers: Any, fmt: str) -> None:
+        """Append this logger, writing `fmt`, to a repeated `access_log` field."""
+        # Copies of prebuilt messages with one field set: a third of the time of building
+        # them, for every dataplane whose logs change.
+        config = type(self.config)()
+        config.CopyFrom(self.config)
+        self.formatted(config, fmt)
+        entry = loggers.add()
+        entry.CopyFrom(self.entry)
+        entry.typed_config.value = config.SerializeToString(deterministic=True)
+
+
+def _file_format(config: Any, fmt: str) -> None:
+    config.log_format.text_format_source.inline_string = fmt
+
+
+def _tcp_format(address: str, config: Any, fmt: str) -> None:
+    # kuma-dp's sink reads the backend's address from the log name (module docstring).
+    config.common_config.log_name = f"{address};{fmt}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
-from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -28,6 +27,10 @@ def pack(msg: message.Message) -> any_pb2.Any:
     out = any_pb2.Any()
     out.Pack(msg, deterministic=True)
     return out
+
+
+def type_url(msg: message.Message) -> str:
+    return "type.googleapis.com/" + msg.DESCRIPTOR.full_name
 
 
 def duration(value: timedelta) -> duration_pb2.Duration:
@@ -116,13 +119,10 @@ def network_filter(name: str, config: message.Message) -> listener_components_pb
     return listener_components_pb2.Filter(name=name, typed_config=pack(config))
 
 
-def tcp_proxy(
-    stat_prefix: str,
-    cluster: str = "",
-    weighted: Iterable[tuple[str, int]] = (),
-    access_logs: Iterable[accesslog_pb2.AccessLog] = (),
-) -> listener_components_pb2.Filter:
-    config = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, access_log=list(access_logs))
+def tcp_proxy_config(
+    stat_prefix: str, cluster: str = "", weighted: Iterable[tuple[str, int]] = ()
+) -> tcp_proxy_pb2.TcpProxy:
+    config = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
     if cluster:
         config.cluster = cluster
     else:
@@ -130,4 +130,10 @@ def tcp_proxy(
             tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=n, weight=w)
             for n, w in weighted
         )
-    return network_filter(TCP_PROXY, config)
+    return config
+
+
+def tcp_proxy(
+    stat_prefix: str, cluster: str = "", weighted: Iterable[tuple[str, int]] = ()
+) -> listener_components_pb2.Filter:
+    return network_filter(TCP_PROXY, tcp_proxy_config(stat_prefix, cluster, weighted))

@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
@@ -16,7 +18,7 @@ from kuma.resources.dataplane import DataplaneSpec, parse_outbound
 from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
-from services.xds.generator.access_logs import LogSource, access_logs
+from services.xds.generator.access_logs import Logger, LogSource, render_format
 from services.xds.generator.config import ProxyConfig
 from services.xds.generator.context import Choice, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
@@ -162,6 +164,36 @@ def plan(side: OutboundSide, routes: Choice[Route]) -> list[_Outbound]:
     return out
 
 
+class _Plain(NamedTuple):
+    """An outbound listener without access logs, and its tcp_proxy's config."""
+
+    service: str
+    listener: listener_pb2.Listener
+    proxy: tcp_proxy_pb2.TcpProxy
+
+
+def plain_listeners(parts: Parts, side: OutboundSide, routes: Choice[Route]) -> list[_Plain]:
+    """The outbound listeners as they are without logs: shared by every dataplane of the same
+    side and routes."""
+    out = []
+    for outbound in parts.build(plan, side, routes):
+        chosen = outbound.splits
+        config = builders.tcp_proxy_config(
+            outbound.service,
+            cluster=chosen[0].cluster if len(chosen) == 1 else "",
+            weighted=[(s.cluster, s.weight) for s in chosen],
+        )
+        listener = builders.listener(
+            outbound_listener_name(outbound.ip, outbound.port),
+            outbound.ip,
+            outbound.port,
+            [builders.network_filter(builders.TCP_PROXY, config)],
+            virtual=side.virtual,
+        )
+        out.append(_Plain(outbound.service, listener, config))
+    return out
+
+
 def listeners(
     parts: Parts,
     side: OutboundSide,
@@ -172,23 +204,21 @@ def listeners(
     """The outbound listeners: they read the outbounds, their routes and loggers, and the
     dataplane's `source` where a logger's format names it."""
     out: list[Message] = []
-    for outbound in parts.build(plan, side, routes):
-        chosen = outbound.splits
-        proxy_filter = builders.tcp_proxy(
-            outbound.service,
-            cluster=chosen[0].cluster if len(chosen) == 1 else "",
-            weighted=[(s.cluster, s.weight) for s in chosen],
-            access_logs=access_logs(source, logs.get(outbound.service), outbound.service),
-        )
-        out.append(
-            builders.listener(
-                outbound_listener_name(outbound.ip, outbound.port),
-                outbound.ip,
-                outbound.port,
-                [proxy_filter],
-                virtual=side.virtual,
-            )
-        )
+    for plain in parts.build(plain_listeners, parts, side, routes):
+        backend = logs.get(plain.service)
+        logger = parts.build(Logger.of, backend) if backend is not None else None
+        if backend is None or logger is None:
+            out.append(plain.listener)
+            continue
+        assert source is not None, "a dataplane that logs has a source"
+        config = tcp_proxy_pb2.TcpProxy()
+        config.CopyFrom(plain.proxy)
+        logger.add_to(config.access_log, render_format(source, backend, plain.service))
+        listener = listener_pb2.Listener()
+        listener.CopyFrom(plain.listener)
+        typed = listener.filter_chains[0].filters[0].typed_config
+        typed.value = config.SerializeToString(deterministic=True)
+        out.append(listener)
     return ProxyConfig.of(out)
 
 
