@@ -97,8 +97,8 @@ class Logger:
 
     def add_to(self, loggers: Any, fmt: str) -> None:
         """Append this logger, writing `fmt`, to a repeated `access_log` field."""
-        # Copies of prebuilt messages with one field set: a third of the time of building
-        # them, for every dataplane whose logs change.
+        # Copies of prebuilt messages with one field set: with the listener copied too, half
+        # the time of building them, for every dataplane whose logs change.
         config = type(self.config)()
         config.CopyFrom(self.config)
         self.formatted(config, fmt)
