@@ -62,14 +62,22 @@ def security_of(mtls: MtlsHook, tags: tuple[tuple[str, str], ...]) -> InboundSec
     return mtls.inbound(dict(tags))
 
 
-def listener(iface: Interface, security: InboundSecurity | None, virtual: bool) -> Message:
-    cluster = local_cluster_name(iface.workload_port)
+def local_proxy(workload_port: int) -> Message:
+    """The tcp_proxy filter to a workload port's local cluster."""
+    cluster = local_cluster_name(workload_port)
+    return builders.tcp_proxy(cluster, cluster=cluster)
+
+
+def listener(
+    parts: Parts, iface: Interface, security: InboundSecurity | None, virtual: bool
+) -> Message:
     filters = security.filters(iface.listener) if security is not None else []
     return builders.listener(
         iface.listener,
         iface.ip,
         iface.port,
-        [*filters, builders.tcp_proxy(cluster, cluster=cluster)],
+        # The proxy filter is the same for every interface of its port: copied, not rebuilt.
+        [*filters, parts.build(local_proxy, iface.workload_port)],
         virtual=virtual,
         transport_socket=security.transport_socket if security is not None else None,
     )
@@ -84,5 +92,5 @@ def resources(parts: Parts, dataplane: Resource, mtls: MtlsHook | None) -> list[
     for iface in parts.build(interfaces, dataplane):
         guard = parts.build(security_of, mtls, iface.tags) if mtls is not None else None
         out.append(parts.build(local_cluster, iface.workload_port))
-        out.append(parts.build(listener, iface, guard, virtual))
+        out.append(parts.build(listener, parts, iface, guard, virtual))
     return out
