@@ -12,7 +12,7 @@ import yaml
 
 from cli.kumactl.template import render
 from tests.kumactl.conftest import Canned, Kumactl
-from tests.unit.resources.test_raw_envoy_resources import TCP_LISTENER
+from tests.unit.resources.test_raw_envoy_resources import TCP_LISTENER, V2_LISTENER
 
 DATAPLANE = """\
 type: Dataplane
@@ -127,11 +127,14 @@ def test_dry_run_validates_locally_and_sends_nothing(kumactl: Kumactl, tmp_path:
     )
 
 
-def test_the_kumactl_program_takes_a_raw_resource_with_a_typed_config(tmp_path: Path):
+@pytest.mark.parametrize("resource", [TCP_LISTENER, V2_LISTENER], ids=["v3", "kuma-0.3-v2"])
+def test_the_kumactl_program_takes_a_raw_resource_with_a_typed_config(
+    tmp_path: Path, resource: str
+):
     """The program itself, not CliRunner: this session has imported the generator, whose
     protobuf modules would hide a message kumactl's own validation cannot find."""
     path = tmp_path / "template.yaml"
-    raw = {"name": "raw", "version": "v1", "resource": TCP_LISTENER}
+    raw = {"name": "raw", "version": "v1", "resource": resource}
     template = {"type": "ProxyTemplate", "mesh": "default", "name": "raw"}
     path.write_text(yaml.safe_dump({**template, "conf": {"resources": [raw]}}))
     run = subprocess.run(
