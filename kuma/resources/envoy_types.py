@@ -237,3 +237,29 @@ def _visit(message: Message, fn: Callable[[Message], None]) -> None:
 
 def _descriptor(full_name: str) -> Descriptor:
     return descriptor_pool.Default().FindMessageTypeByName(full_name)
+
+
+# What Envoy v3 took the place of the v2 fields and values Kuma 0.3 generated and users copied
+# into templates (the ones v3 has dropped outright; deprecated ones still parse).
+_V3_FORMS = {
+    "config": 'a "typedConfig" with its "@type"',
+    "tlsContext": (
+        'a "transportSocket" named envoy.transport_sockets.tls whose typedConfig is an '
+        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext (clusters) or "
+        "DownstreamTlsContext (filter chains)"
+    ),
+    "ORIGINAL_DST_LB": '"type: ORIGINAL_DST" with "lbPolicy: CLUSTER_PROVIDED"',
+    "verifySubjectAltName": (
+        '"matchTypedSubjectAltNames", e.g. [{sanType: URI, matcher: {exact: <name>}}]'
+    ),
+}
+_DROPPED = re.compile(r'has no field named "(\w+)"|Invalid enum value (\w+) ')
+
+
+def v3_hint(parse_error: str) -> str:
+    """`parse_error` with, when it names a v2 field or value v3 dropped, what to write instead."""
+    found = _DROPPED.search(parse_error)
+    name = found and (found.group(1) or found.group(2))
+    if not name or name not in _V3_FORMS:
+        return parse_error
+    return f"{parse_error.rstrip('.')}; in Envoy v3, {name} became {_V3_FORMS[name]}"

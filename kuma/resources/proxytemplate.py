@@ -100,7 +100,7 @@ def parse_envoy_resource(text: str) -> Any:
         # Round-trip through JSON so YAML's non-JSON scalars (dates) fail the same way.
         message = json_format.Parse(json.dumps(data, default=str), message_class())
     except json_format.ParseError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(envoy_types.v3_hint(str(exc))) from None
     name_field = _NAME_FIELD[full_name] or "name"
     if hasattr(message, name_field) and not getattr(message, name_field):
         short = full_name.rsplit(".", 1)[1]

@@ -1,11 +1,17 @@
 """A ProxyTemplate's raw Envoy resources are checked alike in every process.
 
-Each test runs the parser in a fresh interpreter that imports only what the split kuma-api's
-validation imports: the test session has imported the generator, whose protobuf modules would
-hide a message the parser cannot find on its own."""
+The tests of what a resource may name run the parser in a fresh interpreter that imports only
+what the split kuma-api's validation imports: the test session has imported the generator,
+whose protobuf modules would hide a message the parser cannot find on its own. The error
+messages for v2 forms are checked in this one."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from kuma.resources.proxytemplate import parse_envoy_resource
 from tests.fresh_python import json_printed_by
 
 TCP_LISTENER = """
@@ -151,3 +157,33 @@ def test_a_filter_without_a_config_envoy_cannot_find_is_refused() -> None:
         '"envoy.cors" has no typedConfig: Envoy 1.40 finds filters, access loggers and transport '
         "sockets by their config's type"
     )
+
+
+@pytest.mark.parametrize(
+    ("v2_form", "hint"),
+    [
+        (
+            "filterChains: [{filters: [{name: envoy.tcp_proxy, config: {cluster: c}}]}]",
+            'in Envoy v3, config became a "typedConfig" with its "@type"',
+        ),
+        (
+            "filterChains: [{tlsContext: {}}]",
+            'in Envoy v3, tlsContext became a "transportSocket" named envoy.transport_sockets.tls',
+        ),
+    ],
+)
+def test_a_v2_field_v3_dropped_is_refused_with_what_to_write(v2_form: str, hint: str) -> None:
+    """What Kuma 0.3 generated and v3 dropped: the 400 says the v3 form (v3-mapping.md)."""
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        parse_envoy_resource(
+            "'@type': type.googleapis.com/envoy.api.v2.Listener\nname: l\n" + v2_form
+        )
+
+
+def test_original_dst_lb_is_refused_with_what_to_write() -> None:
+    cluster = (
+        "'@type': type.googleapis.com/envoy.api.v2.Cluster\n"
+        "name: pass_through\ntype: ORIGINAL_DST\nlbPolicy: ORIGINAL_DST_LB\n"
+    )
+    with pytest.raises(ValueError, match='"type: ORIGINAL_DST" with "lbPolicy: CLUSTER_PROVIDED"'):
+        parse_envoy_resource(cluster)
