@@ -535,7 +535,9 @@ class CertificateAuthority(Protocol):
     CSR), `MeshNotFoundError`, `UnsupportedCaError`, or the transport's own.
 
     An authority may say how many `sign` calls it takes at once (`concurrent_calls`, 1 when
-    absent): the xDS service issues a mesh's identities that many at a time.
+    absent): the xDS service issues a mesh's identities that many at a time. `InProcessCA`, the
+    one authority in the caller's own process, also signs a key without a CSR (`sign_key`):
+    a CSR proves possession of the key to a CA elsewhere.
     """
 
     def sign(self, mesh: str, service: str, csr_pem: bytes, ttl_seconds: float) -> bytes | str:

@@ -70,6 +70,7 @@ class Logger:
     into every dataplane's outbound listener with that dataplane's format (the format names it,
     so each listener's logger is its own)."""
 
+    backend: LoggingBackend
     entry: accesslog_pb2.AccessLog  # name and config type
     config: Message  # the logger's config, format unset
     formatted: Callable[[Message, str], None]  # sets the format in a copy of `config`
@@ -79,29 +80,38 @@ class Logger:
         """None for a backend that logs nowhere (neither file nor TCP)."""
         if backend.file is not None:
             file_config = file_pb2.FileAccessLog(path=backend.file.path)
-            return cls._make(FILE_LOGGER, file_config, _file_format)
+            return cls._make(backend, FILE_LOGGER, file_config, _file_format)
         if backend.tcp is not None:
             address = backend.tcp.address
             grpc_config = als_pb2.TcpGrpcAccessLogConfig()
             common = grpc_config.common_config
             common.grpc_service.envoy_grpc.cluster_name = ACCESS_LOG_SINK
             common.transport_api_version = config_source_pb2.ApiVersion.V3
-            return cls._make(TCP_GRPC_LOGGER, grpc_config, functools.partial(_tcp_format, address))
+            return cls._make(
+                backend, TCP_GRPC_LOGGER, grpc_config, functools.partial(_tcp_format, address)
+            )
         return None
 
     @classmethod
-    def _make(cls, name: str, config: Message, formatted: Callable[[Message, str], None]) -> Logger:
+    def _make(
+        cls,
+        backend: LoggingBackend,
+        name: str,
+        config: Message,
+        formatted: Callable[[Message, str], None],
+    ) -> Logger:
         entry = accesslog_pb2.AccessLog(name=name)
         entry.typed_config.type_url = builders.type_url(config)
-        return cls(entry, config, formatted)
+        return cls(backend, entry, config, formatted)
 
-    def add_to(self, loggers: Any, fmt: str) -> None:
-        """Append this logger, writing `fmt`, to a repeated `access_log` field."""
+    def add_to(self, loggers: Any, source: LogSource, destination: str) -> None:
+        """Append this logger, in the format `source` renders for calls to `destination`, to a
+        repeated `access_log` field."""
         # Copies of prebuilt messages with one field set: with the listener copied too, half
         # the time of building them, for every dataplane whose logs change.
         config = type(self.config)()
         config.CopyFrom(self.config)
-        self.formatted(config, fmt)
+        self.formatted(config, render_format(source, self.backend, destination))
         entry = loggers.add()
         entry.CopyFrom(self.entry)
         entry.typed_config.value = config.SerializeToString(deterministic=True)

@@ -13,6 +13,8 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, duration_pb2, message, struct_pb2, wrappers_pb2
 
+from services.xds.ads.types import PREFIX
+
 # Kuma's fixed connect timeout for every generated cluster (spec §8.5-§8.10).
 CONNECT_TIMEOUT = timedelta(seconds=5)
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -30,7 +32,7 @@ def pack(msg: message.Message) -> any_pb2.Any:
 
 
 def type_url(msg: message.Message) -> str:
-    return "type.googleapis.com/" + msg.DESCRIPTOR.full_name
+    return PREFIX + msg.DESCRIPTOR.full_name
 
 
 def duration(value: timedelta) -> duration_pb2.Duration:

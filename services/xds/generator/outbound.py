@@ -18,7 +18,7 @@ from kuma.resources.dataplane import DataplaneSpec, parse_outbound
 from kuma.resources.mesh import LoggingBackend
 from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
-from services.xds.generator.access_logs import Logger, LogSource, render_format
+from services.xds.generator.access_logs import Logger, LogSource
 from services.xds.generator.config import ProxyConfig
 from services.xds.generator.context import Choice, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
@@ -207,13 +207,13 @@ def listeners(
     for plain in parts.build(plain_listeners, parts, side, routes):
         backend = logs.get(plain.service)
         logger = parts.build(Logger.of, backend) if backend is not None else None
-        if backend is None or logger is None:
+        if logger is None:
             out.append(plain.listener)
             continue
         assert source is not None, "a dataplane that logs has a source"
         config = tcp_proxy_pb2.TcpProxy()
         config.CopyFrom(plain.proxy)
-        logger.add_to(config.access_log, render_format(source, backend, plain.service))
+        logger.add_to(config.access_log, source, plain.service)
         listener = listener_pb2.Listener()
         listener.CopyFrom(plain.listener)
         typed = listener.filter_chains[0].filters[0].typed_config

@@ -51,7 +51,7 @@ IDENTITY_CERT = "identity_cert"
 MESH_CA = "mesh_ca"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RBAC_FILTER = "envoy.filters.network.rbac"
-_RBAC_TYPE_URL = "type.googleapis.com/" + network_rbac_pb2.RBAC.DESCRIPTOR.full_name
+_RBAC_TYPE_URL = builders.type_url(network_rbac_pb2.RBAC())
 
 
 @dataclass(frozen=True, eq=False)
