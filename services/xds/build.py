@@ -34,7 +34,7 @@ from services.xds.generator import (
     ProxyMetadata,
 )
 from services.xds.generator.config import SECRET, TYPE_URLS
-from services.xds.generator.context import build_proxy
+from services.xds.generator.context import Choices, Proxy, Shape, choose, proxy_inputs
 from services.xds.generator.parts import Parts
 from services.xds.generator.proxy import layers_of
 
@@ -44,6 +44,7 @@ MtlsHooks = Callable[[MeshSnapshot], MtlsHook | None]
 log = logging.getLogger("kuma.xds.build")
 
 _GONE = ("dataplane not in the mesh",)
+_NO_METADATA = ProxyMetadata()
 
 
 @dataclass
@@ -70,6 +71,8 @@ class MeshBuild:
     packer: Packer = field(default_factory=Packer)
     stats: BuildStats = field(default_factory=BuildStats)
     _nodes: dict[str, _Built] = field(default_factory=dict)
+    # The current snapshot's choices by shape: dataplanes of one shape look theirs up once.
+    _choices: dict[Shape, Choices] = field(default_factory=dict)
 
     def advance(self, mesh: Resource, resources: Iterable[Resource]) -> bool:
         """Take a new reading of the mesh's resources; False when it changes nothing."""
@@ -77,6 +80,7 @@ class MeshBuild:
         if self.snapshot is not None and snapshot.revision == self.snapshot.revision:
             return False
         self.snapshot = snapshot
+        self._choices = {}
         self.mtls = self.mtls_hooks(snapshot) if self.mtls_hooks is not None else None
         return True
 
@@ -115,20 +119,23 @@ class MeshBuild:
         assert self.snapshot is not None, "advance() first"
         last = self._nodes.get(node_id)
         held = tuple(secrets.values())
-        dataplane = self.snapshot.dataplane(name)
-        proxy = None
-        if dataplane is None:
+        mesh = self.snapshot
+        dataplane = mesh.dataplane(name)
+        metadata = metadata or _NO_METADATA
+        choices = self._choices_of(dataplane) if dataplane is not None else None
+        if dataplane is None or choices is None:
             inputs: tuple[Any, ...] = _GONE
         else:
-            proxy = build_proxy(
-                self.snapshot, dataplane, metadata or ProxyMetadata(), self.mtls, self.parts
-            )
-            inputs = proxy.inputs()
+            inputs = proxy_inputs(mesh, dataplane, metadata, self.mtls, choices)
         if last is not None and last.inputs == inputs and _same(last.secrets, held):
             self.stats.unchanged += 1
             return last.snapshot
         try:
-            layers = layers_of(proxy) if proxy is not None else ()
+            if dataplane is None or choices is None:
+                layers: tuple[ProxyConfig, ...] = ()
+            else:
+                proxy = Proxy(mesh, dataplane, self.parts, metadata, choices, self.mtls)
+                layers = layers_of(proxy)
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
             return None
@@ -136,6 +143,14 @@ class MeshBuild:
         self._nodes[node_id] = _Built(inputs, held, snapshot)
         self.stats.generated += 1
         return snapshot
+
+    def _choices_of(self, dataplane: Resource) -> Choices:
+        assert self.snapshot is not None
+        shape = self.parts.build(Shape.of, dataplane)
+        choices = self._choices.get(shape)
+        if choices is None:
+            choices = self._choices[shape] = choose(shape, self.snapshot, self.parts)
+        return choices
 
     def _snapshot_of(
         self, layers: tuple[ProxyConfig, ...], secrets: Mapping[str, Message]

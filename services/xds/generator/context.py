@@ -158,6 +158,48 @@ def select_health_checks(
     return Choice(most_specific(shape, destinations(routes), policies))
 
 
+@dataclass(frozen=True, eq=False)
+class Choices:
+    """What a dataplane's shape and the mesh's policies decide for it: the chosen route, log
+    backend and health check of each service, and the endpoints its routes reach. Built once
+    per shape and snapshot, and interned (`choose`), so that dataplanes whose choices did not
+    change hold the same object from one snapshot to the next."""
+
+    routes: Choice[Route]
+    logs: Choice[LoggingBackend]
+    health_checks: Choice[Resource]
+    # The endpoints of the services its routes reach, by service.
+    endpoints: tuple[tuple[str, EndpointSet], ...]
+    _content: tuple[Any, ...] = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        content = (self.routes, self.logs, self.health_checks, self.endpoints)
+        object.__setattr__(self, "_content", content)
+        object.__setattr__(self, "_hash", hash(content))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Choices)
+            and self._hash == other._hash
+            and self._content == other._content
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def choose(shape: Shape, snapshot: MeshSnapshot, parts: Parts) -> Choices:
+    routes = parts.build(select_routes, shape, snapshot.traffic_routes)
+    return parts.build(
+        Choices,
+        routes,
+        parts.build(select_logs, shape, snapshot.traffic_logs, snapshot.mesh),
+        parts.build(select_health_checks, shape, routes, snapshot.health_checks),
+        tuple((s, snapshot.endpoints_of(s)) for s in parts.build(destinations, routes)),
+    )
+
+
 @dataclass(frozen=True)
 class Proxy:
     """One dataplane's inputs, its policies chosen. Everything built from it goes through
@@ -167,11 +209,7 @@ class Proxy:
     dataplane: Resource
     parts: Parts
     metadata: ProxyMetadata
-    routes: Choice[Route]
-    logs: Choice[LoggingBackend]
-    health_checks: Choice[Resource]
-    # The endpoints of the services its routes reach, by service.
-    endpoints: tuple[tuple[str, EndpointSet], ...]
+    choices: Choices
     mtls: MtlsHook | None = None
 
     @property
@@ -183,6 +221,22 @@ class Proxy:
         return self.snapshot.mesh.spec  # type: ignore[no-any-return]
 
     @property
+    def routes(self) -> Choice[Route]:
+        return self.choices.routes
+
+    @property
+    def logs(self) -> Choice[LoggingBackend]:
+        return self.choices.logs
+
+    @property
+    def health_checks(self) -> Choice[Resource]:
+        return self.choices.health_checks
+
+    @property
+    def endpoints(self) -> tuple[tuple[str, EndpointSet], ...]:
+        return self.choices.endpoints
+
+    @property
     def transparent_port(self) -> int:
         return transparent_port(self.spec)
 
@@ -191,20 +245,18 @@ class Proxy:
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
 
-    def inputs(self) -> tuple[Any, ...]:
-        """Everything this dataplane's config is made from, hashable: equal inputs, equal
-        config."""
-        return (
-            self.dataplane,
-            self.metadata,
-            self.mtls,
-            self.snapshot.mesh,
-            self.snapshot.proxy_templates,
-            self.routes,
-            self.logs,
-            self.health_checks,
-            self.endpoints,
-        )
+
+def proxy_inputs(
+    snapshot: MeshSnapshot,
+    dataplane: Resource,
+    metadata: ProxyMetadata,
+    mtls: MtlsHook | None,
+    choices: Choices,
+) -> tuple[Any, ...]:
+    """Everything a dataplane's config is made from, hashable: equal inputs, equal config. Its
+    elements are the same objects while unchanged (stored resources are kept by revision,
+    choices interned), so comparing two is mostly identity checks."""
+    return (dataplane, metadata, mtls, snapshot.mesh, snapshot.proxy_templates, choices)
 
 
 def transparent_port(spec: DataplaneSpec) -> int:
@@ -219,16 +271,5 @@ def build_proxy(
     mtls: MtlsHook | None,
     parts: Parts,
 ) -> Proxy:
-    shape = parts.build(Shape.of, dataplane)
-    routes = parts.build(select_routes, shape, snapshot.traffic_routes)
-    return Proxy(
-        snapshot=snapshot,
-        dataplane=dataplane,
-        parts=parts,
-        metadata=metadata,
-        routes=routes,
-        logs=parts.build(select_logs, shape, snapshot.traffic_logs, snapshot.mesh),
-        health_checks=parts.build(select_health_checks, shape, routes, snapshot.health_checks),
-        endpoints=tuple((s, snapshot.endpoints_of(s)) for s in parts.build(destinations, routes)),
-        mtls=mtls,
-    )
+    choices = choose(parts.build(Shape.of, dataplane), snapshot, parts)
+    return Proxy(snapshot, dataplane, parts, metadata, choices, mtls)

@@ -249,13 +249,15 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
 
     mesh.write(HEALTH_CHECK % 7)
 
-    # Only the choice of health checks is made again, once per dataplane shape, the one
-    # cluster it changes, the clusters of web-1's outbound side and web-1's clusters answer:
+    # Only the choice of health checks is made again, once per dataplane shape, the choices of
+    # web-1's shape (the one it changes), the one cluster it changes, the clusters of web-1's
+    # outbound side and web-1's clusters answer:
     # routes, logs, inbound and outbound listeners, the dataplanes' own parts (inbound,
     # Prometheus, transparent) and the redis cluster are reused.
     built = Counter(mesh.build().parts.built_by) - before
     assert built == {
         "select_health_checks": 3,
+        "Choices": 1,
         "eds_cluster": 1,
         "clusters": 1,
         "TypeSnapshot.of": 1,
