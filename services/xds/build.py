@@ -159,8 +159,9 @@ class MeshBuild:
         for layer in layers:
             for type_url, resources in layer.present:
                 found.setdefault(type_url, []).append(resources)
+        # A type no layer has is left out: its answer is the empty one (NodeSnapshot.of).
         answer, make = self.packer.answer_of, self._shared_type
-        types = {url: answer(tuple(found.get(url, ())), make) for url in TYPE_URLS}
+        types = {url: answer(tuple(found[url]), make) for url in TYPE_URLS if url in found}
         if secrets:
             # The node's own identity, held by no part: its answer is found by its messages.
             merged = {k: m for d in (*found.get(SECRET, ()), secrets) for k, m in d.items()}

@@ -20,7 +20,7 @@ from kuma.resources.selectors import SERVICE_TAG
 from services.xds.generator import builders, health_checks
 from services.xds.generator.access_logs import Logger, LogSource
 from services.xds.generator.config import ProxyConfig
-from services.xds.generator.context import Choice, Proxy, Route, transparent_port
+from services.xds.generator.context import Choice, Choices, Proxy, Route, transparent_port
 from services.xds.generator.errors import GenerationError
 from services.xds.generator.parts import Parts
 from services.xds.generator.security import upstream_socket
@@ -248,14 +248,33 @@ def config(proxy: Proxy) -> tuple[ProxyConfig, ProxyConfig]:
     same side and choices, and its listeners, shared too unless access logs name the
     dataplane."""
     parts = proxy.parts
-    side = parts.build(OutboundSide.of, proxy.dataplane)
     # Dataplanes of one side differ only in what a log line says of them, so the source is
     # read only when some outbound logs.
     source = parts.build(LogSource.of, proxy.dataplane) if proxy.logs else None
     tls_mesh = proxy.mtls.mesh if proxy.mtls is not None else None
+    side = parts.build(OutboundSide.of, proxy.dataplane)
+    return parts.build(side_config, parts, side, proxy.choices, tls_mesh, source)
+
+
+def side_config(
+    parts: Parts,
+    side: OutboundSide,
+    choices: Choices,
+    tls_mesh: str | None,
+    source: LogSource | None,
+) -> tuple[ProxyConfig, ProxyConfig]:
+    """`config` for one side, choices and source: one look-up per dataplane, whose halves are
+    parts of their own (the clusters do not depend on the source, nor the listeners on the
+    health checks or endpoints)."""
     return (
         parts.build(
-            clusters, parts, side, proxy.routes, proxy.health_checks, tls_mesh, proxy.endpoints
+            clusters,
+            parts,
+            side,
+            choices.routes,
+            choices.health_checks,
+            tls_mesh,
+            choices.endpoints,
         ),
-        parts.build(listeners, parts, side, proxy.routes, proxy.logs, source),
+        parts.build(listeners, parts, side, choices.routes, choices.logs, source),
     )

@@ -181,11 +181,14 @@ def _stored_key(res: Resource) -> tuple[str, str, int]:
 
 def _revision(mesh: Resource, resources: Iterable[Resource]) -> str:
     """A stored resource is named by its store revision (one per write, never reused); one not
-    stored (revision 0) by its content."""
+    stored (revision 0) by its content. Computed for every resource of the mesh on every
+    change, so a stored one is a plain line (names hold no NUL), not a JSON document."""
     digest = hashlib.sha256()
     for res in (mesh, *resources):
-        content = res.revision or registry.encode_spec(res.spec)
-        record = [res.type, res.mesh, res.name, content]
-        digest.update(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
-        digest.update(b"\n")
+        if res.revision:
+            digest.update(f"{res.type}\0{res.mesh}\0{res.name}\0{res.revision}\n".encode())
+        else:
+            record = [res.type, res.mesh, res.name, registry.encode_spec(res.spec)]
+            digest.update(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
+            digest.update(b"\n")
     return digest.hexdigest()

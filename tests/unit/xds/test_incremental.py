@@ -251,7 +251,7 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
 
     # Only the choice of health checks is made again, once per dataplane shape, the choices of
     # web-1's shape (the one it changes), the one cluster it changes, the clusters of web-1's
-    # outbound side and web-1's clusters answer:
+    # outbound side (and the pair of its clusters and listeners) and web-1's clusters answer:
     # routes, logs, inbound and outbound listeners, the dataplanes' own parts (inbound,
     # Prometheus, transparent) and the redis cluster are reused.
     built = Counter(mesh.build().parts.built_by) - before
@@ -260,6 +260,7 @@ def test_a_health_check_change_rebuilds_no_listener(mesh, monkeypatch):
         "Choices": 1,
         "eds_cluster": 1,
         "clusters": 1,
+        "side_config": 1,
         "TypeSnapshot.of": 1,
     }, built
     # The new backend cluster, serialized once; nothing else again.
