@@ -221,6 +221,14 @@ class Packer:
             self._rotate()
 
 
+def _same_answers(a: NodeSnapshot, b: NodeSnapshot) -> bool:
+    if a is b:
+        return True
+    return len(a.types) == len(b.types) and all(
+        b.types.get(url) is answer for url, answer in a.types.items()
+    )
+
+
 class Watcher(Protocol):
     def changed(self) -> None:
         """The node's snapshot changed (coalesced by the watcher: many calls, one notice)."""
@@ -245,8 +253,11 @@ class SnapshotCache:
         return self._noticed.get(node_id)
 
     def set(self, node_id: str, snapshot: NodeSnapshot, noticed: float | None = None) -> bool:
-        """Store the node's snapshot; False (and nobody woken) when it is what it had."""
-        if self._snapshots.get(node_id) == snapshot:
+        """Store the node's snapshot; False (and nobody woken) when it is made of the answers
+        it had. Answers are shared and immutable, so that is an identity check: an equal copy
+        wakes the node's streams, which then find every version what they sent."""
+        old = self._snapshots.get(node_id)
+        if old is not None and _same_answers(old, snapshot):
             return False
         self._snapshots[node_id] = snapshot
         if noticed is None:
