@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from services.xds.ads.wire import response_body
+from services.xds.ads.wire import packed_any, response_body
 
 
 def _digest(parts: Iterable[bytes]) -> str:
@@ -32,10 +32,11 @@ def _digest(parts: Iterable[bytes]) -> str:
 class Packed:
     """One resource packed into `Any` once, with the version of its bytes: two are equal when
     their names and bytes are (not compared field by field: the cache compares every changed
-    node's snapshot with its last one)."""
+    node's snapshot with its last one). It keeps the `Any` encoded, as every response that
+    carries it copies it."""
 
     name: str
-    any: any_pb2.Any
+    wire: bytes  # the encoded Any
     version: str
 
     def __eq__(self, other: object) -> bool:
@@ -46,11 +47,14 @@ class Packed:
     def __hash__(self) -> int:
         return hash(self.version)  # a str: its hash is kept (nodes' answers are keyed by these)
 
+    @property
+    def any(self) -> any_pb2.Any:
+        return any_pb2.Any.FromString(self.wire)
+
     @classmethod
     def of(cls, name: str, message: Message) -> Packed:
-        packed = any_pb2.Any()
-        packed.Pack(message, deterministic=True)
-        return cls(name, packed, _digest([packed.value]))
+        wire, value = packed_any(message)
+        return cls(name, wire, _digest([value]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ class TypeSnapshot:
         items, version = self.selection(names)
         last = self._last
         if last[3] is None:
-            last[3] = response_body(version, (p.any.SerializeToString() for p in items))
+            last[3] = response_body(version, (p.wire for p in items))
         return last[3]  # type: ignore[return-value]
 
 

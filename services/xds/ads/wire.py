@@ -19,9 +19,14 @@ from typing import Any
 
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
+
+from services.xds.ads.types import PREFIX
 
 # DiscoveryResponse's field numbers (envoy/service/discovery/v3/discovery.proto)
 _VERSION_INFO, _RESOURCES, _TYPE_URL, _NONCE = 1, 2, 4, 5
+# google.protobuf.Any's
+_ANY_TYPE_URL, _ANY_VALUE = 1, 2
 
 
 def _varint(value: int) -> bytes:
@@ -36,6 +41,15 @@ def _varint(value: int) -> bytes:
 def _field(number: int, data: bytes) -> bytes:
     """A length-delimited field: its key, its length, its bytes."""
     return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def packed_any(message: Message) -> tuple[bytes, bytes]:
+    """`message` in an encoded `Any`, and its own encoding: the bytes
+    `Any.Pack(message, deterministic=True)` serializes to, without making the `Any` (a
+    resource is packed once and its `Any` copied into every response that carries it)."""
+    value = message.SerializeToString(deterministic=True)
+    type_url = (PREFIX + message.DESCRIPTOR.full_name).encode()
+    return _field(_ANY_TYPE_URL, type_url) + _field(_ANY_VALUE, value), value
 
 
 def response_body(version: str, resources: Iterable[bytes]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
 
 from services.xds.ads.cache import NodeSnapshot, Packed, TypeSnapshot
 from services.xds.ads.types import CLUSTER, LISTENER
@@ -30,6 +31,16 @@ def test_the_wire_form_is_the_message_the_api_builds() -> None:
     assert response.message() == expected
     assert serialize(response) == response.data
     assert serialize(expected) == expected.SerializeToString()  # other messages as usual
+
+
+def test_a_resource_is_packed_into_the_any_the_message_api_builds() -> None:
+    cluster = cluster_pb2.Cluster(name="backend", alt_stat_name="x" * 300)
+    expected = any_pb2.Any()
+    expected.Pack(cluster, deterministic=True)
+    packed = Packed.of("backend", cluster)
+    assert packed.wire == expected.SerializeToString(deterministic=True)
+    assert packed.any == expected
+    assert packed.any.Unpack(unpacked := cluster_pb2.Cluster()) and unpacked == cluster
 
 
 def test_the_body_is_encoded_once_per_selection() -> None:
