@@ -13,10 +13,19 @@ resource manager's job) but they do guarantee:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from kuma.resources.base import Resource
+
+# (type, mesh, name, store revision): one write of one resource
+StoredKey = tuple[str, str, str, int]
+Known = Mapping[StoredKey, Resource]
+
+
+def stored_key(resource: Resource) -> StoredKey:
+    return (resource.type, resource.mesh, resource.name, resource.revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +46,17 @@ class ResourceStore(Protocol):
     def get(self, type_: str, mesh: str, name: str) -> Resource: ...
 
     def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
+        self,
+        type_: str,
+        mesh: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        known: Known | None = None,
     ) -> Page:
-        """Resources of `type_` in `mesh` (every mesh when None), see `check_page`."""
+        """Resources of `type_` in `mesh` (every mesh when None), see `check_page`. `known`:
+        resources the caller holds, by `stored_key`; a row stored at one of those revisions is
+        that resource (a revision names one write), returned as is rather than decoded again."""
         ...
 
     def revision(self) -> int: ...

@@ -13,7 +13,7 @@ from dataclasses import replace
 from kuma.errors import AlreadyExistsError, ConflictError, NotFoundError
 from kuma.resources.base import Resource, now
 from kuma.resources.registry import MESH
-from kuma.store.base import Page, check_page
+from kuma.store.base import Known, Page, check_page
 
 _Records = dict[tuple[str, str], Resource]  # (mesh, name) -> record, for one type
 
@@ -79,8 +79,15 @@ class MemoryStore:
         return found
 
     def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
+        self,
+        type_: str,
+        mesh: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        known: Known | None = None,
     ) -> Page:
+        # `known` saves nothing here: the records are already the objects handed out.
         check_page(offset, limit)
         with self._lock:
             records = self._by_type.get(type_, {})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import Summary
 
@@ -47,9 +47,6 @@ class MeteredStore(StoreWrapper):
     def get(self, type_: str, mesh: str, name: str) -> Resource:
         return self._timed("get", type_, lambda: self.store.get(type_, mesh, name))
 
-    def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
-    ) -> Page:
-        return self._timed(
-            "list", type_, lambda: self.store.list(type_, mesh, offset=offset, limit=limit)
-        )
+    def list(self, type_: str, mesh: str | None = None, **window: Any) -> Page:
+        # `window`: ResourceStore.list's keywords, passed through
+        return self._timed("list", type_, lambda: self.store.list(type_, mesh, **window))

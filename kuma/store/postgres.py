@@ -38,7 +38,7 @@ from kuma.resources import registry
 from kuma.resources.base import Resource
 from kuma.resources.registry import MESH, SECRET
 from kuma.store import migrate
-from kuma.store.base import Page, check_page
+from kuma.store.base import Known, Page, check_page
 
 _BUMP = "UPDATE store_revision SET revision = revision + 1 RETURNING revision"
 _META = "version, revision, creation_time, modification_time"
@@ -281,15 +281,23 @@ class PostgresStore:
         )
 
     def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
+        self,
+        type_: str,
+        mesh: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        known: Known | None = None,
     ) -> Page:
         check_page(offset, limit)
         table = _table(type_)
         params = {"type": type_, "mesh": mesh, "offset": offset, "limit": limit}
         with self._connection() as conn:
             rows = conn.execute(table.list_sql[mesh is not None], params).fetchall()
+        known = known or {}
         items = [
-            Resource(
+            known.get((type_, r_mesh, name, revision))
+            or Resource(
                 type_,
                 r_mesh,
                 name,

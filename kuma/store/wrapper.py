@@ -25,10 +25,9 @@ class StoreWrapper:
     def get(self, type_: str, mesh: str, name: str) -> Resource:
         return self.store.get(type_, mesh, name)
 
-    def list(
-        self, type_: str, mesh: str | None = None, *, offset: int = 0, limit: int | None = None
-    ) -> Page:
-        return self.store.list(type_, mesh, offset=offset, limit=limit)
+    def list(self, type_: str, mesh: str | None = None, **window: Any) -> Page:
+        # `window`: ResourceStore.list's keywords, passed through
+        return self.store.list(type_, mesh, **window)
 
     def revision(self) -> int:
         return self.store.revision()

@@ -19,7 +19,7 @@ from kuma.resources.registry import (
     MESH,
     TYPES,
 )
-from kuma.store.base import ResourceStore
+from kuma.store.base import Known, ResourceStore
 from services.xds.ads.cache import NodeSnapshot, SnapshotCache
 from services.xds.ads.callbacks import StreamCallbacks
 from services.xds.ads.counters import StreamCounters
@@ -199,7 +199,10 @@ class Reconciler(StreamCallbacks):
         if not nodes:
             self._meshes.pop(mesh, None)  # no Envoy of that mesh here: nothing to read or build
             return
-        loaded = await self.loop.run_in_executor(None, self._load, mesh)
+        state = self._meshes.get(mesh)
+        # what the last reading holds, made here: the reading's thread only looks it up
+        known = state.snapshot.known if state is not None and state.snapshot is not None else None
+        loaded = await self.loop.run_in_executor(None, load_inputs, self.store, mesh, known)
         if loaded is None:
             self._meshes.pop(mesh, None)
             self.identities.forget_mesh(mesh)
@@ -231,9 +234,6 @@ class Reconciler(StreamCallbacks):
             if i % 50 == 49:
                 await asyncio.sleep(0)
 
-    def _load(self, mesh: str) -> tuple[Resource, list[Resource]] | None:
-        return load_inputs(self.store, mesh)
-
     def _publish(self, node_id: str, snapshot: NodeSnapshot, noticed: float | None) -> None:
         # The cache keeps when the change was noticed: the streams time its delivery from then.
         # A config made for a stream that opens (`noticed` None) delivers no change.
@@ -250,14 +250,17 @@ class Reconciler(StreamCallbacks):
             self._publish(node_id, snapshot, noticed)
 
 
-def load_inputs(store: ResourceStore, mesh: str) -> tuple[Resource, list[Resource]] | None:
+def load_inputs(
+    store: ResourceStore, mesh: str, known: Known | None = None
+) -> tuple[Resource, list[Resource]] | None:
     """Every input of one mesh, None when the Mesh is gone (blocking: run it in a worker
-    thread)."""
+    thread). What the last reading held (`known`) is not decoded again: a change of one
+    resource decodes one, not the whole mesh."""
     try:
         mesh_resource = store.get(MESH, mesh, mesh)
     except NotFoundError:
         return None
     resources: list[Resource] = []
     for type_name in _INPUT_TYPES:
-        resources.extend(store.list(type_name, mesh).items)
+        resources.extend(store.list(type_name, mesh, known=known).items)
     return mesh_resource, resources

@@ -15,6 +15,7 @@ from kuma.errors import AlreadyExistsError, ConflictError, NotFoundError
 from kuma.resources import registry
 from kuma.resources.base import Resource
 from kuma.store import ResourceStore
+from kuma.store.base import stored_key
 
 SECRET_BYTES = b"\x00\x01\x02-----BEGIN RSA PRIVATE KEY-----\n\xff\xfe\x00\x7f" + bytes(range(256))
 
@@ -274,6 +275,29 @@ def test_list_across_meshes_is_ordered_by_mesh_then_name(store: ResourceStore) -
     assert [(r.mesh, r.name) for r in page.items] == expected
     assert page.total == len(expected)
     assert [r.name for r in store.list("TrafficRoute").items] == ["not-a-dataplane"]
+
+
+def test_list_hands_back_what_the_caller_holds_at_the_same_revision(
+    store: ResourceStore,
+) -> None:
+    # The xDS service reads its whole mesh on every change: a row it already holds is not
+    # decoded again, and a row written since is never answered with what it holds.
+    _fill(store, ["demo"])
+    held = store.list("Dataplane", "demo").items
+    known = {stored_key(r): r for r in held}
+    moved = {"networking": {"inbound": [{"interface": "10.0.0.9:1:2", "tags": {"service": "x"}}]}}
+    updated = store.update(make("Dataplane", "demo", "web", moved, version=1))
+
+    again = store.list("Dataplane", "demo", known=known).items
+
+    assert [r.name for r in again] == [r.name for r in held]
+    for before, after in zip(held, again, strict=True):
+        if after.name == "web":
+            assert after is not before and after.revision == updated.revision
+            assert wire(after) == moved
+        else:
+            assert after is before
+    assert store.list("Dataplane", "demo", known={}).items == again
 
 
 def test_list_pagination(store: ResourceStore) -> None:

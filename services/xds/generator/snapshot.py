@@ -20,6 +20,7 @@ from kuma.resources import registry
 from kuma.resources.base import Resource
 from kuma.resources.dataplane import parse_inbound
 from kuma.resources.selectors import SERVICE_TAG, matches
+from kuma.store.base import StoredKey, stored_key
 
 # Resource types a snapshot keeps, by field name.
 T = TypeVar("T")
@@ -94,12 +95,12 @@ class MeshSnapshot:
         From `previous`, a resource held at the same store revision is taken as the same
         object, and a service's endpoints as the same EndpointSet when they are equal: what was
         built from them is then found by an identity check (generator.parts)."""
-        known = previous._by_revision if previous is not None else {}
-        mesh = known.get(_stored_key(mesh), mesh)
+        known = previous.known if previous is not None else {}
+        mesh = known.get(stored_key(mesh), mesh)
         grouped: dict[str, list[Resource]] = {name: [] for name in _FIELDS.values()}
         for res in resources:
             if res.mesh == mesh.name and res.type in _FIELDS:
-                grouped[_FIELDS[res.type]].append(known.get(_stored_key(res), res))
+                grouped[_FIELDS[res.type]].append(known.get(stored_key(res), res))
         kept = {
             name: ResourceSet(sorted(group, key=lambda r: r.name))
             for name, group in grouped.items()
@@ -125,9 +126,11 @@ class MeshSnapshot:
         return self._by_name.get(name)
 
     @cached_property
-    def _by_revision(self) -> dict[tuple[str, str, int], Resource]:
+    def known(self) -> dict[StoredKey, Resource]:
+        """Its stored resources by write: the next reading of the mesh takes what it holds
+        from here (equal objects, and the store decodes none of them again)."""
         resources = (self.mesh, *(r for name in _FIELDS.values() for r in getattr(self, name)))
-        return {_stored_key(r): r for r in resources if r.revision}
+        return {stored_key(r): r for r in resources if r.revision}
 
     @cached_property
     def _by_name(self) -> dict[str, Resource]:
@@ -173,10 +176,6 @@ def index_endpoints(
 
 def _same_objects(a: tuple[Resource, ...], b: tuple[Resource, ...]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
-def _stored_key(res: Resource) -> tuple[str, str, int]:
-    return (res.type, res.name, res.revision)
 
 
 def _revision(mesh: Resource, resources: Iterable[Resource]) -> str:
