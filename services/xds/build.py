@@ -34,7 +34,7 @@ from services.xds.generator import (
     ProxyMetadata,
 )
 from services.xds.generator.config import SECRET, TYPE_URLS
-from services.xds.generator.context import Choices, Proxy, Shape, choose, proxy_inputs
+from services.xds.generator.context import Choices, Proxy, Shape, choose
 from services.xds.generator.parts import Parts
 from services.xds.generator.proxy import layers_of
 
@@ -121,21 +121,19 @@ class MeshBuild:
         held = tuple(secrets.values())
         mesh = self.snapshot
         dataplane = mesh.dataplane(name)
-        metadata = metadata or _NO_METADATA
-        choices = self._choices_of(dataplane) if dataplane is not None else None
-        if dataplane is None or choices is None:
+        proxy = None
+        if dataplane is None:
             inputs: tuple[Any, ...] = _GONE
         else:
-            inputs = proxy_inputs(mesh, dataplane, metadata, self.mtls, choices)
+            metadata = metadata or _NO_METADATA
+            choices = self._choices_of(dataplane)
+            proxy = Proxy(mesh, dataplane, self.parts, metadata, choices, self.mtls)
+            inputs = proxy.inputs()
         if last is not None and last.inputs == inputs and _same(last.secrets, held):
             self.stats.unchanged += 1
             return last.snapshot
         try:
-            if dataplane is None or choices is None:
-                layers: tuple[ProxyConfig, ...] = ()
-            else:
-                proxy = Proxy(mesh, dataplane, self.parts, metadata, choices, self.mtls)
-                layers = layers_of(proxy)
+            layers = layers_of(proxy) if proxy is not None else ()
         except GenerationError as exc:
             log.error("cannot generate config for %s: %s; it keeps its current one", node_id, exc)
             return None

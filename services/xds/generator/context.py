@@ -245,18 +245,19 @@ class Proxy(NamedTuple):
         """With transparent proxying, listeners get connections via `catch_all` (§8.10)."""
         return self.transparent_port != 0
 
-
-def proxy_inputs(
-    snapshot: MeshSnapshot,
-    dataplane: Resource,
-    metadata: ProxyMetadata,
-    mtls: MtlsHook | None,
-    choices: Choices,
-) -> tuple[Any, ...]:
-    """Everything a dataplane's config is made from, hashable: equal inputs, equal config. Its
-    elements are the same objects while unchanged (stored resources are kept by revision,
-    choices interned), so comparing two is mostly identity checks."""
-    return (dataplane, metadata, mtls, snapshot.mesh, snapshot.proxy_templates, choices)
+    def inputs(self) -> tuple[Any, ...]:
+        """Everything this dataplane's config is made from, hashable: equal inputs, equal
+        config. Its elements are the same objects while unchanged (stored resources are kept
+        by revision, choices interned), so comparing two is mostly identity checks."""
+        snapshot = self.snapshot
+        return (
+            self.dataplane,
+            self.metadata,
+            self.mtls,
+            snapshot.mesh,
+            snapshot.proxy_templates,
+            self.choices,
+        )
 
 
 def transparent_port(spec: DataplaneSpec) -> int:
