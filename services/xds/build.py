@@ -25,6 +25,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from kuma.resources.base import Resource
+from kuma.store.base import Known
 from services.xds.ads.cache import NodeSnapshot, Packed, Packer, TypeSnapshot
 from services.xds.generator import (
     GenerationError,
@@ -83,6 +84,12 @@ class MeshBuild:
         self._choices = {}
         self.mtls = self.mtls_hooks(snapshot) if self.mtls_hooks is not None else None
         return True
+
+    @property
+    def known(self) -> Known | None:
+        """What the mesh's current snapshot holds, by write: its next reading decodes none of
+        it again (ResourceStore.list)."""
+        return self.snapshot.known if self.snapshot is not None else None
 
     def next_pass(self, nodes: int) -> None:
         """A pass over every connected node of the mesh begins: what it builds is what is

@@ -200,8 +200,8 @@ class Reconciler(StreamCallbacks):
             self._meshes.pop(mesh, None)  # no Envoy of that mesh here: nothing to read or build
             return
         state = self._meshes.get(mesh)
-        # what the last reading holds, made here: the reading's thread only looks it up
-        known = state.snapshot.known if state is not None and state.snapshot is not None else None
+        # made here: the reading's thread only looks it up
+        known = state.known if state is not None else None
         loaded = await self.loop.run_in_executor(None, load_inputs, self.store, mesh, known)
         if loaded is None:
             self._meshes.pop(mesh, None)

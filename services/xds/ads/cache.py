@@ -226,10 +226,9 @@ class Packer:
 
 
 def _same_answers(a: NodeSnapshot, b: NodeSnapshot) -> bool:
-    if a is b:
-        return True
-    return len(a.types) == len(b.types) and all(
-        b.types.get(url) is answer for url, answer in a.types.items()
+    return a is b or (
+        len(a.types) == len(b.types)
+        and all(b.types.get(url) is answer for url, answer in a.types.items())
     )
 
 
