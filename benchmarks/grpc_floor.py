@@ -37,6 +37,21 @@ from services.xds.generator import builders
 CHANGE = object()
 
 
+def open_stream(
+    queues: list[asyncio.Queue[Any]], requests: AsyncIterator[Any]
+) -> tuple[asyncio.Queue[Any], asyncio.Task[None]]:
+    """A new stream's queue, where pushes land (added to `queues`), and the task putting its
+    requests on it too: one loop serves both, as a stream task of the xDS server does."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queues.append(queue)
+
+    async def read() -> None:
+        async for request in requests:
+            queue.put_nowait(request)
+
+    return queue, asyncio.create_task(read())
+
+
 def packed(message: Message) -> any_pb2.Any:
     out = any_pb2.Any()
     out.Pack(message)
@@ -67,14 +82,7 @@ class Floor(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def StreamAggregatedResources(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.queues.append(queue)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                queue.put_nowait(request)
-
-        reader = asyncio.create_task(read())
+        queue, reader = open_stream(self.queues, request_iterator)
         nonce = 0
         try:
             while True:

@@ -60,128 +60,15 @@ from typing import Any
 import psycopg
 import requests
 
-from benchmarks import grpc_floor
-from benchmarks.xds_convergence import RESULTS, cpu_seconds, percentile, spawn
+from benchmarks import grpc_floor, payload_floor
+from benchmarks.change_kinds import KINDS, apply_to, dataplane, mesh
+from benchmarks.xds_convergence import RESULTS, change_rows, cpu_seconds, spawn
 from kuma.config import load_config
-from kuma.manager import ResourceManager
 from kuma.resources import wire
 from kuma.resources.registry import get_type
 from kuma.wiring import ensure_default_mesh, open_core
 from services.xds.loop_thread import LoopThread
 from services.xds.service import XdsService
-
-Op = tuple[str, dict[str, Any]]  # ("upsert", resource) or ("delete", resource)
-
-
-def dataplane(i: int) -> dict[str, Any]:
-    tags = {"service": "backend", "version": f"v{i // 10 % 2 + 1}"} if i % 10 == 0 else {}
-    return {
-        "type": "Dataplane",
-        "mesh": "default",
-        "name": f"dp-{i}",
-        "networking": {
-            "inbound": [
-                {
-                    "interface": f"10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}:8080:80",
-                    "tags": tags or {"service": f"svc-{i % 50}"},
-                }
-            ],
-            "outbound": [{"interface": ":10001", "service": "backend"}],
-        },
-    }
-
-
-def mesh(mtls: bool) -> dict[str, Any]:
-    return {
-        "type": "Mesh",
-        "name": "default",
-        "mtls": {"enabled": mtls, "ca": {"builtin": {}}},
-        "logging": {
-            "backends": [
-                {"name": "a", "file": {"path": "/tmp/kuma-bench-a.log"}},
-                {"name": "b", "file": {"path": "/tmp/kuma-bench-b.log"}},
-            ]
-        },
-    }
-
-
-def policy(kind: str, name: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "mesh": "default",
-        "name": name,
-        "sources": [{"match": {"service": "*"}}],
-        "destinations": [{"match": {"service": fields.pop("destination", "backend")}}],
-        **fields,
-    }
-
-
-def health_check(interval: int) -> dict[str, Any]:
-    conf = {"interval": f"{interval}s", "timeout": "1s", "unhealthyThreshold": 3}
-    return policy(
-        "HealthCheck", "backend-hc", conf={"activeChecks": {**conf, "healthyThreshold": 1}}
-    )
-
-
-def route(v1: int) -> dict[str, Any]:
-    split = [
-        {"weight": v1, "destination": {"service": "backend", "version": "v1"}},
-        {"weight": 100 - v1, "destination": {"service": "backend", "version": "v2"}},
-    ]
-    return policy("TrafficRoute", "backend-split", conf=split)
-
-
-def log(backend: str) -> dict[str, Any]:
-    return policy("TrafficLog", "all", destination="*", conf={"backend": backend})
-
-
-ALLOW_ALL = policy("TrafficPermission", "allow-all", destination="*")
-
-
-@dataclass(frozen=True)
-class Kind:
-    mtls: bool  # the mesh has mTLS on while the clients connect (they take secrets)
-    setup: tuple[dict[str, Any], ...]
-    change: Callable[[int], list[Op]]
-
-
-def _extra(k: int) -> dict[str, Any]:
-    return {**dataplane(0), "name": f"extra-{k}"} | {
-        "networking": {
-            "inbound": [{"interface": f"10.251.0.{k + 1}:8080:80", "tags": {"service": "backend"}}]
-        }
-    }
-
-
-KINDS: dict[str, Kind] = {
-    "healthcheck": Kind(False, (health_check(10),), lambda k: [("upsert", health_check(11 + k))]),
-    "trafficlog": Kind(False, (log("a"),), lambda k: [("upsert", log("b" if k % 2 == 0 else "a"))]),
-    "route-weight": Kind(False, (route(50),), lambda k: [("upsert", route(51 + k))]),
-    "dataplane": Kind(
-        False,
-        (),
-        lambda k: [("upsert", _extra(k))] if k % 2 == 0 else [("delete", _extra(k - 1))],
-    ),
-    "permission": Kind(
-        True,
-        (ALLOW_ALL,),
-        lambda k: [
-            (
-                "upsert" if k % 2 == 0 else "delete",
-                policy("TrafficPermission", "extra", destination="*"),
-            )
-        ],
-    ),
-    "mtls": Kind(False, (ALLOW_ALL,), lambda k: [("upsert", mesh(k % 2 == 0))]),
-}
-
-
-def apply_to(manager: ResourceManager, op: str, resource: dict[str, Any]) -> None:
-    res = wire.from_json(resource)
-    if op == "upsert":
-        manager.upsert(res)
-    else:
-        manager.delete(res.type, res.mesh, res.name)
 
 
 class Engine:
@@ -410,62 +297,76 @@ def run_kind(
             times.update(json.loads(out.strip().splitlines()[-1])["times"])
     finally:
         target.close()
-    rows = []
-    for k, (written, cpu) in enumerate(marks):
-        end = marks[k + 1][0] if k + 1 < len(marks) else float("inf")
-        latencies = [
-            (max(t for t in ts if written <= t < end) - written) * 1000
-            for ts in times.values()
-            if any(written <= t < end for t in ts)
-        ]
-        rows.append(
-            {
-                "touched": len(latencies),
-                "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
-                "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
-                "cpu_s": round(cpu, 3),
-            }
-        )
+    rows = change_rows(marks, times)
     return {"target": target_name, "kind": kind_name, "dataplanes": n, "changes": rows}
 
 
-def summary(result: dict[str, Any], floor: dict[str, float]) -> dict[str, Any]:
+def summary(result: dict[str, Any], floors: dict[str, dict[str, float]]) -> dict[str, Any]:
     rows = [r for r in result["changes"] if r["p99_ms"] is not None]
-    p99 = [r["p99_ms"] for r in rows]
-    cpu = [r["cpu_s"] for r in rows]
+    p99 = statistics.median(r["p99_ms"] for r in rows) if rows else None
+    cpu = round(statistics.median(r["cpu_s"] for r in rows), 3) if rows else None
     first, last = rows[:3], rows[-3:]
-    return {
+    out = {
         "target": result["target"],
         "kind": result["kind"],
         "touched": statistics.median(r["touched"] for r in rows) if rows else 0,
-        "p99_ms": statistics.median(p99) if p99 else None,
-        "floor_p99_ms": floor["p99_ms"],
-        "p99_x_floor": round(statistics.median(p99) / floor["p99_ms"], 2) if p99 else None,
-        "cpu_s": round(statistics.median(cpu), 3) if cpu else None,
-        "floor_cpu_s": floor["cpu_s"],
-        "cpu_x_floor": round(statistics.median(cpu) / floor["cpu_s"], 2) if cpu else None,
-        # The last three changes against the first three: does cost creep with repetition?
-        "last3_vs_first3": round(
+        "p99_ms": p99,
+        "cpu_s": cpu,
+    }
+    for name, floor in floors.items():  # "floor" is grpc_floor's, "payload" payload_floor's
+        prefix = "floor" if name == "grpc" else name
+        out |= {
+            f"{prefix}_p99_ms": floor["p99_ms"],
+            f"p99_x_{prefix}": round(p99 / floor["p99_ms"], 2) if p99 else None,
+            f"{prefix}_cpu_s": floor["cpu_s"],
+            f"cpu_x_{prefix}": round(cpu / floor["cpu_s"], 2) if cpu else None,
+        }
+    # The last three changes against the first three: does cost creep with repetition?
+    out["last3_vs_first3"] = (
+        round(
             statistics.median(r["p99_ms"] for r in last)
             / statistics.median(r["p99_ms"] for r in first),
             2,
         )
         if len(rows) >= 6
-        else None,
-    }
+        else None
+    )
+    return out
 
 
-def floor_around(run: Callable[[], dict[str, Any]], n: int, clients: int) -> tuple[Any, Any]:
-    """`run()` between two floor runs: the VM's speed drifts within minutes, so each result is
-    compared with the mean of the floors measured right before and right after it."""
-    before = asyncio.run(grpc_floor.run_size(n, clients))
-    result = run()
-    after = asyncio.run(grpc_floor.run_size(n, clients))
-    floor = {
-        "p99_ms": round((before["p99_ms"] + after["p99_ms"]) / 2, 1),
-        "cpu_s": round((before["cpu_seconds_per_change"] + after["cpu_seconds_per_change"]) / 2, 3),
-    }
-    return result, floor
+@dataclass(frozen=True)
+class Floors:
+    names: tuple[str, ...]  # "grpc" (benchmarks.grpc_floor), "payload" (benchmarks.payload_floor)
+    dataplanes: int
+    clients: int
+    changes: int  # the payload floor's changes per run
+    settle: float
+
+    def measure(self, name: str, kind: str) -> dict[str, float]:
+        n, clients = self.dataplanes, self.clients
+        if name == "grpc":
+            row = asyncio.run(grpc_floor.run_size(n, clients))
+            return {"p99_ms": row["p99_ms"], "cpu_s": row["cpu_seconds_per_change"]}
+        settle = self.settle or max(2.0, n / 400)
+        row = asyncio.run(payload_floor.run(kind, n, self.changes, clients, settle))
+        return {"p99_ms": row["p99_ms"], "cpu_s": row["cpu_s"]}
+
+    def around(
+        self, kind: str, run: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        """`run()` between two runs of each floor: the VM's speed drifts within minutes, so each
+        result is compared with the mean of the floors measured right before and right after."""
+        before = {name: self.measure(name, kind) for name in self.names}
+        result = run()
+        after = {name: self.measure(name, kind) for name in reversed(self.names)}
+        floors = {
+            name: {
+                "p99_ms": round((before[name]["p99_ms"] + after[name]["p99_ms"]) / 2, 1),
+                "cpu_s": round((before[name]["cpu_s"] + after[name]["cpu_s"]) / 2, 3),
+            }
+            for name in self.names
+        }
+        return result, floors
 
 
 def main() -> None:
@@ -478,21 +379,25 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=0.0, help="seconds per change (default: N/400, >= 2)"
     )
+    parser.add_argument("--floors", default="grpc,payload", help="grpc, payload or both")
+    parser.add_argument(
+        "--floor-changes", type=int, default=4, help="changes per payload floor run"
+    )
     args = parser.parse_args()
     n = args.dataplanes
+    floors = Floors(tuple(args.floors.split(",")), n, args.clients, args.floor_changes, args.settle)
     results, summaries = [], []
     with tempfile.TemporaryDirectory(prefix="xds-changes-") as tmp:
         for kind in args.kinds.split(","):
             for target in args.targets.split(","):
-                result, floor = floor_around(
+                result, measured = floors.around(
+                    kind,
                     lambda t=target, k=kind: run_kind(
                         t, k, n, args.changes, args.clients, Path(tmp), args.settle
                     ),
-                    n,
-                    args.clients,
                 )
                 results.append(result)
-                summaries.append(summary(result, floor))
+                summaries.append(summary(result, measured))
                 print(json.dumps(summaries[-1]), flush=True)
     RESULTS.mkdir(exist_ok=True)
     out = {

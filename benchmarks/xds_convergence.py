@@ -131,6 +131,31 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def change_rows(
+    marks: list[tuple[float, float]], times: dict[str, list[float]]
+) -> list[dict[str, Any]]:
+    """Per change, from (when it was made, the CPU seconds it cost) and every stream's response
+    times (benchmarks.xds_client --record): the streams that received anything before the next
+    change (`touched`), and p50/p99 of the last response each of them received."""
+    rows = []
+    for k, (made, cpu) in enumerate(marks):
+        end = marks[k + 1][0] if k + 1 < len(marks) else float("inf")
+        latencies = [
+            (max(t for t in ts if made <= t < end) - made) * 1000
+            for ts in times.values()
+            if any(made <= t < end for t in ts)
+        ]
+        rows.append(
+            {
+                "touched": len(latencies),
+                "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+                "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+                "cpu_s": round(cpu, 3),
+            }
+        )
+    return rows
+
+
 class RealEnvoy:
     """One real Envoy for dataplane `dp-{index}` (own loopback ports), bootstrapped by the
     bootstrap service's generator; benchmarks.envoy_watch times it."""

@@ -3,7 +3,7 @@
     python -m benchmarks.xds_generate [--dataplanes 1000] [--changes 10] [--kinds ...]
                                       [--repeat 3] [--profile KIND]
 
-The mesh and the change kinds are benchmarks.xds_changes's. Per change: the store write, then
+The mesh and the change kinds are benchmarks.change_kinds's. Per change: the store write, then
 what one reconcile pass does for the mesh on this replica without streams: read the inputs
 (`reconciler.load_inputs`), `advance`, `next_pass`, and `generate` for every dataplane, with
 a fixed identity per dataplane under mTLS (signing is not measured here). The figure is CPU
@@ -30,7 +30,7 @@ from typing import Any
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
-from benchmarks.xds_changes import KINDS, apply_to, dataplane, mesh
+from benchmarks.change_kinds import KINDS, apply_to, dataplane, mesh
 from benchmarks.xds_convergence import write_results
 from kuma.config import load_config
 from kuma.wiring import Core, open_core

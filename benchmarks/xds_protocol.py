@@ -36,14 +36,12 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from benchmarks.change_kinds import KINDS
 from benchmarks.grpc_floor import CHANGE, Floor
-from benchmarks.xds_changes import KINDS
+from benchmarks.payload_floor import States, states
 from benchmarks.xds_convergence import spawn, write_results
-from benchmarks.xds_generate import World
-from services.xds.ads.cache import NodeSnapshot, SnapshotCache
+from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.server import SERVER_OPTIONS, start_ads_server
-
-States = list[dict[str, NodeSnapshot]]
 
 
 @dataclass(frozen=True)
@@ -51,21 +49,6 @@ class Setup:
     dataplanes: int
     clients: int  # processes
     settle: float  # seconds per change
-
-
-def states(kind: str, n: int, changes: int) -> States:
-    """Every node's snapshot before the changes, then after each one."""
-    world = World(kind, n)
-    try:
-        out = [world.snapshots()]
-        for k in range(changes):
-            for op, resource in world.kind.change(k):
-                world.apply(op, resource)
-            world.reconcile()
-            out.append(world.snapshots())
-        return out
-    finally:
-        world.close()
 
 
 async def clients(port: int, n: int, count: int, secrets: bool) -> list[Any]:

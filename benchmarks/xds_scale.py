@@ -26,7 +26,8 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.xds_changes import Engine, dataplane, health_check
+from benchmarks.change_kinds import dataplane, health_check
+from benchmarks.xds_changes import Engine
 from benchmarks.xds_convergence import RESULTS, percentile, rss_bytes, spawn
 
 
