@@ -3,16 +3,19 @@
     python -m benchmarks.xds_changes [--dataplanes 1000] [--kinds healthcheck,trafficlog,...]
                                      [--changes 10] [--targets engine,kuma-cp,kuma-xds]
                                      [--clients 8] [--settle SECONDS]
+                                     [--floors grpc,payload] [--floor-changes 4]
 
 For each change kind, N dataplanes (light ADS clients, benchmarks.xds_client, in `--clients`
 processes) connect to the target, and `--changes` consecutive changes of that kind are written,
 each `--settle` seconds after the previous one (N/400, at least 2, by default; a change that takes
 longer is charged to the next). Per change: from the write's return to the last
 response each affected stream received (p50/p99; `touched` = streams that received anything),
-and the CPU seconds the control plane spent on it. The floor (benchmarks.grpc_floor: one
-Cluster response pushed to every client by a bare grpc.aio server, with the same clients) runs
-right before and right after each kind and target; each row prints its medians over the changes
-and their ratio to the mean of those two floors.
+and the CPU seconds the control plane spent on it. Two floors, each a bare grpc.aio server
+with the same clients, run right before and right after each kind and target: `grpc`
+(benchmarks.grpc_floor: one small Cluster response pushed to every client) and `payload`
+(benchmarks.payload_floor: every client sent the resources the engine sends it for this kind,
+`--floor-changes` changes per run). Each row prints its medians over the changes and their
+ratio to the mean of each floor's two runs (`x_floor` for grpc, `x_payload` for payload).
 
 Targets:
 - `engine`: the xDS service in this process (its own loop thread) over a memory store and the
