@@ -3,7 +3,7 @@
     python -m benchmarks.xds_changes [--dataplanes 1000] [--kinds healthcheck,trafficlog,...]
                                      [--changes 10] [--targets engine,kuma-cp,kuma-xds]
                                      [--clients 8] [--settle SECONDS]
-                                     [--floors grpc,payload] [--floor-changes 4]
+                                     [--floors grpc,payload] [--floor-changes 4] [--runs 1]
 
 For each change kind, N dataplanes (light ADS clients, benchmarks.xds_client, in `--clients`
 processes) connect to the target, and `--changes` consecutive changes of that kind are written,
@@ -16,6 +16,8 @@ with the same clients, run right before and right after each kind and target: `g
 (benchmarks.payload_floor: every client sent the resources the engine sends it for this kind,
 `--floor-changes` changes per run). Each row prints its medians over the changes and their
 ratio to the mean of each floor's two runs (`x_floor` for grpc, `x_payload` for payload).
+`--runs N` runs the whole matrix N times in turn and adds each row's medians over the runs,
+with their ranges.
 
 Targets:
 - `engine`: the xDS service in this process (its own loop thread) over a memory store and the
@@ -386,31 +388,58 @@ def main() -> None:
     parser.add_argument(
         "--floor-changes", type=int, default=4, help="changes per payload floor run"
     )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="the whole matrix this many times, in turn"
+    )
     args = parser.parse_args()
     n = args.dataplanes
     floors = Floors(tuple(args.floors.split(",")), n, args.clients, args.floor_changes, args.settle)
     results, summaries = [], []
     with tempfile.TemporaryDirectory(prefix="xds-changes-") as tmp:
-        for kind in args.kinds.split(","):
-            for target in args.targets.split(","):
-                result, measured = floors.around(
-                    kind,
-                    lambda t=target, k=kind: run_kind(
-                        t, k, n, args.changes, args.clients, Path(tmp), args.settle
-                    ),
-                )
-                results.append(result)
-                summaries.append(summary(result, measured))
-                print(json.dumps(summaries[-1]), flush=True)
+        for run in range(args.runs):
+            for kind in args.kinds.split(","):
+                for target in args.targets.split(","):
+                    result, measured = floors.around(
+                        kind,
+                        lambda t=target, k=kind: run_kind(
+                            t, k, n, args.changes, args.clients, Path(tmp), args.settle
+                        ),
+                    )
+                    results.append(result)
+                    summaries.append({"run": run + 1} | summary(result, measured))
+                    print(json.dumps(summaries[-1]), flush=True)
+    medians = medians_of(summaries)
+    if args.runs > 1:
+        for row in medians:
+            print(json.dumps(row), flush=True)
     RESULTS.mkdir(exist_ok=True)
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "medians": medians,
         "summary": summaries,
         "runs": results,
     }
     (RESULTS / "xds_changes.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def medians_of(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per target and kind, the median of each figure over the runs, and its range: the VM's
+    speed drifts, so runs of the matrix in turn are compared by their medians."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in summaries:
+        rows.setdefault((row["target"], row["kind"]), []).append(row)
+    out = []
+    for (target, kind), runs in rows.items():
+        row: dict[str, Any] = {"target": target, "kind": kind, "runs": len(runs)}
+        for field, value in runs[0].items():
+            if isinstance(value, int | float) and field not in ("run", "touched"):
+                values = [r[field] for r in runs if r.get(field) is not None]
+                row[field] = round(statistics.median(values), 3) if values else None
+                row[f"{field}_range"] = [min(values), max(values)] if values else None
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":
