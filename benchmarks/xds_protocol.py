@@ -4,16 +4,17 @@ generation.
     python -m benchmarks.xds_protocol [--dataplanes 1000] [--kinds healthcheck,...]
                                       [--changes 10] [--clients 8]
 
-For each change kind (benchmarks.xds_changes's mesh and kinds), every state the kind's changes go
-through is generated first, in this process (benchmarks.xds_generate's World), and kept. Then
-the product's ADS server (ads.server.start_ads_server over a SnapshotCache, no auth) serves
-them to N light clients: each change sets every node's prebuilt snapshot, as the reconciler
-publishes them, 50 nodes between yields. Right before, the floor (benchmarks.grpc_floor's
-server) pushes as many changes to the same number of clients. Both run on this process's
-asyncio loop, with what the clients' connection made collected and frozen as the xDS
-service's quiet collector does; the figure is that loop's thread CPU seconds per change, the
-median over the changes (gRPC's own threads do the same work for both, and are left out), with
-the responses each stream received per change.
+For each change kind (benchmarks.change_kinds), every state the kind's changes go through is
+generated first, in this process (benchmarks.xds_generate's World), and kept. Then the
+product's ADS server (ads.server.start_ads_server over a SnapshotCache, no auth) serves them to
+N light clients: each change sets every node's prebuilt snapshot, as the reconciler publishes
+them, 50 nodes between yields. Right before, the floor (benchmarks.grpc_floor's server) pushes
+as many changes to the same number of clients, and so does the payload floor
+(benchmarks.payload_floor's server: the same states' resources, and nothing else). All run on
+this process's asyncio loop, with what the clients' connection made collected and frozen as
+the xDS service's quiet collector does; the figure is that loop's thread CPU seconds per
+change, the median over the changes (gRPC's own threads do the same work for all, and are left
+out), with the responses each stream received per change.
 
 What xds_changes measures above this ratio is generation and the reconciler's pass; what this
 measures above 1 is the stream protocol: binding, versions, per-type state, nonces, counters.
@@ -38,7 +39,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from benchmarks.change_kinds import KINDS
 from benchmarks.grpc_floor import CHANGE, Floor
-from benchmarks.payload_floor import States, states
+from benchmarks.payload_floor import PayloadFloor, States, answers_of, states
 from benchmarks.xds_convergence import spawn, write_results
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.server import SERVER_OPTIONS, start_ads_server
@@ -127,6 +128,26 @@ async def run_floor(changes: int, setup: Setup) -> dict[str, Any]:
         await server.stop(grace=0.5)
 
 
+async def run_payload_floor(kind: str, all_states: States, setup: Setup) -> dict[str, Any]:
+    """benchmarks.payload_floor's server: the same states' resources, nothing else."""
+    floor = PayloadFloor(answers_of(all_states))
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+
+    async def push(k: int) -> None:
+        for i, queue in enumerate(floor.queues):
+            queue.put_nowait(k + 1)
+            if i % 50 == 49:
+                await asyncio.sleep(0)
+
+    try:
+        return await pushed_to_clients(port, push, len(all_states) - 1, KINDS[kind].mtls, setup)
+    finally:
+        await server.stop(grace=0.5)
+
+
 async def run_protocol(kind: str, all_states: States, setup: Setup) -> dict[str, Any]:
     cache = SnapshotCache()
     for node_id, snapshot in all_states[0].items():
@@ -150,12 +171,15 @@ async def run_kind(kind: str, n: int, changes: int, count: int) -> dict[str, Any
     setup = Setup(n, count, max(2.0, n / 400))
     all_states = states(kind, n, changes)
     floor = await run_floor(changes, setup)
+    payload = await run_payload_floor(kind, all_states, setup)
     protocol = await run_protocol(kind, all_states, setup)
     return {
         "kind": kind,
         "cpu_s": round(protocol["cpu_s"], 4),
         "floor_cpu_s": round(floor["cpu_s"], 4),
         "cpu_x_floor": round(protocol["cpu_s"] / floor["cpu_s"], 2),
+        "payload_cpu_s": round(payload["cpu_s"], 4),
+        "cpu_x_payload": round(protocol["cpu_s"] / payload["cpu_s"], 2),
         "responses_per_stream": protocol["responses_per_stream"],
         "floor_responses_per_stream": floor["responses_per_stream"],
     }
