@@ -108,44 +108,47 @@ async def pushed_to_clients(
     return {"cpu_s": statistics.median(cpus), "responses_per_stream": round(per_stream, 2)}
 
 
-async def run_floor(changes: int, setup: Setup) -> dict[str, Any]:
-    floor = Floor(endpoints=setup.dataplanes // 10)
+async def run_floor_server(
+    floor: Floor | PayloadFloor,
+    item: Callable[[int], object],
+    changes: int,
+    secrets: bool,
+    setup: Setup,
+) -> dict[str, Any]:
+    """A floor's server on this loop: change k puts `item(k)` on every stream's queue."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
 
     async def push(k: int) -> None:
-        floor.interval = 20 + k
+        pushed = item(k)
         for i, queue in enumerate(floor.queues):
-            queue.put_nowait(CHANGE)
+            queue.put_nowait(pushed)
             if i % 50 == 49:
                 await asyncio.sleep(0)
 
     try:
-        return await pushed_to_clients(port, push, changes, False, setup)
+        return await pushed_to_clients(port, push, changes, secrets, setup)
     finally:
         await server.stop(grace=0.5)
+
+
+async def run_floor(changes: int, setup: Setup) -> dict[str, Any]:
+    floor = Floor(endpoints=setup.dataplanes // 10)
+
+    def item(k: int) -> object:
+        floor.interval = 20 + k
+        return CHANGE
+
+    return await run_floor_server(floor, item, changes, False, setup)
 
 
 async def run_payload_floor(kind: str, all_states: States, setup: Setup) -> dict[str, Any]:
     """benchmarks.payload_floor's server: the same states' resources, nothing else."""
     floor = PayloadFloor(answers_of(all_states))
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-
-    async def push(k: int) -> None:
-        for i, queue in enumerate(floor.queues):
-            queue.put_nowait(k + 1)
-            if i % 50 == 49:
-                await asyncio.sleep(0)
-
-    try:
-        return await pushed_to_clients(port, push, len(all_states) - 1, KINDS[kind].mtls, setup)
-    finally:
-        await server.stop(grace=0.5)
+    changes = len(all_states) - 1
+    return await run_floor_server(floor, lambda k: k + 1, changes, KINDS[kind].mtls, setup)
 
 
 async def run_protocol(kind: str, all_states: States, setup: Setup) -> dict[str, Any]:
