@@ -30,7 +30,6 @@ import asyncio
 import gc
 import json
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,7 +41,14 @@ from google.protobuf import any_pb2
 
 from benchmarks.change_kinds import KINDS
 from benchmarks.grpc_floor import open_stream
-from benchmarks.xds_convergence import change_rows, cpu_seconds, spawn, write_results
+from benchmarks.xds_convergence import (
+    change_rows,
+    cpu_seconds,
+    recording_clients,
+    response_times,
+    settle_seconds,
+    write_results,
+)
 from benchmarks.xds_generate import World
 from services.xds.ads.cache import NodeSnapshot
 from services.xds.ads.server import SERVER_OPTIONS
@@ -142,17 +148,10 @@ async def run(kind: str, n: int, changes: int, clients: int, settle: float) -> d
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(floor, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    loop = asyncio.get_running_loop()
-    per, procs = n // clients, []
+    procs: list[Any] = []
     try:
-        for c in range(clients):
-            argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{port}"]
-            argv += [str(c * per), str(per if c < clients - 1 else n - c * per), "7", "--record"]
-            procs.append(spawn(argv + (["--secrets"] if KINDS[kind].mtls else [])))
-        for p in procs:
-            assert p.stdout is not None
-            line = await loop.run_in_executor(None, p.stdout.readline)
-            assert line.strip() == "ready", line
+        address = f"127.0.0.1:{port}"
+        procs = await recording_clients(address, n, clients, KINDS[kind].mtls)
         await asyncio.sleep(settle + 2.0)  # as xds_changes waits before its first change
         marks = []
         for k in range(1, changes + 1):
@@ -163,10 +162,7 @@ async def run(kind: str, n: int, changes: int, clients: int, settle: float) -> d
                     await asyncio.sleep(0)  # as the reconciler does
             await asyncio.sleep(settle)
             marks.append((pushed, cpu_seconds() - cpu0))
-        times: dict[str, list[float]] = {}
-        for p in procs:
-            out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
-            times.update(json.loads(out.strip().splitlines()[-1])["times"])
+        times = await response_times(procs)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -192,7 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     n, rows = args.dataplanes, []
     for kind in args.kinds.split(","):
-        row = asyncio.run(run(kind, n, args.changes, args.clients, max(2.0, n / 400)))
+        row = asyncio.run(run(kind, n, args.changes, args.clients, settle_seconds(n)))
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "changes"}), flush=True)
     write_results("payload_floor", dataplanes=n, changes=args.changes, rows=rows)

@@ -67,7 +67,14 @@ import requests
 
 from benchmarks import grpc_floor, payload_floor
 from benchmarks.change_kinds import KINDS, apply_to, dataplane, mesh
-from benchmarks.xds_convergence import RESULTS, change_rows, cpu_seconds, spawn
+from benchmarks.xds_convergence import (
+    RESULTS,
+    change_rows,
+    cpu_seconds,
+    recording_clients,
+    response_times,
+    settle_seconds,
+)
 from kuma.config import load_config
 from kuma.resources import wire
 from kuma.resources.registry import get_type
@@ -274,16 +281,8 @@ def run_kind(
     try:
         for resource in (*kind.setup, *(dataplane(i) for i in range(n))):
             target.apply("upsert", resource)
-        per = n // clients
-        procs = []
-        for c in range(clients):
-            count = per if c < clients - 1 else n - c * per
-            argv = [sys.executable, "-m", "benchmarks.xds_client", target.address]
-            argv += [str(c * per), str(count), "7", "--record"]
-            procs.append(spawn(argv + (["--secrets"] if kind.mtls else [])))
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        settle = settle_s or max(2.0, n / 400)
+        procs = asyncio.run(recording_clients(target.address, n, clients, kind.mtls))
+        settle = settle_seconds(n, settle_s)
         time.sleep(settle + 2.0)  # past the quiet collection after the connection storm
         marks: list[tuple[float, float]] = []  # (write returned, CPU seconds spent)
         # for a profiler to attach to the changes alone
@@ -296,10 +295,7 @@ def run_kind(
             time.sleep(settle)
             marks.append((written, target.cpu() - cpu0))
         print(f"# {target_name} {kind_name}: changes end", file=sys.stderr, flush=True)
-        times: dict[str, list[float]] = {}
-        for p in procs:
-            out, _ = p.communicate("", timeout=120)
-            times.update(json.loads(out.strip().splitlines()[-1])["times"])
+        times = asyncio.run(response_times(procs))
     finally:
         target.close()
     rows = change_rows(marks, times)
@@ -352,7 +348,7 @@ class Floors:
         if name == "grpc":
             row = asyncio.run(grpc_floor.run_size(n, clients))
             return {"p99_ms": row["p99_ms"], "cpu_s": row["cpu_seconds_per_change"]}
-        settle = self.settle or max(2.0, n / 400)
+        settle = settle_seconds(n, self.settle)
         row = asyncio.run(payload_floor.run(kind, n, self.changes, clients, settle))
         return {"p99_ms": row["p99_ms"], "cpu_s": row["cpu_s"]}
 

@@ -21,6 +21,7 @@ Writes benchmarks/results/xds_convergence[-mtls].json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -218,6 +219,38 @@ def record_cds_responses() -> list[float]:
 def spawn(argv: list[str]) -> subprocess.Popen[str]:
     """A client process: prints `ready`, then its JSON results once its stdin closes."""
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def settle_seconds(n: int, given: float = 0.0) -> float:
+    """How long a change of `n` dataplanes is given before the next one: `given`, or N/400 s
+    and at least 2 s (a change that takes longer is charged to the next)."""
+    return given or max(2.0, n / 400)
+
+
+async def recording_clients(address: str, n: int, count: int, secrets: bool) -> list[Any]:
+    """`n` light clients (benchmarks.xds_client --record) in `count` processes, once every
+    stream has its full config."""
+    loop = asyncio.get_running_loop()
+    per, procs = n // count, []
+    for c in range(count):
+        argv = [sys.executable, "-m", "benchmarks.xds_client", address]
+        argv += [str(c * per), str(per if c < count - 1 else n - c * per), "7", "--record"]
+        procs.append(spawn(argv + (["--secrets"] if secrets else [])))
+    for p in procs:
+        assert p.stdout is not None
+        line = await loop.run_in_executor(None, p.stdout.readline)
+        assert line.strip() == "ready", line
+    return procs
+
+
+async def response_times(procs: list[Any]) -> dict[str, list[float]]:
+    """Close the clients: every stream's response times since its full config, by node id."""
+    loop = asyncio.get_running_loop()
+    times: dict[str, list[float]] = {}
+    for p in procs:
+        out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
+        times.update(json.loads(out.strip().splitlines()[-1]).get("times", {}))
+    return times
 
 
 def run_size(n: int, clients: int, envoys: int, mtls: bool, workdir: Path) -> dict:

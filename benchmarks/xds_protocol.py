@@ -28,7 +28,6 @@ import asyncio
 import gc
 import json
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,7 +39,12 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 from benchmarks.change_kinds import KINDS
 from benchmarks.grpc_floor import CHANGE, Floor
 from benchmarks.payload_floor import PayloadFloor, States, answers_of, states
-from benchmarks.xds_convergence import spawn, write_results
+from benchmarks.xds_convergence import (
+    recording_clients,
+    response_times,
+    settle_seconds,
+    write_results,
+)
 from services.xds.ads.cache import SnapshotCache
 from services.xds.ads.server import SERVER_OPTIONS, start_ads_server
 
@@ -53,17 +57,7 @@ class Setup:
 
 
 async def clients(port: int, n: int, count: int, secrets: bool) -> list[Any]:
-    loop = asyncio.get_running_loop()
-    per = n // count
-    procs = []
-    for c in range(count):
-        argv = [sys.executable, "-m", "benchmarks.xds_client", f"127.0.0.1:{port}"]
-        argv += [str(c * per), str(per if c < count - 1 else n - c * per), "7", "--record"]
-        procs.append(spawn(argv + (["--secrets"] if secrets else [])))
-    for p in procs:
-        assert p.stdout is not None
-        line = await loop.run_in_executor(None, p.stdout.readline)
-        assert line.strip() == "ready", line
+    procs = await recording_clients(f"127.0.0.1:{port}", n, count, secrets)
     await asyncio.sleep(2.0)
     # What the xDS service's quiet collector does after a connection storm (services/xds/
     # quiet_gc.py): collect, and freeze what survived, so that no full collection of every
@@ -89,12 +83,8 @@ async def measure(
 
 async def finish(procs: list[Any], pushed: list[float], n: int) -> float:
     """Close the clients; the responses per stream per change."""
-    loop = asyncio.get_running_loop()
-    received = 0
-    for p in procs:
-        out, _ = await loop.run_in_executor(None, p.communicate, "", 120)
-        times = json.loads(out.strip().splitlines()[-1]).get("times", {})
-        received += sum(1 for ts in times.values() for t in ts if t >= pushed[0])
+    times = await response_times(procs)
+    received = sum(1 for ts in times.values() for t in ts if t >= pushed[0])
     return received / n / len(pushed)
 
 
@@ -171,7 +161,7 @@ async def run_protocol(kind: str, all_states: States, setup: Setup) -> dict[str,
 
 
 async def run_kind(kind: str, n: int, changes: int, count: int) -> dict[str, Any]:
-    setup = Setup(n, count, max(2.0, n / 400))
+    setup = Setup(n, count, settle_seconds(n))
     all_states = states(kind, n, changes)
     floor = await run_floor(changes, setup)
     payload = await run_payload_floor(kind, all_states, setup)
