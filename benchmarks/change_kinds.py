@@ -18,8 +18,12 @@ from kuma.resources import wire
 Op = tuple[str, dict[str, Any]]  # ("upsert", resource) or ("delete", resource)
 
 
-def dataplane(i: int) -> dict[str, Any]:
-    tags = {"service": "backend", "version": f"v{i // 10 % 2 + 1}"} if i % 10 == 0 else {}
+def dataplane(i: int, versions: bool = True) -> dict[str, Any]:
+    """`dp-{i}`: `backend` on every 10th (with a v1/v2 `version` tag when `versions`), else
+    `svc-{i % 50}`; an address of its own up to 15 million dataplanes."""
+    tags = {"service": "backend"} if i % 10 == 0 else {}
+    if tags and versions:
+        tags["version"] = f"v{i // 10 % 2 + 1}"
     return {
         "type": "Dataplane",
         "mesh": "default",

@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import change_kinds
 from cli.kuma_dp.envoy import locate_envoy
 from kuma.config import BootstrapParamsConfig, load_config
 from kuma.netutil import free_port
@@ -77,20 +78,8 @@ def cpu_seconds() -> float:
 
 
 def dataplane(i: int) -> dict:
-    return {
-        "type": "Dataplane",
-        "mesh": "default",
-        "name": f"dp-{i}",
-        "networking": {
-            "inbound": [
-                {
-                    "interface": f"10.{i // 65000 % 250}.{i // 250 % 250}.{i % 250 + 1}:8080:80",
-                    "tags": {"service": "backend" if i % 10 == 0 else f"svc-{i % 50}"},
-                }
-            ],
-            "outbound": [{"interface": ":10001", "service": "backend"}],
-        },
-    }
+    # The change kinds' mesh without their `version` tags (this benchmark predates them).
+    return change_kinds.dataplane(i, versions=False)
 
 
 def health_check(interval: int) -> dict:
